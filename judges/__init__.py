@@ -1,0 +1,1 @@
+# Package marker so the templates ship inside the wheel as mipo_bench.judges (see pyproject.toml).

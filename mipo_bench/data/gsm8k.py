@@ -1,0 +1,39 @@
+"""GSM8K (Cobbe et al., 2021): ``gsm8k/{train,test}.jsonl`` with ``question`` and ``answer`` ('... #### 18')."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .records import DataFormatError, field, format_number, read_jsonl, record
+
+HUB_ID = "openai/gsm8k"
+SPLITS = ("train", "test")
+
+
+def gold_from_solution(solution: str, path: Path | str = "<hub>", line: int | None = None) -> str:
+    if "####" not in solution:
+        raise DataFormatError(path, line, "answer has no '####' final answer")
+    try:
+        return format_number(solution.split("####")[-1])
+    except ValueError:
+        raise DataFormatError(path, line, f"final answer is not a number: {solution.split('####')[-1]!r}") from None
+
+
+def _to_record(obj: dict, path, line: int, split: str) -> dict:
+    question = field(obj, "question", path, line)
+    solution = field(obj, "answer", path, line)
+    rec = record(f"gsm8k/{split}/{line}", question, gold_from_solution(solution, path, line), subject="gsm8k")
+    rec["solution"] = solution
+    return rec
+
+
+def from_mirror(root: Path, split: str) -> list[dict]:
+    path = root / "gsm8k" / f"{split}.jsonl"
+    return [_to_record(obj, path, line, split) for line, obj in read_jsonl(path)]
+
+
+def from_hub(split: str) -> list[dict]:
+    import datasets
+
+    rows = datasets.load_dataset(HUB_ID, "main", split=split)
+    return [_to_record(obj, HUB_ID, i + 1, split) for i, obj in enumerate(rows)]

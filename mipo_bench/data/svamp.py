@@ -1,0 +1,55 @@
+"""SVAMP (Patel et al., 2021): one JSON array ``svamp/SVAMP.json`` of 1000 problems.
+
+The paper trains on 700 problems and evaluates on the other 300; the split is a fixed shuffle with
+``SPLIT_SEED``, so the mirror and the hub copy give the same partition (ordered by ``ID``).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from .records import DataFormatError, field, format_number, read_json_array, record
+
+HUB_ID = "ChilleD/SVAMP"
+SPLITS = ("train", "test")
+SPLIT_SEED = 42
+N_TRAIN = 700
+
+
+def _to_record(obj, path, line: int) -> dict:
+    if not isinstance(obj, dict):
+        raise DataFormatError(path, line, "expected a JSON object")
+    body = field(obj, "Body", path, line)
+    question = field(obj, "Question", path, line)
+    answer = field(obj, "Answer", path, line, (int, float, str))
+    try:
+        gold = format_number(answer)
+    except ValueError:
+        raise DataFormatError(path, line, f"Answer is not a number: {answer!r}") from None
+    text = body.strip()
+    text = f"{text}{'' if text.endswith(('.', '?', '!')) else '.'} {question.strip()}"
+    return record(str(field(obj, "ID", path, line)), text, gold, subject="svamp")
+
+
+def split_records(records: list[dict], split: str) -> list[dict]:
+    if split not in SPLITS:
+        raise ValueError(f"SVAMP has splits {SPLITS}, not {split!r}")
+    ordered = sorted(records, key=lambda r: r["id"])
+    random.Random(SPLIT_SEED).shuffle(ordered)
+    return ordered[:N_TRAIN] if split == "train" else ordered[N_TRAIN:]
+
+
+def from_mirror(root: Path, split: str) -> list[dict]:
+    path = root / "svamp" / "SVAMP.json"
+    # objects are one per element; report the element index (1-based) as the "line"
+    records = [_to_record(obj, path, i + 1) for i, obj in enumerate(read_json_array(path))]
+    return split_records(records, split)
+
+
+def from_hub(split: str) -> list[dict]:
+    import datasets
+
+    ds = datasets.load_dataset(HUB_ID)
+    rows = [row for name in ds for row in ds[name]]
+    return split_records([_to_record(obj, HUB_ID, i + 1) for i, obj in enumerate(rows)], split)

@@ -1,0 +1,40 @@
+"""The hooks that ``tasks/*.yaml`` reach through ``!function utils.<name>`` (tasks/utils.py re-exports them).
+
+Data comes through :mod:`mipo_bench.data`, so a task reads the local mirror when ``MIPO_BENCH_DATA`` is set
+(or ``data_dir`` is passed with ``lm_eval --metadata``) and the hub otherwise.
+"""
+
+from __future__ import annotations
+
+from . import data, extract
+from .prompts import task_prompt
+
+
+def load_docs(dataset: str, protocol: str = "paper", subject: str | None = None, data_dir: str | None = None,
+              **_ignored):
+    """``custom_dataset`` hook: a DatasetDict with one ``test`` split of normalized records."""
+    import datasets
+
+    docs = data.eval_docs(dataset, protocol, data_dir)
+    if subject is not None:
+        docs = [d for d in docs if d["subject"] == subject]
+        if not docs:
+            raise ValueError(f"{dataset}/{subject}: no evaluation items (unknown subject?)")
+    return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
+
+
+def doc_to_text(doc: dict) -> str:
+    return task_prompt(doc)
+
+
+def _per_response(fn):
+    def apply(resps, docs):
+        return [[fn(r, doc) or extract.INVALID for r in rs] for rs, doc in zip(resps, docs)]
+
+    return apply
+
+
+number_strict = _per_response(lambda r, doc: extract.number_strict(r))
+number_flexible = _per_response(lambda r, doc: extract.number_flexible(r))
+choice_strict = _per_response(lambda r, doc: extract.choice_strict(r, [c["label"] for c in doc["choices"]]))
+choice_flexible = _per_response(lambda r, doc: extract.choice_flexible(r, doc["choices"]))
