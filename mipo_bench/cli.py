@@ -1,0 +1,83 @@
+"""The `mipo-bench` command line: thin verbs that parse arguments and call one stage each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .models import DEFAULT_MODEL, ModelSpecError
+
+
+def _set_data(args) -> None:
+    if getattr(args, "data", None):
+        os.environ["MIPO_BENCH_DATA"] = str(Path(args.data).expanduser().resolve())
+
+
+def cmd_tasks_path(args) -> None:
+    from .resources import tasks_dir
+
+    print(tasks_dir())
+
+
+def cmd_model_path(args) -> None:
+    from .models import resolve_model_path
+
+    print(resolve_model_path(args.model))
+
+
+def cmd_eval(args) -> None:
+    from .evaluate import console, results_table, run_eval
+
+    limit = int(args.limit) if args.limit is not None and float(args.limit).is_integer() else args.limit
+    results = run_eval(
+        args.model, [t.strip() for t in args.tasks.split(",") if t.strip()], limit=limit, output=args.output,
+        batch_size=args.batch_size, device=args.device, apply_chat_template=not args.no_chat_template,
+        backend=args.backend, seed=args.seed,
+    )
+    console.print(results_table(results, f"{args.model}  ({results['mipo_bench']['wall_seconds']} s)"))
+    if args.output:
+        console.print(f"results and per-sample logs written under {args.output}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mipo-bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("tasks-path", help="print the folder to give `lm_eval --include_path`")
+    p.set_defaults(func=cmd_tasks_path)
+
+    p = sub.add_parser("model-path", help="print the local HF directory of a model spec (GGUF specs are converted once)")
+    p.add_argument("model", nargs="?", default=DEFAULT_MODEL)
+    p.set_defaults(func=cmd_model_path)
+
+    p = sub.add_parser("eval", help="run mipo_* lm-eval tasks on a model")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="HF id, local dir, .gguf file or an embedded name")
+    p.add_argument("--tasks", required=True, help="comma-separated task or group names, e.g. mipo_reasoning")
+    p.add_argument("--limit", type=float, default=None, help="items per task (as lm-eval's --limit)")
+    p.add_argument("--output", default=None, help="directory for lm-eval's results JSON and sample logs")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default=None, help="cpu / cuda (default: cuda if available)")
+    p.add_argument("--backend", default="hf", choices=["hf", "vllm"])
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--no-chat-template", action="store_true", help="send the raw prompt instead of a chat turn")
+    p.add_argument("--data", default=None, help="local data mirror (default: $MIPO_BENCH_DATA, else the HF hub)")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _set_data(args)
+    try:
+        args.func(args)
+    except ModelSpecError as e:
+        print(f"mipo-bench: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

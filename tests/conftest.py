@@ -1,0 +1,43 @@
+"""Shared fixtures: the real data mirror, a per-session model cache, and tiny random models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MIRROR = REPO.parent / "shared" / "data"
+
+
+def pytest_configure(config):
+    # The mirror is the real data (never copied into the repo); CI exports MIPO_BENCH_DATA=../shared/data.
+    if not os.environ.get("MIPO_BENCH_DATA") and DEFAULT_MIRROR.is_dir():
+        os.environ["MIPO_BENCH_DATA"] = str(DEFAULT_MIRROR)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    root = os.environ.get("MIPO_BENCH_DATA")
+    if not root or not Path(root).is_dir():
+        raise RuntimeError("these tests need the data mirror: export MIPO_BENCH_DATA=/path/to/shared/data")
+    return Path(root)
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    """One model cache per test session (or $MIPO_BENCH_CACHE when set, to reuse a converted GGUF)."""
+    path = Path(os.environ.get("MIPO_BENCH_CACHE") or tmp_path_factory.mktemp("mipo-cache"))
+    os.environ["MIPO_BENCH_CACHE"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(model_cache) -> str:
+    from mipo_bench.models import resolve_model_path
+
+    return resolve_model_path("smollm2-135m-instruct")

@@ -1,0 +1,136 @@
+import json
+
+import pytest
+
+from mipo_bench import data
+from mipo_bench.data import DataFormatError
+from mipo_bench.data.mmlu import SUBJECTS
+
+
+@pytest.mark.parametrize(
+    "name,split,count",
+    [("gsm8k", "train", 7473), ("gsm8k", "test", 1319), ("svamp", "train", 700), ("svamp", "test", 300),
+     ("arc_easy", "train", 2251), ("arc_easy", "test", 2376), ("arc_challenge", "train", 1119),
+     ("arc_challenge", "test", 1172), ("mmlu", "test", 14042), ("mmlu", "validation", 1531), ("mmlu", "dev", 285)],
+)
+def test_mirror_counts(mirror, name, split, count):
+    records = data.load(name, split, mirror)
+    assert len(records) == count
+    assert len({r["id"] for r in records}) == count  # ids are unique
+    for r in records[:50]:
+        assert r["question"] and r["answer"]
+
+
+def test_gsm8k_gold_is_the_number_after_hashes(mirror):
+    first = data.load("gsm8k", "test", mirror)[0]
+    assert first["answer"] == "18" and first["choices"] is None and "Janet" in first["question"]
+
+
+def test_svamp_split_is_fixed_and_disjoint(mirror):
+    train, test = data.load("svamp", "train", mirror), data.load("svamp", "test", mirror)
+    assert not {r["id"] for r in train} & {r["id"] for r in test}
+    assert [r["id"] for r in test] == [r["id"] for r in data.load("svamp", "test", mirror)]
+    # float answers are normalized: 51.0 -> "51"
+    assert all(not r["answer"].endswith(".0") for r in train + test)
+    chal1 = next(r for r in train + test if r["id"] == "chal-1")
+    assert chal1["answer"] == "51" and chal1["question"].endswith("How much do you have to pay to buy each pack?")
+
+
+def test_arc_keeps_numeric_labels_and_odd_choice_counts(mirror):
+    records = data.load("arc_easy", "test", mirror) + data.load("arc_challenge", "test", mirror)
+    numeric = [r for r in records if r["choices"][0]["label"] == "1"]
+    assert numeric and all(r["answer"] in {"1", "2", "3", "4", "5"} for r in numeric)
+    assert {len(r["choices"]) for r in records} >= {3, 4, 5}
+
+
+def test_mmlu_subjects_and_train_split(mirror):
+    test = data.load("mmlu", "test", mirror)
+    assert {r["subject"] for r in test} == set(SUBJECTS) and len(SUBJECTS) == 57
+    assert all(r["answer"] in "ABCD" and len(r["choices"]) == 4 for r in test)
+    assert len(data.load("mmlu", "train", mirror)) == 285 + 1531
+
+
+@pytest.mark.parametrize("name,n", list(data.PAPER_EVAL_SIZE.items()))
+def test_paper_protocol_samples_are_fixed(mirror, name, n):
+    docs = data.eval_docs(name, "paper", mirror)
+    assert len(docs) == n
+    assert [d["id"] for d in docs] == [d["id"] for d in data.eval_docs(name, "paper", mirror)]
+    assert len(data.eval_docs(name, "full", mirror)) == len(data.load(name, "test", mirror))
+
+
+def test_mmlu_paper_sample_covers_every_subject(mirror):
+    docs = data.eval_docs("mmlu", "paper", mirror)
+    assert {d["subject"] for d in docs} == set(SUBJECTS)
+
+
+def test_train_prompts_default_to_paper_counts(mirror):
+    assert len(data.train_prompts("gsm8k", data_dir=mirror)) == 5000
+    assert len(data.train_prompts("svamp", data_dir=mirror)) == 700
+    assert len(data.train_prompts("arc_easy", 10, data_dir=mirror)) == 10
+
+
+# --- malformed mirrors: every error names the file and the line -------------------------------------
+
+
+def _write(root, rel, text):
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_bad_json_line_is_named(tmp_path):
+    good = json.dumps({"question": "1+1?", "answer": "1+1=2\n#### 2"})
+    path = _write(tmp_path, "gsm8k/test.jsonl", f"{good}\n{good}\n{{not json\n")
+    with pytest.raises(DataFormatError) as err:
+        data.load("gsm8k", "test", tmp_path)
+    assert err.value.path == str(path) and err.value.line == 3 and f"{path}:3" in str(err.value)
+
+
+def test_gsm8k_without_final_answer_is_named(tmp_path):
+    _write(tmp_path, "gsm8k/test.jsonl", json.dumps({"question": "q", "answer": "no final answer"}) + "\n")
+    with pytest.raises(DataFormatError, match=r"test.jsonl:1: .*####"):
+        data.load("gsm8k", "test", tmp_path)
+
+
+def test_missing_field_is_named(tmp_path):
+    row = {"id": "x", "question": {"stem": "s", "choices": [{"label": "A", "text": "a"}, {"label": "B", "text": "b"}]}}
+    _write(tmp_path, "arc/ARC-Easy-Test.jsonl", json.dumps({**row, "answerKey": "A"}) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(DataFormatError, match=r"ARC-Easy-Test.jsonl:2: missing field 'answerKey'"):
+        data.load("arc_easy", "test", tmp_path)
+
+
+def test_arc_answer_key_must_be_a_label(tmp_path):
+    row = {"id": "x", "answerKey": "E",
+           "question": {"stem": "s", "choices": [{"label": "A", "text": "a"}, {"label": "B", "text": "b"}]}}
+    _write(tmp_path, "arc/ARC-Challenge-Test.jsonl", json.dumps(row) + "\n")
+    with pytest.raises(DataFormatError, match=r":1: answerKey 'E'"):
+        data.load("arc_challenge", "test", tmp_path)
+
+
+def test_mmlu_wrong_column_count_is_named(tmp_path):
+    _write(tmp_path, "mmlu/test/anatomy_test.csv", 'q,a,b,c,d,A\n"q2",a,b,c,B\n')
+    with pytest.raises(DataFormatError, match=r"anatomy_test.csv:2: expected 6 columns"):
+        data.mmlu.from_mirror(tmp_path, "test", ("anatomy",))
+
+
+def test_svamp_non_numeric_answer_is_named(tmp_path):
+    rows = [{"ID": "a", "Body": "b", "Question": "q?", "Answer": 3.0}, {"ID": "b", "Body": "b", "Question": "q?", "Answer": "many"}]
+    _write(tmp_path, "svamp/SVAMP.json", json.dumps(rows))
+    with pytest.raises(DataFormatError, match=r"SVAMP.json:2: Answer is not a number"):
+        data.load("svamp", "test", tmp_path)
+
+
+def test_missing_file_names_the_path(tmp_path):
+    (tmp_path / "gsm8k").mkdir()
+    with pytest.raises(DataFormatError, match=r"gsm8k/train.jsonl: file not found"):
+        data.load("gsm8k", "train", tmp_path)
+
+
+def test_unknown_dataset_and_split():
+    with pytest.raises(ValueError, match="unknown dataset"):
+        data.load("nope", "test")
+    with pytest.raises(ValueError, match="splits"):
+        data.load("gsm8k", "validation")
+    with pytest.raises(ValueError, match="protocol"):
+        data.eval_docs("gsm8k", "sometimes")

@@ -1,0 +1,42 @@
+"""Real runs on the embedded SmolLM2-135M-Instruct with a handful of items (a few minutes on 2 cores)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.smoke
+
+
+def test_plain_lm_eval_runs_our_tasks_offline(smollm2_dir, mirror, tmp_path):
+    """`lm_eval --include_path $(mipo-bench tasks-path)` on the default model, hub access switched off."""
+    tasks_path = subprocess.run([sys.executable, "-m", "mipo_bench.cli", "tasks-path"], check=True,
+                                capture_output=True, text=True).stdout.strip()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MIPO_BENCH_DATA": str(mirror)}
+    subprocess.run(
+        [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={smollm2_dir},dtype=float32",
+         "--include_path", tasks_path, "--tasks", "mipo_arc_easy,mipo_gsm8k", "--limit", "3", "--batch_size", "8",
+         "--gen_kwargs", "max_gen_toks=96", "--output_path", str(tmp_path), "--log_samples"],
+        check=True, env=env, capture_output=True, text=True,
+    )
+    results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())
+    for task in ("mipo_arc_easy", "mipo_gsm8k"):
+        for filt in ("strict", "flexible"):
+            value = results["results"][task][f"exact_match,{filt}"]
+            assert 0.0 <= value <= 1.0
+        assert results["n-samples"][task]["effective"] == 3
+    samples = [json.loads(line) for f in tmp_path.rglob("samples_mipo_gsm8k_*.jsonl") for line in open(f)]
+    assert samples and all(s["resps"][0][0].strip() for s in samples)  # the model really generated text
+
+
+def test_cli_eval_with_chat_template_writes_lm_eval_files(smollm2_dir, mirror, tmp_path):
+    from mipo_bench.cli import main
+
+    assert main(["eval", "--tasks", "mipo_arc_challenge", "--limit", "2", "--output", str(tmp_path),
+                 "--device", "cpu"]) == 0
+    results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())
+    assert results["n-samples"]["mipo_arc_challenge"]["effective"] == 2
+    assert results["mipo_bench"]["wall_seconds"] > 0
+    assert list(tmp_path.rglob("samples_mipo_arc_challenge_*.jsonl"))

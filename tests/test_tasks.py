@@ -1,0 +1,111 @@
+"""Every mipo_* task loads through lm-eval's TaskManager and scores answers through its filters."""
+
+import pytest
+from lm_eval import simple_evaluate
+from lm_eval.api.model import LM
+
+from mipo_bench import data
+from mipo_bench.evaluate import format_failures, task_manager
+from mipo_bench.prompts import task_prompt
+
+REASONING = ["gsm8k", "svamp", "mmlu", "arc_easy", "arc_challenge"]
+
+
+@pytest.fixture(scope="module")
+def tm():
+    return task_manager()
+
+
+def test_all_tasks_are_indexed(tm):
+    names = set(tm.all_tasks)
+    for name in REASONING:
+        assert f"mipo_{name}" in names and f"mipo_{name}_full" in names
+    assert {"mipo_reasoning", "mipo_reasoning_full"} <= names
+    assert len([n for n in names if n.startswith("mipo_mmlu_") and not n.startswith("mipo_mmlu_full")]) == 57
+
+
+def _leaves(tree):
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _leaves(value)
+        else:
+            yield key, value
+
+
+@pytest.mark.parametrize("protocol", ["", "_full"])
+def test_reasoning_group_loads_with_right_sizes(mirror, tm, protocol):
+    tasks = dict(_leaves(tm.load_task_or_group([f"mipo_reasoning{protocol}"])))
+    assert len(tasks) == 4 + 57
+    sizes = {name: len(list(task.test_docs())) for name, task in tasks.items()}
+    if protocol == "":
+        assert sizes["mipo_gsm8k"] == 200 and sizes["mipo_svamp"] == 300 and sizes["mipo_arc_easy"] == 500
+        assert sum(v for k, v in sizes.items() if k.startswith("mipo_mmlu_")) == 200
+    else:
+        assert sizes["mipo_gsm8k_full"] == 1319 and sizes["mipo_arc_challenge_full"] == 1172
+        assert sum(v for k, v in sizes.items() if k.startswith("mipo_mmlu_full_")) == 14042
+    gsm = tasks[f"mipo_gsm8k{protocol}"]
+    doc = next(iter(gsm.test_docs()))
+    prompt = gsm.doc_to_text(doc)
+    assert prompt.startswith("You are a helpful math assistant") and prompt.count("####") == 9
+    assert gsm.config.generation_kwargs["do_sample"] is (protocol == "")
+
+
+class AnswerKeyLM(LM):
+    """A fake model that answers every prompt from a table: exercises filters, metrics and groups."""
+
+    def __init__(self, replies):
+        super().__init__()
+        self.replies = replies
+
+    def generate_until(self, requests, disable_tqdm=False):
+        return [self.replies[req.args[0]] for req in requests]
+
+    def loglikelihood(self, requests, disable_tqdm=False):
+        raise NotImplementedError
+
+    def loglikelihood_rolling(self, requests, disable_tqdm=False):
+        raise NotImplementedError
+
+
+def _replies(style):
+    replies = {}
+    for name in REASONING:
+        for doc in data.eval_docs(name, "paper"):
+            if doc["choices"]:
+                replies[task_prompt(doc)] = {"right": f"Thinking.\nThe answer is: {doc['answer']}",
+                                             "placeholder": "Thinking.\nThe answer is: X.",
+                                             "text": "The answer is " + next(
+                                                 c["text"] for c in doc["choices"] if c["label"] == doc["answer"])}[style]
+            else:
+                replies[task_prompt(doc)] = {"right": f"So it is {doc['answer']}.\n#### {doc['answer']}",
+                                             "placeholder": "I do not know.",
+                                             "text": f"So the answer is {doc['answer']}."}[style]
+    return replies
+
+
+def _run(tm, style, tasks, limit=None):
+    return simple_evaluate(model=AnswerKeyLM(_replies(style)), tasks=tasks, task_manager=tm, limit=limit,
+                           log_samples=True, apply_chat_template=False)
+
+
+def test_right_answers_score_one_on_both_filters(mirror, tm):
+    out = _run(tm, "right", ["mipo_reasoning"])
+    for name in ["mipo_gsm8k", "mipo_svamp", "mipo_arc_easy", "mipo_arc_challenge", "mipo_mmlu", "mipo_reasoning"]:
+        assert out["results"][name]["exact_match,strict"] == pytest.approx(1.0), name
+        assert out["results"][name]["exact_match,flexible"] == pytest.approx(1.0), name
+
+
+def test_placeholder_scores_zero_and_is_counted(mirror, tm):
+    out = _run(tm, "placeholder", ["mipo_arc_easy", "mipo_gsm8k"], limit=20)
+    assert out["results"]["mipo_arc_easy"]["exact_match,strict"] == 0
+    assert out["results"]["mipo_arc_easy"]["exact_match,flexible"] == 0
+    fails = format_failures(out["samples"]["mipo_arc_easy"])
+    assert fails["strict"] == 20 and fails["flexible"] == 20 and fails["placeholder"] == 20
+
+
+def test_option_text_only_counts_under_flexible(mirror, tm):
+    out = _run(tm, "text", ["mipo_arc_challenge", "mipo_svamp"], limit=30)
+    arc = out["results"]["mipo_arc_challenge"]
+    assert arc["exact_match,strict"] < 0.2 and arc["exact_match,flexible"] > 0.8
+    svamp = out["results"]["mipo_svamp"]
+    assert svamp["exact_match,strict"] == 0 and svamp["exact_match,flexible"] == pytest.approx(1.0)
