@@ -38,3 +38,27 @@ number_strict = _per_response(lambda r, doc: extract.number_strict(r))
 number_flexible = _per_response(lambda r, doc: extract.number_flexible(r))
 choice_strict = _per_response(lambda r, doc: extract.choice_strict(r, [c["label"] for c in doc["choices"]]))
 choice_flexible = _per_response(lambda r, doc: extract.choice_flexible(r, doc["choices"]))
+
+
+# --- loglikelihood multiple-choice scoring (the way lm-eval's built-in arc_easy / mmlu score) --------------
+
+
+def gold_index(doc: dict) -> int:
+    return [c["label"] for c in doc["choices"]].index(doc["answer"])
+
+
+def arc_loglik_text(doc: dict) -> str:
+    return f"Question: {doc['question']}\nAnswer:"
+
+
+def option_texts(doc: dict) -> list[str]:
+    return [c["text"] for c in doc["choices"]]
+
+
+def mmlu_loglik_text(doc: dict) -> str:
+    options = "\n".join(f"{c['label']}. {c['text']}" for c in doc["choices"])
+    return f"{doc['question']}\n{options}\nAnswer:"
+
+
+def option_labels(doc: dict) -> list[str]:
+    return [c["label"] for c in doc["choices"]]

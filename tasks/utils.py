@@ -1,10 +1,15 @@
 """lm-eval hooks for the mipo_* tasks; the code lives in mipo_bench.lm_eval_hooks."""
 
 from mipo_bench.lm_eval_hooks import (  # noqa: F401
+    arc_loglik_text,
     choice_flexible,
     choice_strict,
     doc_to_text,
+    gold_index,
     load_docs,
+    mmlu_loglik_text,
     number_flexible,
     number_strict,
+    option_labels,
+    option_texts,
 )

@@ -17,6 +17,7 @@ def test_wheel_ships_task_yaml(tmp_path):
     assert "mipo_bench/tasks/_math_template_yaml" in names
     assert "mipo_bench/tasks/utils.py" in names
     assert "mipo_bench/tasks/mmlu/paper/mipo_mmlu_anatomy.yaml" in names
+    assert {"mipo_bench/recipes/mipo.yaml", "mipo_bench/recipes/sft.yaml"} <= names
 
 
 def test_tasks_path_prints_the_yaml_folder(capsys):

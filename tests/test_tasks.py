@@ -109,3 +109,13 @@ def test_option_text_only_counts_under_flexible(mirror, tm):
     assert arc["exact_match,strict"] < 0.2 and arc["exact_match,flexible"] > 0.8
     svamp = out["results"]["mipo_svamp"]
     assert svamp["exact_match,strict"] == 0 and svamp["exact_match,flexible"] == pytest.approx(1.0)
+
+
+def test_loglik_sanity_tasks_use_the_same_items(mirror, tm):
+    for name, dataset in (("mipo_arc_easy_loglik", "arc_easy"), ("mipo_mmlu_loglik", "mmlu")):
+        task = dict(_leaves(tm.load_task_or_group([name])))[name]
+        docs = list(task.test_docs())
+        assert [d["id"] for d in docs] == [d["id"] for d in data.eval_docs(dataset, "paper")]
+        doc = docs[0]
+        assert task.doc_to_choice(doc)[task.doc_to_target(doc)] in (doc["answer"], next(
+            c["text"] for c in doc["choices"] if c["label"] == doc["answer"]))

@@ -1,0 +1,106 @@
+"""The backend interface, sampling parameters, and the resumable JSONL cache."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..runs import append_jsonl, content_hash, read_jsonl
+
+Messages = list[dict]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Every generation parameter, stated explicitly (never the model's generation-config defaults).
+
+    Args:
+        n: samples per prompt.
+        temperature: 0 means greedy decoding.
+        top_p: nucleus sampling mass (ignored when greedy).
+        max_new_tokens: generation budget per sample.
+        stop: strings that end a sample (cut from the returned text).
+        seed: base seed; sample ``i`` of a prompt is reproducible from (seed, prompt, i).
+    """
+
+    n: int = 1
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_new_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "stop": list(self.stop)}
+
+
+@dataclass
+class Backend:
+    """A generation backend. Subclasses implement :meth:`generate`."""
+
+    model: str
+    options: dict = field(default_factory=dict)
+
+    def generate(self, prompts: list[Messages], params: SamplingParams,
+                 seeds: list[int] | None = None) -> list[list[str]]:
+        """For each chat, ``params.n`` completions (texts only, cut at the first stop string).
+
+        ``seeds`` (one per prompt) make sampling reproducible; default: ``params.seed`` for all.
+        """
+        raise NotImplementedError
+
+
+def get_backend(name: str, model: str, **options) -> Backend:
+    if name == "hf":
+        from .hf import HFBackend
+
+        return HFBackend(model, options)
+    if name == "vllm":
+        from .vllm import VLLMBackend
+
+        return VLLMBackend(model, options)
+    raise ValueError(f"unknown backend {name!r}; choose 'hf' or 'vllm'")
+
+
+def truncate_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
+    cut = min((text.find(s) for s in stop if s and s in text), default=-1)
+    return text[:cut] if cut >= 0 else text
+
+
+def row_key(model: str, messages: Messages, params: SamplingParams, index: int, salt: str = "") -> str:
+    """Cache key of one sample; ``salt`` keeps independent draws apart (e.g. a chosen and a rejected side that
+    happen to share a prompt)."""
+    sampling = {k: v for k, v in params.to_dict().items() if k != "n"}
+    return content_hash({"model": model, "messages": messages, "sampling": sampling, "index": index, "salt": salt})
+
+
+def generate_cached(backend: Backend, requests: list[dict], params: SamplingParams, out_path: str | Path,
+                    batch_size: int = 32, progress=None) -> list[dict]:
+    """Generate for ``requests`` (dicts with ``id``, ``messages``, optional ``salt``), appending to ``out_path``.
+
+    Rows already in the file (same key) are reused; the rest are generated in batches and appended after each
+    batch. Returns, in request order, one row per (request, sample index):
+    ``{key, id, index, messages, text, model, sampling}``.
+    """
+    done = {row["key"]: row for row in read_jsonl(out_path)}
+    todo, queued = [], set()
+    for req in requests:
+        for i in range(params.n):
+            key = row_key(backend.model, req["messages"], params, i, req.get("salt", ""))
+            if key not in done and key not in queued:  # identical requests are generated once
+                queued.add(key)
+                todo.append((key, req, i))
+    one = SamplingParams(**{**params.to_dict(), "n": 1, "stop": tuple(params.stop)})
+    task = progress.add_task("generating", total=len(todo)) if progress is not None and todo else None
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        seeds = [one.seed + int(key[:8], 16) % 1_000_003 for key, _, _ in batch]
+        texts = [t[0] for t in backend.generate([req["messages"] for _, req, _ in batch], one, seeds)]
+        rows = [{"key": key, "id": req["id"], "index": i, "messages": req["messages"], "text": text,
+                 "model": backend.model, "sampling": one.to_dict()} for (key, req, i), text in zip(batch, texts)]
+        append_jsonl(out_path, rows)
+        done.update((r["key"], r) for r in rows)
+        if task is not None:
+            progress.advance(task, len(batch))
+    return [done[row_key(backend.model, req["messages"], params, i, req.get("salt", ""))]
+            for req in requests for i in range(params.n)]

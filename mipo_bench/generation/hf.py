@@ -1,0 +1,55 @@
+"""transformers backend: batched, left-padded, prompts sorted by length (the default on CPU)."""
+
+from __future__ import annotations
+
+from .base import Backend, Messages, SamplingParams, truncate_at_stop
+
+
+class HFBackend(Backend):
+    """Options: ``batch_size`` (default 8), ``device``, ``dtype``; or pass ``model_obj``/``tokenizer_obj``."""
+
+    def __init__(self, model: str, options: dict | None = None):
+        super().__init__(model, dict(options or {}))
+        from ..models import load_model
+
+        if "model_obj" in self.options:
+            self.lm, self.tokenizer = self.options.pop("model_obj"), self.options.pop("tokenizer_obj")
+        else:
+            self.lm, self.tokenizer = load_model(model, dtype=self.options.get("dtype"), device=self.options.get("device"))
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.batch_size = int(self.options.get("batch_size", 8))
+
+    def _generation_config(self, params: SamplingParams, n: int):
+        from transformers import GenerationConfig
+
+        greedy = params.temperature <= 0
+        return GenerationConfig(
+            do_sample=not greedy, temperature=None if greedy else params.temperature,
+            top_p=None if greedy else params.top_p, top_k=None, num_beams=1, repetition_penalty=1.0,
+            max_new_tokens=params.max_new_tokens, num_return_sequences=n,
+            pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
+        )
+
+    def generate(self, prompts: list[Messages], params: SamplingParams, seeds=None) -> list[list[str]]:
+        import torch
+
+        texts = [self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in prompts]
+        lengths = [len(self.tokenizer(t, add_special_tokens=False).input_ids) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: -lengths[i])  # longest first: memory peaks early
+        seeds = seeds or [params.seed] * len(texts)
+        config = self._generation_config(params, params.n)
+        out: list[list[str] | None] = [None] * len(texts)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            enc = self.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
+                                 add_special_tokens=False).to(self.lm.device)
+            torch.manual_seed(seeds[idx[0]])
+            with torch.inference_mode():
+                gen = self.lm.generate(**enc, generation_config=config)
+            new = gen[:, enc.input_ids.shape[1]:]
+            decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+            for j, i in enumerate(idx):
+                out[i] = [truncate_at_stop(t, params.stop) for t in decoded[j * params.n : (j + 1) * params.n]]
+        return out  # type: ignore[return-value]

@@ -1,0 +1,103 @@
+"""The hf backend and the mipo / sft recipes on a tiny random model."""
+
+import json
+
+import pytest
+import torch
+
+from mipo_bench.generation import SamplingParams, get_backend
+from mipo_bench.pairs.build import build_pairs
+from mipo_bench.recipe import load_recipe
+from mipo_bench.training import TrainSettings, train
+
+CHATS = [[{"role": "user", "content": text}] for text in
+         ["Hi", "Tell me a long story about a cat who likes to climb trees", "2+2?", "Name a colour", "Why?"]]
+
+
+def test_hf_backend_batches_keep_prompt_order(tiny_model_dir):
+    backend = get_backend("hf", tiny_model_dir, batch_size=2, device="cpu")
+    greedy = SamplingParams(temperature=0, max_new_tokens=8)
+    batched = backend.generate(CHATS, greedy)
+    single = [backend.generate([chat], greedy)[0] for chat in CHATS]
+    assert batched == single and all(len(out) == 1 for out in batched)
+
+
+def test_hf_backend_sampling_is_explicit_and_seeded(tiny_model_dir):
+    backend = get_backend("hf", tiny_model_dir, batch_size=8, device="cpu")
+    params = SamplingParams(n=3, temperature=1.0, top_p=1.0, max_new_tokens=6, seed=7)
+    first = backend.generate(CHATS[:2], params, seeds=[1, 1])
+    assert first == backend.generate(CHATS[:2], params, seeds=[1, 1])
+    assert len(first[0]) == 3 and len(set(first[0])) > 1     # three different samples
+    config = backend._generation_config(params, 3)
+    assert config.do_sample and config.temperature == 1.0 and config.max_new_tokens == 6
+
+
+def test_stop_strings_cut_the_text(tiny_model_dir):
+    from mipo_bench.generation.base import truncate_at_stop
+
+    assert truncate_at_stop("answer\nQuestion: next", ["\nQuestion:"]) == "answer"
+    assert truncate_at_stop("no stop here", ["\nQuestion:"]) == "no stop here"
+
+
+@pytest.fixture(scope="module")
+def tiny_pairs(tmp_path_factory, tiny_model_dir):
+    out = tmp_path_factory.mktemp("pairs")
+    items = [{"id": f"q{i}", "prompt": f"What is {i} plus {i}?"} for i in range(8)]
+    backend = get_backend("hf", tiny_model_dir, batch_size=8, device="cpu")
+    build_pairs(items, "random_prompt", backend, SamplingParams(temperature=1.0, max_new_tokens=12), out, seed=0)
+    return out / "pairs.jsonl"
+
+
+@pytest.mark.parametrize("method", ["mipo", "sft"])
+def test_recipe_trains_and_writes_a_loadable_checkpoint(method, tiny_pairs, tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    recipe = load_recipe(method, ["train.learning_rate=1e-3", "train.gradient_accumulation_steps=2"])
+    manifest = train(method, tiny_pairs, tiny_model_dir, tmp_path, recipe.train, seed=0, device="cpu",
+                     recipe=recipe.source)
+    log = [json.loads(line) for line in open(tmp_path / "train_log.jsonl")]
+    steps = [row for row in log if "loss" in row]
+    assert len(steps) == 4                                   # 8 pairs / global batch 2
+    if method == "mipo":
+        assert {"rewards/margins", "rewards/accuracies"} <= set(steps[0])
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "model")
+    before = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert not torch.equal(model.model.layers[0].mlp.up_proj.weight, before.model.layers[0].mlp.up_proj.weight)
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert f"**method**: {method}" in card and "pairs_hash" in card
+    assert manifest["method"] == method and manifest["data_manifest"]["strategy"] == "random_prompt"
+
+
+def test_mipo_margins_rise_when_training_works(tiny_pairs, tiny_model_dir, tmp_path):
+    settings = TrainSettings(learning_rate=5e-3, gradient_accumulation_steps=1, num_train_epochs=3,
+                             lr_scheduler_type="constant", warmup_ratio=0.0)
+    train("mipo", tiny_pairs, tiny_model_dir, tmp_path, settings, seed=0, device="cpu")
+    margins = [row["rewards/margins"] for row in map(json.loads, open(tmp_path / "train_log.jsonl"))
+               if "rewards/margins" in row]
+    assert sum(margins[-8:]) / 8 > sum(margins[:8]) / 8 and margins[-1] > 0
+
+
+def test_lora_option_trains_and_merges(tiny_pairs, tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    settings = TrainSettings(learning_rate=1e-3, gradient_accumulation_steps=4, lora_r=4)
+    train("mipo", tiny_pairs, tiny_model_dir, tmp_path, settings, seed=0, device="cpu")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "model")   # merged: a plain model, no adapter
+    assert not any("lora" in name for name, _ in model.named_parameters())
+
+
+def test_frozen_copy_reference_and_bad_reference(tiny_pairs, tiny_model_dir, tmp_path):
+    train("mipo", tiny_pairs, tiny_model_dir, tmp_path / "a", TrainSettings(reference="frozen_copy",
+                                                                            gradient_accumulation_steps=4), device="cpu")
+    assert (tmp_path / "a" / "model" / "model.safetensors").exists()
+    with pytest.raises(ValueError, match="reference must be"):
+        train("mipo", tiny_pairs, tiny_model_dir, tmp_path / "b", TrainSettings(reference="disk"), device="cpu")
+
+
+def test_recipe_overrides_and_errors(tmp_path):
+    recipe = load_recipe("mipo", ["train.learning_rate=1e-6", "data.n_prompts=16", "pairs.strategy=random_prompt"])
+    assert recipe.train.learning_rate == 1e-6 and recipe.data["n_prompts"] == 16
+    with pytest.raises(ValueError, match="unknown train settings"):
+        load_recipe("mipo", ["train.lr=1"])
+    with pytest.raises(FileNotFoundError, match="no recipe"):
+        load_recipe("does-not-exist")
