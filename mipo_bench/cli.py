@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -33,13 +32,72 @@ def cmd_eval(args) -> None:
 
     limit = int(args.limit) if args.limit is not None and float(args.limit).is_integer() else args.limit
     results = run_eval(
-        args.model, [t.strip() for t in args.tasks.split(",") if t.strip()], limit=limit, output=args.output,
-        batch_size=args.batch_size, device=args.device, apply_chat_template=not args.no_chat_template,
-        backend=args.backend, seed=args.seed,
+        args.model,
+        [t.strip() for t in args.tasks.split(",") if t.strip()],
+        limit=limit,
+        output=args.output,
+        batch_size=args.batch_size,
+        device=args.device,
+        apply_chat_template=not args.no_chat_template,
+        backend=args.backend,
+        seed=args.seed,
     )
     console.print(results_table(results, f"{args.model}  ({results['mipo_bench']['wall_seconds']} s)"))
     if args.output:
         console.print(f"results and per-sample logs written under {args.output}")
+
+
+def cmd_pairs(args) -> None:
+    from .pipeline import run_pairs
+    from .recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    run_pairs(recipe, Path(args.run_dir or f"runs/{recipe.name}"))
+
+
+def _sweep_values(sweep: str | None) -> list[list[str]]:
+    if not sweep:
+        return [[]]
+    key, values = sweep.split("=", 1)
+    return [[f"{key}={v}"] for v in values.split(",")]
+
+
+def cmd_train(args) -> None:
+    from .pipeline import run_train
+    from .recipe import load_recipe
+
+    for extra in _sweep_values(args.sweep):
+        recipe = load_recipe(args.recipe, args.overrides + extra)
+        run_dir = Path(args.run_dir or f"runs/{recipe.name}")
+        out = run_dir / ("train" if not extra else "train-" + extra[0].split("=", 1)[1])
+        if not (Path(args.pairs) if args.pairs else run_dir / "pairs" / "pairs.jsonl").exists():
+            raise FileNotFoundError(
+                f"no pairs at {run_dir / 'pairs' / 'pairs.jsonl'}: run `mipo-bench pairs {args.recipe}` "
+                "first (or `mipo-bench run`), or pass --pairs"
+            )
+        run_train(recipe, run_dir, Path(args.pairs) if args.pairs else None, out=out)
+
+
+def cmd_run(args) -> None:
+    from .pipeline import run_recipe
+    from .recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    run_recipe(recipe, Path(args.run_dir or f"runs/{recipe.name}"))
+
+
+def cmd_demo(args) -> None:
+    from .demo import run_demo
+
+    run_demo(args.run_dir, args.overrides)
+
+
+def _recipe_args(p, with_recipe: bool = True) -> None:
+    if with_recipe:
+        p.add_argument("recipe", help="a recipe name from recipes/ (mipo, sft, demo) or a YAML path")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.learning_rate=1e-6 data.n_prompts=64")
+    p.add_argument("--run-dir", default=None, help="run directory (default runs/<recipe name>)")
+    p.add_argument("--data", default=None, help="local data mirror (default: $MIPO_BENCH_DATA, else the HF hub)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tasks-path", help="print the folder to give `lm_eval --include_path`")
     p.set_defaults(func=cmd_tasks_path)
 
-    p = sub.add_parser("model-path", help="print the local HF directory of a model spec (GGUF specs are converted once)")
+    p = sub.add_parser(
+        "model-path", help="print the local HF directory of a model spec (GGUF specs are converted once)"
+    )
     p.add_argument("model", nargs="?", default=DEFAULT_MODEL)
     p.set_defaults(func=cmd_model_path)
 
@@ -65,6 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-chat-template", action="store_true", help="send the raw prompt instead of a chat turn")
     p.add_argument("--data", default=None, help="local data mirror (default: $MIPO_BENCH_DATA, else the HF hub)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("pairs", help="build MIPO pairs from the model's own generations (resumable)")
+    _recipe_args(p)
+    p.set_defaults(func=cmd_pairs)
+
+    p = sub.add_parser("train", help="train a recipe's method on its pairs with TRL")
+    _recipe_args(p)
+    p.add_argument("--pairs", default=None, help="a pairs.jsonl to train on (default: the run's pairs)")
+    p.add_argument("--sweep", default=None, help="one run per value, e.g. train.learning_rate=1e-6,5e-7,1e-7")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("run", help="pairs -> train -> eval in one run directory, each stage resumable")
+    _recipe_args(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="a small MIPO experiment on the embedded model (about 15 min on 2 CPU cores)")
+    _recipe_args(p, with_recipe=False)
+    p.set_defaults(func=cmd_demo, run_dir="runs/demo")
     return parser
 
 
@@ -73,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     _set_data(args)
     try:
         args.func(args)
-    except ModelSpecError as e:
+    except (ModelSpecError, FileNotFoundError, ValueError) as e:
         print(f"mipo-bench: {e}", file=sys.stderr)
         return 2
     return 0

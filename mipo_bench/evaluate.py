@@ -26,9 +26,18 @@ def task_manager():
     return TaskManager(include_path=str(tasks_dir()), include_defaults=False)
 
 
-def run_eval(model: str, tasks: list[str], limit: int | float | None = None, output: str | Path | None = None,
-             batch_size: int = 8, device: str | None = None, apply_chat_template: bool = True,
-             backend: str = "hf", seed: int = 1234, gen_kwargs: str | None = None) -> dict:
+def run_eval(
+    model: str,
+    tasks: list[str],
+    limit: int | float | None = None,
+    output: str | Path | None = None,
+    batch_size: int = 8,
+    device: str | None = None,
+    apply_chat_template: bool = True,
+    backend: str = "hf",
+    seed: int = 1234,
+    gen_kwargs: str | None = None,
+) -> dict:
     """Evaluate ``model`` (any spec :func:`resolve_model_path` accepts) on mipo tasks; returns lm-eval's results."""
     import lm_eval
     from lm_eval.loggers import EvaluationTracker
@@ -46,10 +55,20 @@ def run_eval(model: str, tasks: list[str], limit: int | float | None = None, out
     started = time.time()
     with console.status(f"[bold]evaluating {', '.join(tasks)} on {model} ({backend}, {device})"):
         results = lm_eval.simple_evaluate(
-            model=backend, model_args=model_args, tasks=tasks, task_manager=task_manager(), limit=limit,
-            batch_size=batch_size, log_samples=True, apply_chat_template=apply_chat_template,
-            random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
-            gen_kwargs=gen_kwargs, evaluation_tracker=tracker,
+            model=backend,
+            model_args=model_args,
+            tasks=tasks,
+            task_manager=task_manager(),
+            limit=limit,
+            batch_size=batch_size,
+            log_samples=True,
+            apply_chat_template=apply_chat_template,
+            random_seed=seed,
+            numpy_random_seed=seed,
+            torch_random_seed=seed,
+            fewshot_random_seed=seed,
+            gen_kwargs=gen_kwargs,
+            evaluation_tracker=tracker,
         )
     results["mipo_bench"] = {"model_spec": model, "wall_seconds": round(time.time() - started, 1)}
     if tracker is not None:
@@ -82,14 +101,19 @@ def results_table(results: dict, title: str = "mipo-bench results") -> Table:
         fails = format_failures(samples.get(name, []))
         n = results.get("n-samples", {}).get(name, {}).get("effective", "")
 
-        def cell(filt):
+        def cell(filt, metrics=metrics):
             value = metrics.get(f"exact_match,{filt}")
             if not isinstance(value, (int, float)):
                 return "-"
             err = metrics.get(f"exact_match_stderr,{filt}")
             return f"{100 * value:.1f}" + (f" ± {100 * err:.1f}" if isinstance(err, (int, float)) else "")
 
-        table.add_row(name, str(n), cell("strict"), cell("flexible"),
-                      str(fails.get("strict", "")) if name in samples else "",
-                      str(fails.get("placeholder", "")) if name in samples else "")
+        table.add_row(
+            name,
+            str(n),
+            cell("strict"),
+            cell("flexible"),
+            str(fails.get("strict", "")) if name in samples else "",
+            str(fails.get("placeholder", "")) if name in samples else "",
+        )
     return table

@@ -25,8 +25,9 @@ _ANY_NUMBER = re.compile(_NUMBER)
 _ANSWER_IS = re.compile(r"the\s+answer\s+is\s*:?\s*", re.IGNORECASE)
 _LABEL_AFTER = re.compile(r"[\(\[\*\s]*([A-Za-z]|\d)(?![A-Za-z0-9])\s*[\)\]\*]*(.*)", re.DOTALL)
 _LONE_LABEL = re.compile(r"^[\(\[\*\s]*([A-Za-z]|\d)\s*[\)\]\*]*\s*[.:]?\s*$")
-_PLACEHOLDER = re.compile(r"the\s+answer\s+is\s*:?\s*[\(\[<\*\"']*\s*x\s*[\)\]>\*\"']*\s*\.?\s*$",
-                          re.IGNORECASE | re.MULTILINE)
+_PLACEHOLDER = re.compile(
+    r"the\s+answer\s+is\s*:?\s*[\(\[<\*\"']*\s*x\s*[\)\]>\*\"']*\s*\.?\s*$", re.IGNORECASE | re.MULTILINE
+)
 
 
 def _clean_number(text: str) -> str | None:
@@ -73,7 +74,7 @@ def choice_flexible(response: str, choices: list[dict]) -> str | None:
     strict = choice_strict(response, labels)
     if strict:
         return strict
-    tails = [response[m.end():].split("\n")[0] for m in _ANSWER_IS.finditer(response)]
+    tails = [response[m.end() :].split("\n")[0] for m in _ANSWER_IS.finditer(response)]
     lines = [line for line in response.strip().splitlines() if line.strip()]
     candidates = tails[::-1] + lines[-1:]
     for tail in candidates:

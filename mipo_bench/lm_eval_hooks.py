@@ -10,8 +10,9 @@ from . import data, extract
 from .prompts import task_prompt
 
 
-def load_docs(dataset: str, protocol: str = "paper", subject: str | None = None, data_dir: str | None = None,
-              **_ignored):
+def load_docs(
+    dataset: str, protocol: str = "paper", subject: str | None = None, data_dir: str | None = None, **_ignored
+):
     """``custom_dataset`` hook: a DatasetDict with one ``test`` split of normalized records."""
     import datasets
 

@@ -1,8 +1,8 @@
 """`mipo-bench pairs|train|run`: the stages of a recipe inside one run directory, each resumable.
 
-    <run_dir>/pairs/   generations.jsonl, pairs.jsonl, pairs.manifest.json
-    <run_dir>/train/   model/, train_log.jsonl, train.manifest.json
-    <run_dir>/eval/    lm-eval results + samples, eval.manifest.json
+<run_dir>/pairs/   generations.jsonl, pairs.jsonl, pairs.manifest.json
+<run_dir>/train/   model/, train_log.jsonl, train.manifest.json
+<run_dir>/eval/    lm-eval results + samples, eval.manifest.json
 """
 
 from __future__ import annotations
@@ -11,7 +11,14 @@ import json
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from . import data
 from .generation import get_backend
@@ -24,8 +31,14 @@ console = Console(stderr=True)
 
 
 def progress_bar() -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=console)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
 
 
 def training_items(recipe: Recipe) -> tuple[list[dict], dict]:
@@ -38,24 +51,41 @@ def training_items(recipe: Recipe) -> tuple[list[dict], dict]:
 
 def run_pairs(recipe: Recipe, run_dir: Path, backend=None) -> dict:
     items, source = training_items(recipe)
-    backend = backend or get_backend(recipe.pairs.get("backend", "hf"), recipe.model,
-                                     batch_size=recipe.pairs.get("batch_size", 16))
+    backend = backend or get_backend(
+        recipe.pairs.get("backend", "hf"), recipe.model, batch_size=recipe.pairs.get("batch_size", 16)
+    )
     with progress_bar() as progress:
-        manifest = build_pairs(items, recipe.pairs.get("strategy", "random_prompt"), backend, recipe.sampling(),
-                               run_dir / "pairs", recipe.seed, recipe.pairs.get("batch_size", 16), source, progress)
+        manifest = build_pairs(
+            items,
+            recipe.pairs.get("strategy", "random_prompt"),
+            backend,
+            recipe.sampling(),
+            run_dir / "pairs",
+            recipe.seed,
+            recipe.pairs.get("batch_size", 16),
+            source,
+            progress,
+        )
     console.print(f"pairs: {manifest['counts']} -> {run_dir / 'pairs' / 'pairs.jsonl'}")
     return manifest
 
 
-def run_train(recipe: Recipe, run_dir: Path, pairs_path: Path | None = None) -> dict:
+def run_train(recipe: Recipe, run_dir: Path, pairs_path: Path | None = None, out: Path | None = None) -> dict:
     from dataclasses import asdict
 
     from .training import train
 
     pairs_path = pairs_path or run_dir / "pairs" / "pairs.jsonl"
-    out = run_dir / "train"
-    key = content_hash({"method": recipe.method, "model": recipe.model, "seed": recipe.seed,
-                        "settings": asdict(recipe.train), "pairs": file_hash(pairs_path)})
+    out = out or run_dir / "train"
+    key = content_hash(
+        {
+            "method": recipe.method,
+            "model": recipe.model,
+            "seed": recipe.seed,
+            "settings": asdict(recipe.train),
+            "pairs": file_hash(pairs_path),
+        }
+    )
     if stage_is_current(out, "train_inputs", key) and (out / "model" / "config.json").exists():
         console.print(f"train: unchanged, reusing {out / 'model'}")
         return json.loads((out / "train.manifest.json").read_text())
@@ -64,19 +94,42 @@ def run_train(recipe: Recipe, run_dir: Path, pairs_path: Path | None = None) -> 
     return manifest
 
 
-def run_eval_stage(model_path: str, tasks: list[str], out: Path, limit=None, batch_size: int = 16) -> dict:
+def run_eval_stage(
+    model_path: str, tasks: list[str], out: Path, limit=None, batch_size: int = 16, gen_kwargs: str | None = None
+) -> dict:
     from .evaluate import results_table, run_eval
 
-    key = content_hash({"model": model_path, "model_files": _model_fingerprint(model_path), "tasks": tasks,
-                        "limit": limit})
+    key = content_hash(
+        {
+            "model": model_path,
+            "model_files": _model_fingerprint(model_path),
+            "tasks": tasks,
+            "limit": limit,
+            "gen_kwargs": gen_kwargs,
+        }
+    )
     if stage_is_current(out, "eval", key):
+        console.print(f"eval: unchanged, reusing {out / 'eval_results.json'}")
         return json.loads((out / "eval_results.json").read_text())
-    results = run_eval(model_path, tasks, limit=limit, output=out, batch_size=batch_size)
-    slim = {"results": results["results"], "n-samples": results.get("n-samples", {}),
-            "mipo_bench": results["mipo_bench"],
-            "samples": {t: [{"doc_id": s["doc_id"], "filter": s["filter"], "exact_match": s["exact_match"],
-                             "filtered_resps": s["filtered_resps"], "resps": s["resps"]} for s in ss]
-                        for t, ss in results.get("samples", {}).items()}}
+    results = run_eval(model_path, tasks, limit=limit, output=out, batch_size=batch_size, gen_kwargs=gen_kwargs)
+    slim = {
+        "results": results["results"],
+        "n-samples": results.get("n-samples", {}),
+        "mipo_bench": results["mipo_bench"],
+        "samples": {
+            t: [
+                {
+                    "doc_id": s["doc_id"],
+                    "filter": s["filter"],
+                    "exact_match": s["exact_match"],
+                    "filtered_resps": s["filtered_resps"],
+                    "resps": s["resps"],
+                }
+                for s in ss
+            ]
+            for t, ss in results.get("samples", {}).items()
+        },
+    }
     (out / "eval_results.json").write_text(json.dumps(slim, default=str))
     write_manifest(out, "eval", key, model=model_path, tasks=tasks, limit=limit)
     console.print(results_table(results, f"{model_path}"))
@@ -96,5 +149,11 @@ def run_recipe(recipe: Recipe, run_dir: Path) -> dict:
     tasks = list(recipe.eval.get("tasks") or [])
     if not tasks:
         return {}
-    return run_eval_stage(str(run_dir / "train" / "model"), tasks, run_dir / "eval", recipe.eval.get("limit"),
-                          recipe.eval.get("batch_size", 16))
+    return run_eval_stage(
+        str(run_dir / "train" / "model"),
+        tasks,
+        run_dir / "eval",
+        recipe.eval.get("limit"),
+        recipe.eval.get("batch_size", 16),
+        recipe.eval.get("gen_kwargs"),
+    )

@@ -75,7 +75,14 @@ def load_recipe(spec: str, overrides: list[str] | None = None) -> Recipe:
     for key in ("learning_rate", "beta", "min_lr_rate", "warmup_ratio", "num_train_epochs"):
         if key in train_raw:
             train_raw[key] = float(train_raw[key])
-    return Recipe(name=raw.get("name", path.stem), method=raw.get("method", "mipo"),
-                  model=raw.get("model", "smollm2-135m-instruct"), seed=int(raw.get("seed", 42)),
-                  data=raw.get("data") or {}, pairs=raw.get("pairs") or {}, train=TrainSettings(**train_raw),
-                  eval=raw.get("eval") or {}, source=str(path))
+    return Recipe(
+        name=raw.get("name", path.stem),
+        method=raw.get("method", "mipo"),
+        model=raw.get("model", "smollm2-135m-instruct"),
+        seed=int(raw.get("seed", 42)),
+        data=raw.get("data") or {},
+        pairs=raw.get("pairs") or {},
+        train=TrainSettings(**train_raw),
+        eval=raw.get("eval") or {},
+        source=str(path),
+    )

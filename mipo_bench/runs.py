@@ -102,7 +102,13 @@ def stage_is_current(run_dir: str | Path, stage: str, inputs_hash: str) -> bool:
 
 
 def write_manifest(run_dir: str | Path, stage: str, inputs_hash: str, **fields) -> dict:
-    manifest = {"stage": stage, "status": "complete", "inputs_hash": inputs_hash, "finished_at": time.time(),
-                "versions": versions(), **fields}
+    manifest = {
+        "stage": stage,
+        "status": "complete",
+        "inputs_hash": inputs_hash,
+        "finished_at": time.time(),
+        "versions": versions(),
+        **fields,
+    }
     write_json(manifest_path(run_dir, stage), manifest)
     return manifest

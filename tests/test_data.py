@@ -9,9 +9,19 @@ from mipo_bench.data.mmlu import SUBJECTS
 
 @pytest.mark.parametrize(
     "name,split,count",
-    [("gsm8k", "train", 7473), ("gsm8k", "test", 1319), ("svamp", "train", 700), ("svamp", "test", 300),
-     ("arc_easy", "train", 2251), ("arc_easy", "test", 2376), ("arc_challenge", "train", 1119),
-     ("arc_challenge", "test", 1172), ("mmlu", "test", 14042), ("mmlu", "validation", 1531), ("mmlu", "dev", 285)],
+    [
+        ("gsm8k", "train", 7473),
+        ("gsm8k", "test", 1319),
+        ("svamp", "train", 700),
+        ("svamp", "test", 300),
+        ("arc_easy", "train", 2251),
+        ("arc_easy", "test", 2376),
+        ("arc_challenge", "train", 1119),
+        ("arc_challenge", "test", 1172),
+        ("mmlu", "test", 14042),
+        ("mmlu", "validation", 1531),
+        ("mmlu", "dev", 285),
+    ],
 )
 def test_mirror_counts(mirror, name, split, count):
     records = data.load(name, split, mirror)
@@ -101,8 +111,11 @@ def test_missing_field_is_named(tmp_path):
 
 
 def test_arc_answer_key_must_be_a_label(tmp_path):
-    row = {"id": "x", "answerKey": "E",
-           "question": {"stem": "s", "choices": [{"label": "A", "text": "a"}, {"label": "B", "text": "b"}]}}
+    row = {
+        "id": "x",
+        "answerKey": "E",
+        "question": {"stem": "s", "choices": [{"label": "A", "text": "a"}, {"label": "B", "text": "b"}]},
+    }
     _write(tmp_path, "arc/ARC-Challenge-Test.jsonl", json.dumps(row) + "\n")
     with pytest.raises(DataFormatError, match=r":1: answerKey 'E'"):
         data.load("arc_challenge", "test", tmp_path)
@@ -115,7 +128,10 @@ def test_mmlu_wrong_column_count_is_named(tmp_path):
 
 
 def test_svamp_non_numeric_answer_is_named(tmp_path):
-    rows = [{"ID": "a", "Body": "b", "Question": "q?", "Answer": 3.0}, {"ID": "b", "Body": "b", "Question": "q?", "Answer": "many"}]
+    rows = [
+        {"ID": "a", "Body": "b", "Question": "q?", "Answer": 3.0},
+        {"ID": "b", "Body": "b", "Question": "q?", "Answer": "many"},
+    ]
     _write(tmp_path, "svamp/SVAMP.json", json.dumps(rows))
     with pytest.raises(DataFormatError, match=r"SVAMP.json:2: Answer is not a number"):
         data.load("svamp", "test", tmp_path)

@@ -5,37 +5,47 @@ from hypothesis import strategies as st
 from mipo_bench import extract
 
 ABCD = list("ABCD")
-CHOICES = [{"label": "A", "text": "Sunlight"}, {"label": "B", "text": "cell wall"},
-           {"label": "C", "text": "soil"}, {"label": "D", "text": "ovary cells"}]
+CHOICES = [
+    {"label": "A", "text": "Sunlight"},
+    {"label": "B", "text": "cell wall"},
+    {"label": "C", "text": "soil"},
+    {"label": "D", "text": "ovary cells"},
+]
 
 
-@pytest.mark.parametrize("text,strict,flexible", [
-    ("... So the answer is 18.\n#### 18", "18", "18"),
-    ("#### 1,000.", "1000", "1000"),
-    ("#### $18", "18", "18"),
-    ("#### -3.50", "-3.5", "-3.5"),
-    ("#### 7.0", "7", "7"),
-    ("She has 5 apples, then 12.", None, "12"),
-    ("no numbers here", None, None),
-    ("#### 4\n\n#### 5", "5", "5"),
-])
+@pytest.mark.parametrize(
+    "text,strict,flexible",
+    [
+        ("... So the answer is 18.\n#### 18", "18", "18"),
+        ("#### 1,000.", "1000", "1000"),
+        ("#### $18", "18", "18"),
+        ("#### -3.50", "-3.5", "-3.5"),
+        ("#### 7.0", "7", "7"),
+        ("She has 5 apples, then 12.", None, "12"),
+        ("no numbers here", None, None),
+        ("#### 4\n\n#### 5", "5", "5"),
+    ],
+)
 def test_numbers(text, strict, flexible):
     assert extract.number_strict(text) == strict
     assert extract.number_flexible(text) == flexible
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("Reasoning... The answer is: B", "B"),
-    ("the answer is (c).", "C"),
-    ("THE ANSWER IS D", "D"),
-    ("The answer is **A**.", "A"),
-    ("The answer is [B]", "B"),
-    ("The answer is: b.", "B"),
-    ("The answer is a cell wall", None),          # 'a' is an article here, not option A
-    ("The answer is: X.", None),                  # the instruction's placeholder is never an answer
-    ("The answer is A. Wait, no: the answer is C", "C"),  # the last statement wins
-    ("I think B is right", None),                 # strict needs 'the answer is'
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Reasoning... The answer is: B", "B"),
+        ("the answer is (c).", "C"),
+        ("THE ANSWER IS D", "D"),
+        ("The answer is **A**.", "A"),
+        ("The answer is [B]", "B"),
+        ("The answer is: b.", "B"),
+        ("The answer is a cell wall", None),  # 'a' is an article here, not option A
+        ("The answer is: X.", None),  # the instruction's placeholder is never an answer
+        ("The answer is A. Wait, no: the answer is C", "C"),  # the last statement wins
+        ("I think B is right", None),  # strict needs 'the answer is'
+    ],
+)
 def test_choice_strict(text, expected):
     assert extract.choice_strict(text, ABCD) == expected
 
@@ -47,15 +57,18 @@ def test_choice_strict_numeric_labels():
     assert extract.choice_strict("The answer is: B", labels) is None
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("The answer is: B", "B"),
-    ("The answer is the cell wall.", "B"),        # option text after 'the answer is'
-    ("Step 1...\n(C)", "C"),                      # a lone label on the last line
-    ("Step 1...\nd.", "D"),
-    ("The answer is: X.", None),
-    ("The answer is: sunlight or soil", None),    # two options named: ambiguous
-    ("Let me think about ovary cells.", "D"),     # last line names one option
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("The answer is: B", "B"),
+        ("The answer is the cell wall.", "B"),  # option text after 'the answer is'
+        ("Step 1...\n(C)", "C"),  # a lone label on the last line
+        ("Step 1...\nd.", "D"),
+        ("The answer is: X.", None),
+        ("The answer is: sunlight or soil", None),  # two options named: ambiguous
+        ("Let me think about ovary cells.", "D"),  # last line names one option
+    ],
+)
 def test_choice_flexible(text, expected):
     assert extract.choice_flexible(text, CHOICES) == expected
 

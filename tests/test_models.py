@@ -23,8 +23,9 @@ def test_cached_directory_loads_with_chat_template(smollm2_dir):
     import torch
 
     assert model.dtype == torch.float32 and not model.training
-    text = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False,
-                                         add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert "<|im_start|>user\nhi<|im_end|>" in text and text.endswith("<|im_start|>assistant\n")
     assert tokenizer.pad_token is not None
 

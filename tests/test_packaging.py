@@ -9,8 +9,21 @@ from tests.conftest import REPO
 
 
 def test_wheel_ships_task_yaml(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path), str(REPO)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+    )
     wheel = next(tmp_path.glob("mipo_bench-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "mipo_bench/tasks/mipo_gsm8k.yaml" in names

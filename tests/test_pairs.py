@@ -39,7 +39,7 @@ def test_random_prompt_never_pairs_x_with_itself_and_is_seeded(tmp_path):
     assert len(pairs) == len(PROMPTS)
     for pair in pairs:
         x = pair["prompt"][0]["content"]
-        assert _sent_prompt(pair["chosen"][0]["content"]) == x                 # chosen saw x
+        assert _sent_prompt(pair["chosen"][0]["content"]) == x  # chosen saw x
         rejected_seen = _sent_prompt(pair["rejected"][0]["content"])
         assert rejected_seen != x and rejected_seen in {p["prompt"] for p in PROMPTS}  # rejected saw x' != x
     # every prompt the backend saw is one of the planned chats
@@ -68,8 +68,10 @@ def test_random_context_uses_another_context(tmp_path):
 
 
 def test_random_context_prefers_the_prompts_eligible_contexts():
-    items = [{"id": "a", "prompt": "x", "context": "c1", "eligible_contexts": ["c1", "c2"]},
-             {"id": "b", "prompt": "y", "context": "c3", "eligible_contexts": ["c3", "c4"]}]
+    items = [
+        {"id": "a", "prompt": "x", "context": "c1", "eligible_contexts": ["c1", "c2"]},
+        {"id": "b", "prompt": "y", "context": "c3", "eligible_contexts": ["c3", "c4"]},
+    ]
     for seed in range(10):
         plan = plan_pairs(items, get_strategy("random"), seed)
         assert [p["rejected_context"] for p in plan] == ["c2", "c4"]
@@ -97,12 +99,12 @@ def test_interrupted_generation_resumes_without_duplicates_or_losses(tmp_path):
     crashing = RecordingBackend(fail_after_batches=2)
     with pytest.raises(RuntimeError, match="simulated crash"):
         generate_cached(crashing, requests, SamplingParams(n=2), out, batch_size=5)
-    assert len(list(read_jsonl(out))) == 10            # two batches of 5 survived the crash
+    assert len(list(read_jsonl(out))) == 10  # two batches of 5 survived the crash
     resumed = RecordingBackend()
     rows = generate_cached(resumed, requests, SamplingParams(n=2), out, batch_size=5)
     stored = list(read_jsonl(out))
     assert len(stored) == 24 and len({r["key"] for r in stored}) == 24  # no duplicated, no lost rows
-    assert len(resumed.sent) == 14                     # only the missing samples were generated
+    assert len(resumed.sent) == 14  # only the missing samples were generated
     assert [(r["id"], r["index"]) for r in rows] == [(p["id"], i) for p in PROMPTS for i in range(2)]
 
 
@@ -111,7 +113,7 @@ def test_torn_last_line_is_ignored_on_resume(tmp_path):
     requests = [{"id": "a", "messages": [{"role": "user", "content": "hi"}]}]
     generate_cached(RecordingBackend(), requests, SamplingParams(), out)
     with open(out, "a") as f:
-        f.write('{"key": "half-writ')               # a crash in the middle of a write
+        f.write('{"key": "half-writ')  # a crash in the middle of a write
     again = RecordingBackend()
     assert generate_cached(again, requests, SamplingParams(), out)[0]["text"].startswith("reply to <hi>")
     assert again.sent == []
@@ -119,11 +121,11 @@ def test_torn_last_line_is_ignored_on_resume(tmp_path):
 
 def test_unchanged_pairs_stage_is_skipped(tmp_path):
     first = build_pairs(PROMPTS, "random_prompt", RecordingBackend(), SamplingParams(), tmp_path, seed=1)
-    idle = RecordingBackend(fail_after_batches=0)     # would crash if asked to generate
+    idle = RecordingBackend(fail_after_batches=0)  # would crash if asked to generate
     assert build_pairs(PROMPTS, "random_prompt", idle, SamplingParams(), tmp_path, seed=1) == first
     changed = RecordingBackend()
     build_pairs(PROMPTS, "random_prompt", changed, SamplingParams(temperature=0.5), tmp_path, seed=1)
-    assert changed.sent                                # new sampling parameters: generated again
+    assert changed.sent  # new sampling parameters: generated again
     manifest = json.loads((tmp_path / "pairs.manifest.json").read_text())
     assert manifest["counts"]["pairs"] == 12 and manifest["sampling"]["temperature"] == 0.5
     assert "torch" in manifest["versions"]

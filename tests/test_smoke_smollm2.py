@@ -12,14 +12,37 @@ pytestmark = pytest.mark.smoke
 
 def test_plain_lm_eval_runs_our_tasks_offline(smollm2_dir, mirror, tmp_path):
     """`lm_eval --include_path $(mipo-bench tasks-path)` on the default model, hub access switched off."""
-    tasks_path = subprocess.run([sys.executable, "-m", "mipo_bench.cli", "tasks-path"], check=True,
-                                capture_output=True, text=True).stdout.strip()
+    tasks_path = subprocess.run(
+        [sys.executable, "-m", "mipo_bench.cli", "tasks-path"], check=True, capture_output=True, text=True
+    ).stdout.strip()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MIPO_BENCH_DATA": str(mirror)}
     subprocess.run(
-        [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={smollm2_dir},dtype=float32",
-         "--include_path", tasks_path, "--tasks", "mipo_arc_easy,mipo_gsm8k", "--limit", "3", "--batch_size", "8",
-         "--gen_kwargs", "max_gen_toks=96", "--output_path", str(tmp_path), "--log_samples"],
-        check=True, env=env, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "lm_eval",
+            "--model",
+            "hf",
+            "--model_args",
+            f"pretrained={smollm2_dir},dtype=float32",
+            "--include_path",
+            tasks_path,
+            "--tasks",
+            "mipo_arc_easy,mipo_gsm8k",
+            "--limit",
+            "3",
+            "--batch_size",
+            "8",
+            "--gen_kwargs",
+            "max_gen_toks=96",
+            "--output_path",
+            str(tmp_path),
+            "--log_samples",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())
     for task in ("mipo_arc_easy", "mipo_gsm8k"):
@@ -34,9 +57,37 @@ def test_plain_lm_eval_runs_our_tasks_offline(smollm2_dir, mirror, tmp_path):
 def test_cli_eval_with_chat_template_writes_lm_eval_files(smollm2_dir, mirror, tmp_path):
     from mipo_bench.cli import main
 
-    assert main(["eval", "--tasks", "mipo_arc_challenge", "--limit", "2", "--output", str(tmp_path),
-                 "--device", "cpu"]) == 0
+    assert (
+        main(["eval", "--tasks", "mipo_arc_challenge", "--limit", "2", "--output", str(tmp_path), "--device", "cpu"])
+        == 0
+    )
     results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())
     assert results["n-samples"]["mipo_arc_challenge"]["effective"] == 2
     assert results["mipo_bench"]["wall_seconds"] > 0
     assert list(tmp_path.rglob("samples_mipo_arc_challenge_*.jsonl"))
+
+
+def test_chained_run_on_smollm2(smollm2_dir, mirror, tmp_path):
+    """pairs -> DPO -> eval on SmolLM2 with a handful of items; a second run skips every stage."""
+    from mipo_bench.pipeline import run_recipe
+    from mipo_bench.recipe import load_recipe
+
+    recipe = load_recipe(
+        "mipo",
+        [
+            "data.n_prompts=4",
+            "pairs.max_new_tokens=24",
+            "eval.limit=2",
+            "eval.gen_kwargs=max_gen_toks=24",
+            "train.learning_rate=1e-5",
+        ],
+    )
+    out = run_recipe(recipe, tmp_path)
+    pairs = [json.loads(line) for line in open(tmp_path / "pairs" / "pairs.jsonl")]
+    assert len(pairs) == 4 and all(p["rejected_prompt"] != p["prompt"][0]["content"] for p in pairs)
+    assert (tmp_path / "train" / "model" / "model.safetensors").exists()
+    assert out["n-samples"]["mipo_arc_easy"]["effective"] == 2
+    stamp = (tmp_path / "train" / "model" / "model.safetensors").stat().st_mtime
+    again = run_recipe(recipe, tmp_path)
+    assert again["results"] == out["results"]
+    assert (tmp_path / "train" / "model" / "model.safetensors").stat().st_mtime == stamp  # not retrained

@@ -72,20 +72,29 @@ def _replies(style):
     for name in REASONING:
         for doc in data.eval_docs(name, "paper"):
             if doc["choices"]:
-                replies[task_prompt(doc)] = {"right": f"Thinking.\nThe answer is: {doc['answer']}",
-                                             "placeholder": "Thinking.\nThe answer is: X.",
-                                             "text": "The answer is " + next(
-                                                 c["text"] for c in doc["choices"] if c["label"] == doc["answer"])}[style]
+                replies[task_prompt(doc)] = {
+                    "right": f"Thinking.\nThe answer is: {doc['answer']}",
+                    "placeholder": "Thinking.\nThe answer is: X.",
+                    "text": "The answer is " + next(c["text"] for c in doc["choices"] if c["label"] == doc["answer"]),
+                }[style]
             else:
-                replies[task_prompt(doc)] = {"right": f"So it is {doc['answer']}.\n#### {doc['answer']}",
-                                             "placeholder": "I do not know.",
-                                             "text": f"So the answer is {doc['answer']}."}[style]
+                replies[task_prompt(doc)] = {
+                    "right": f"So it is {doc['answer']}.\n#### {doc['answer']}",
+                    "placeholder": "I do not know.",
+                    "text": f"So the answer is {doc['answer']}.",
+                }[style]
     return replies
 
 
 def _run(tm, style, tasks, limit=None):
-    return simple_evaluate(model=AnswerKeyLM(_replies(style)), tasks=tasks, task_manager=tm, limit=limit,
-                           log_samples=True, apply_chat_template=False)
+    return simple_evaluate(
+        model=AnswerKeyLM(_replies(style)),
+        tasks=tasks,
+        task_manager=tm,
+        limit=limit,
+        log_samples=True,
+        apply_chat_template=False,
+    )
 
 
 def test_right_answers_score_one_on_both_filters(mirror, tm):
@@ -117,5 +126,7 @@ def test_loglik_sanity_tasks_use_the_same_items(mirror, tm):
         docs = list(task.test_docs())
         assert [d["id"] for d in docs] == [d["id"] for d in data.eval_docs(dataset, "paper")]
         doc = docs[0]
-        assert task.doc_to_choice(doc)[task.doc_to_target(doc)] in (doc["answer"], next(
-            c["text"] for c in doc["choices"] if c["label"] == doc["answer"]))
+        assert task.doc_to_choice(doc)[task.doc_to_target(doc)] in (
+            doc["answer"],
+            next(c["text"] for c in doc["choices"] if c["label"] == doc["answer"]),
+        )

@@ -10,8 +10,10 @@ from mipo_bench.pairs.build import build_pairs
 from mipo_bench.recipe import load_recipe
 from mipo_bench.training import TrainSettings, train
 
-CHATS = [[{"role": "user", "content": text}] for text in
-         ["Hi", "Tell me a long story about a cat who likes to climb trees", "2+2?", "Name a colour", "Why?"]]
+CHATS = [
+    [{"role": "user", "content": text}]
+    for text in ["Hi", "Tell me a long story about a cat who likes to climb trees", "2+2?", "Name a colour", "Why?"]
+]
 
 
 def test_hf_backend_batches_keep_prompt_order(tiny_model_dir):
@@ -27,7 +29,7 @@ def test_hf_backend_sampling_is_explicit_and_seeded(tiny_model_dir):
     params = SamplingParams(n=3, temperature=1.0, top_p=1.0, max_new_tokens=6, seed=7)
     first = backend.generate(CHATS[:2], params, seeds=[1, 1])
     assert first == backend.generate(CHATS[:2], params, seeds=[1, 1])
-    assert len(first[0]) == 3 and len(set(first[0])) > 1     # three different samples
+    assert len(first[0]) == 3 and len(set(first[0])) > 1  # three different samples
     config = backend._generation_config(params, 3)
     assert config.do_sample and config.temperature == 1.0 and config.max_new_tokens == 6
 
@@ -53,11 +55,12 @@ def test_recipe_trains_and_writes_a_loadable_checkpoint(method, tiny_pairs, tiny
     from transformers import AutoModelForCausalLM
 
     recipe = load_recipe(method, ["train.learning_rate=1e-3", "train.gradient_accumulation_steps=2"])
-    manifest = train(method, tiny_pairs, tiny_model_dir, tmp_path, recipe.train, seed=0, device="cpu",
-                     recipe=recipe.source)
+    manifest = train(
+        method, tiny_pairs, tiny_model_dir, tmp_path, recipe.train, seed=0, device="cpu", recipe=recipe.source
+    )
     log = [json.loads(line) for line in open(tmp_path / "train_log.jsonl")]
     steps = [row for row in log if "loss" in row]
-    assert len(steps) == 4                                   # 8 pairs / global batch 2
+    assert len(steps) == 4  # 8 pairs / global batch 2
     if method == "mipo":
         assert {"rewards/margins", "rewards/accuracies"} <= set(steps[0])
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "model")
@@ -69,11 +72,19 @@ def test_recipe_trains_and_writes_a_loadable_checkpoint(method, tiny_pairs, tiny
 
 
 def test_mipo_margins_rise_when_training_works(tiny_pairs, tiny_model_dir, tmp_path):
-    settings = TrainSettings(learning_rate=5e-3, gradient_accumulation_steps=1, num_train_epochs=3,
-                             lr_scheduler_type="constant", warmup_ratio=0.0)
+    settings = TrainSettings(
+        learning_rate=5e-3,
+        gradient_accumulation_steps=1,
+        num_train_epochs=3,
+        lr_scheduler_type="constant",
+        warmup_ratio=0.0,
+    )
     train("mipo", tiny_pairs, tiny_model_dir, tmp_path, settings, seed=0, device="cpu")
-    margins = [row["rewards/margins"] for row in map(json.loads, open(tmp_path / "train_log.jsonl"))
-               if "rewards/margins" in row]
+    margins = [
+        row["rewards/margins"]
+        for row in map(json.loads, open(tmp_path / "train_log.jsonl"))
+        if "rewards/margins" in row
+    ]
     assert sum(margins[-8:]) / 8 > sum(margins[:8]) / 8 and margins[-1] > 0
 
 
@@ -82,13 +93,19 @@ def test_lora_option_trains_and_merges(tiny_pairs, tiny_model_dir, tmp_path):
 
     settings = TrainSettings(learning_rate=1e-3, gradient_accumulation_steps=4, lora_r=4)
     train("mipo", tiny_pairs, tiny_model_dir, tmp_path, settings, seed=0, device="cpu")
-    model = AutoModelForCausalLM.from_pretrained(tmp_path / "model")   # merged: a plain model, no adapter
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "model")  # merged: a plain model, no adapter
     assert not any("lora" in name for name, _ in model.named_parameters())
 
 
 def test_frozen_copy_reference_and_bad_reference(tiny_pairs, tiny_model_dir, tmp_path):
-    train("mipo", tiny_pairs, tiny_model_dir, tmp_path / "a", TrainSettings(reference="frozen_copy",
-                                                                            gradient_accumulation_steps=4), device="cpu")
+    train(
+        "mipo",
+        tiny_pairs,
+        tiny_model_dir,
+        tmp_path / "a",
+        TrainSettings(reference="frozen_copy", gradient_accumulation_steps=4),
+        device="cpu",
+    )
     assert (tmp_path / "a" / "model" / "model.safetensors").exists()
     with pytest.raises(ValueError, match="reference must be"):
         train("mipo", tiny_pairs, tiny_model_dir, tmp_path / "b", TrainSettings(reference="disk"), device="cpu")

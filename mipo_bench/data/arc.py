@@ -48,7 +48,9 @@ def from_hub(split: str, subset: str) -> list[dict]:
             "answerKey": row["answerKey"],
             "question": {
                 "stem": row["question"],
-                "choices": [{"label": lab, "text": t} for lab, t in zip(row["choices"]["label"], row["choices"]["text"])],
+                "choices": [
+                    {"label": lab, "text": t} for lab, t in zip(row["choices"]["label"], row["choices"]["text"])
+                ],
             },
         }
         out.append(_to_record(obj, HUB_ID, i + 1, subset))

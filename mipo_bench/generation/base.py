@@ -41,8 +41,9 @@ class Backend:
     model: str
     options: dict = field(default_factory=dict)
 
-    def generate(self, prompts: list[Messages], params: SamplingParams,
-                 seeds: list[int] | None = None) -> list[list[str]]:
+    def generate(
+        self, prompts: list[Messages], params: SamplingParams, seeds: list[int] | None = None
+    ) -> list[list[str]]:
         """For each chat, ``params.n`` completions (texts only, cut at the first stop string).
 
         ``seeds`` (one per prompt) make sampling reproducible; default: ``params.seed`` for all.
@@ -74,8 +75,14 @@ def row_key(model: str, messages: Messages, params: SamplingParams, index: int, 
     return content_hash({"model": model, "messages": messages, "sampling": sampling, "index": index, "salt": salt})
 
 
-def generate_cached(backend: Backend, requests: list[dict], params: SamplingParams, out_path: str | Path,
-                    batch_size: int = 32, progress=None) -> list[dict]:
+def generate_cached(
+    backend: Backend,
+    requests: list[dict],
+    params: SamplingParams,
+    out_path: str | Path,
+    batch_size: int = 32,
+    progress=None,
+) -> list[dict]:
     """Generate for ``requests`` (dicts with ``id``, ``messages``, optional ``salt``), appending to ``out_path``.
 
     Rows already in the file (same key) are reused; the rest are generated in batches and appended after each
@@ -96,11 +103,24 @@ def generate_cached(backend: Backend, requests: list[dict], params: SamplingPara
         batch = todo[start : start + batch_size]
         seeds = [one.seed + int(key[:8], 16) % 1_000_003 for key, _, _ in batch]
         texts = [t[0] for t in backend.generate([req["messages"] for _, req, _ in batch], one, seeds)]
-        rows = [{"key": key, "id": req["id"], "index": i, "messages": req["messages"], "text": text,
-                 "model": backend.model, "sampling": one.to_dict()} for (key, req, i), text in zip(batch, texts)]
+        rows = [
+            {
+                "key": key,
+                "id": req["id"],
+                "index": i,
+                "messages": req["messages"],
+                "text": text,
+                "model": backend.model,
+                "sampling": one.to_dict(),
+            }
+            for (key, req, i), text in zip(batch, texts)
+        ]
         append_jsonl(out_path, rows)
         done.update((r["key"], r) for r in rows)
         if task is not None:
             progress.advance(task, len(batch))
-    return [done[row_key(backend.model, req["messages"], params, i, req.get("salt", ""))]
-            for req in requests for i in range(params.n)]
+    return [
+        done[row_key(backend.model, req["messages"], params, i, req.get("salt", ""))]
+        for req in requests
+        for i in range(params.n)
+    ]

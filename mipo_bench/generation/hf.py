@@ -10,26 +10,46 @@ class HFBackend(Backend):
 
     def __init__(self, model: str, options: dict | None = None):
         super().__init__(model, dict(options or {}))
-        from ..models import load_model
-
+        self._loaded = None
         if "model_obj" in self.options:
-            self.lm, self.tokenizer = self.options.pop("model_obj"), self.options.pop("tokenizer_obj")
-        else:
-            self.lm, self.tokenizer = load_model(model, dtype=self.options.get("dtype"), device=self.options.get("device"))
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+            self._loaded = (self.options.pop("model_obj"), self.options.pop("tokenizer_obj"))
         self.batch_size = int(self.options.get("batch_size", 8))
+
+    def _load(self):
+        """Load on first use, so a stage that turns out to be cached never pays for the model."""
+        if self._loaded is None:
+            from ..models import load_model
+
+            self._loaded = load_model(self.model, dtype=self.options.get("dtype"), device=self.options.get("device"))
+        lm, tokenizer = self._loaded
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        return lm, tokenizer
+
+    @property
+    def lm(self):
+        return self._load()[0]
+
+    @property
+    def tokenizer(self):
+        return self._load()[1]
 
     def _generation_config(self, params: SamplingParams, n: int):
         from transformers import GenerationConfig
 
         greedy = params.temperature <= 0
         return GenerationConfig(
-            do_sample=not greedy, temperature=None if greedy else params.temperature,
-            top_p=None if greedy else params.top_p, top_k=None, num_beams=1, repetition_penalty=1.0,
-            max_new_tokens=params.max_new_tokens, num_return_sequences=n,
-            pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
+            do_sample=not greedy,
+            temperature=None if greedy else params.temperature,
+            top_p=None if greedy else params.top_p,
+            top_k=None,
+            num_beams=1,
+            repetition_penalty=1.0,
+            max_new_tokens=params.max_new_tokens,
+            num_return_sequences=n,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
         )
 
     def generate(self, prompts: list[Messages], params: SamplingParams, seeds=None) -> list[list[str]]:
@@ -43,12 +63,13 @@ class HFBackend(Backend):
         out: list[list[str] | None] = [None] * len(texts)
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            enc = self.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True,
-                                 add_special_tokens=False).to(self.lm.device)
+            enc = self.tokenizer(
+                [texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(self.lm.device)
             torch.manual_seed(seeds[idx[0]])
             with torch.inference_mode():
                 gen = self.lm.generate(**enc, generation_config=config)
-            new = gen[:, enc.input_ids.shape[1]:]
+            new = gen[:, enc.input_ids.shape[1] :]
             decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
             for j, i in enumerate(idx):
                 out[i] = [truncate_at_stop(t, params.stop) for t in decoded[j * params.n : (j + 1) * params.n]]

@@ -20,7 +20,8 @@ class VLLMBackend(Backend):
 
         self._vllm = vllm
         self.llm = vllm.LLM(
-            model=resolve_model_path(model), dtype=self.options.get("dtype", "bfloat16"),
+            model=resolve_model_path(model),
+            dtype=self.options.get("dtype", "bfloat16"),
             tensor_parallel_size=int(self.options.get("tensor_parallel_size", 1)),
             gpu_memory_utilization=float(self.options.get("gpu_memory_utilization", 0.85)),
             trust_remote_code=bool(self.options.get("trust_remote_code", False)),
@@ -29,9 +30,14 @@ class VLLMBackend(Backend):
     def generate(self, prompts: list[Messages], params: SamplingParams, seeds=None) -> list[list[str]]:
         seeds = seeds or [params.seed] * len(prompts)
         sampling = [
-            self._vllm.SamplingParams(n=params.n, temperature=params.temperature, top_p=params.top_p if
-                                      params.temperature > 0 else 1.0, max_tokens=params.max_new_tokens,
-                                      stop=list(params.stop) or None, seed=seed)
+            self._vllm.SamplingParams(
+                n=params.n,
+                temperature=params.temperature,
+                top_p=params.top_p if params.temperature > 0 else 1.0,
+                max_tokens=params.max_new_tokens,
+                stop=list(params.stop) or None,
+                seed=seed,
+            )
             for seed in seeds
         ]
         outputs = self.llm.chat(prompts, sampling, use_tqdm=False)

@@ -8,7 +8,7 @@ side's prompt (x, or x with its context c).
 
 from __future__ import annotations
 
-from .base import STRATEGIES, PairStrategy, get_strategy, personalized_prompt, plan_pairs, register
 from . import missing_context, prompt_ablation, random_context, random_prompt  # noqa: F401,E402  (registration)
+from .base import STRATEGIES, PairStrategy, get_strategy, personalized_prompt, plan_pairs, register
 
 __all__ = ["STRATEGIES", "PairStrategy", "get_strategy", "personalized_prompt", "plan_pairs", "register"]

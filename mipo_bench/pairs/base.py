@@ -68,7 +68,15 @@ def plan_pairs(items: list[dict], strategy: PairStrategy, seed: int = 0) -> list
     for item in items:
         chosen = strategy.chosen_prompt(item)
         source = strategy.rejected_source(item, items, _item_rng(seed, item["id"]))
-        plan.append({"id": item["id"], "strategy": strategy.name, "prompt": user(chosen),
-                     "chosen_messages": user(chosen), "rejected_messages": user(source["prompt"]),
-                     "rejected_from": source.get("from_id"), "rejected_context": source.get("context")})
+        plan.append(
+            {
+                "id": item["id"],
+                "strategy": strategy.name,
+                "prompt": user(chosen),
+                "chosen_messages": user(chosen),
+                "rejected_messages": user(source["prompt"]),
+                "rejected_from": source.get("from_id"),
+                "rejected_context": source.get("context"),
+            }
+        )
     return plan

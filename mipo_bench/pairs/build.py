@@ -14,8 +14,17 @@ from ..runs import content_hash, read_jsonl, stage_is_current, write_jsonl, writ
 from .base import get_strategy, plan_pairs
 
 
-def build_pairs(items: list[dict], strategy: str, backend, sampling: SamplingParams, out_dir: str | Path,
-                seed: int = 0, batch_size: int = 16, source: dict | None = None, progress=None) -> dict:
+def build_pairs(
+    items: list[dict],
+    strategy: str,
+    backend,
+    sampling: SamplingParams,
+    out_dir: str | Path,
+    seed: int = 0,
+    batch_size: int = 16,
+    source: dict | None = None,
+    progress=None,
+) -> dict:
     """Plan, generate and write the pairs; returns the manifest. Skipped when inputs are unchanged."""
     out_dir = Path(out_dir)
     plan = plan_pairs(items, get_strategy(strategy), seed)
@@ -34,19 +43,30 @@ def build_pairs(items: list[dict], strategy: str, backend, sampling: SamplingPar
         if not chosen["text"].strip() or not rejected["text"].strip():
             dropped.append(row["id"])
             continue
-        pairs.append({
-            "id": row["id"], "prompt": row["prompt"],
-            "chosen": [{"role": "assistant", "content": chosen["text"]}],
-            "rejected": [{"role": "assistant", "content": rejected["text"]}],
-            "strategy": row["strategy"], "rejected_prompt": row["rejected_messages"][0]["content"],
-            "rejected_from": row["rejected_from"],
-        })
+        pairs.append(
+            {
+                "id": row["id"],
+                "prompt": row["prompt"],
+                "chosen": [{"role": "assistant", "content": chosen["text"]}],
+                "rejected": [{"role": "assistant", "content": rejected["text"]}],
+                "strategy": row["strategy"],
+                "rejected_prompt": row["rejected_messages"][0]["content"],
+                "rejected_from": row["rejected_from"],
+            }
+        )
     write_jsonl(out_dir / "pairs.jsonl", pairs)
     return write_manifest(
-        out_dir, "pairs", inputs_hash, model=backend.model, strategy=strategy, seed=seed,
-        sampling=sampling.to_dict(), source=source or {}, counts={"items": len(plan), "pairs": len(pairs),
-                                                                  "dropped_empty": len(dropped)},
-        dropped_ids=dropped[:100], pairs_hash=content_hash(pairs),
+        out_dir,
+        "pairs",
+        inputs_hash,
+        model=backend.model,
+        strategy=strategy,
+        seed=seed,
+        sampling=sampling.to_dict(),
+        source=source or {},
+        counts={"items": len(plan), "pairs": len(pairs), "dropped_empty": len(dropped)},
+        dropped_ids=dropped[:100],
+        pairs_hash=content_hash(pairs),
     )
 
 

@@ -14,5 +14,8 @@ class JointPrompt(PairStrategy):
         if not others:
             raise ValueError("the 'prompt' strategy needs at least two distinct prompts")
         other = rng.choice(others)
-        return {"prompt": personalized_prompt(other["prompt"], other["context"]), "from_id": other["id"],
-                "context": other["context"]}
+        return {
+            "prompt": personalized_prompt(other["prompt"], other["context"]),
+            "from_id": other["id"],
+            "context": other["context"],
+        }

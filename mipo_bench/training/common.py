@@ -67,15 +67,31 @@ class TrainSettings:
     def trl_kwargs(self, device: str, seed: int, out_dir: Path) -> dict:
         on_gpu = device.startswith("cuda")
         return dict(
-            output_dir=str(out_dir / "trainer"), learning_rate=self.learning_rate,
+            output_dir=str(out_dir / "trainer"),
+            learning_rate=self.learning_rate,
             per_device_train_batch_size=self.per_device_train_batch_size,
-            gradient_accumulation_steps=self.gradient_accumulation_steps, num_train_epochs=self.num_train_epochs,
+            gradient_accumulation_steps=self.gradient_accumulation_steps,
+            num_train_epochs=self.num_train_epochs,
             lr_scheduler_type=self.lr_scheduler_type,
-            lr_scheduler_kwargs={"min_lr_rate": self.min_lr_rate} if self.lr_scheduler_type == "cosine_with_min_lr" else {},
-            warmup_steps=self.warmup_ratio, adam_beta1=self.adam_beta1, adam_beta2=self.adam_beta2,
-            max_grad_norm=self.max_grad_norm, max_length=self.max_length, bf16=on_gpu, fp16=False,
-            use_cpu=not on_gpu, gradient_checkpointing=self.gradient_checkpointing, logging_steps=self.logging_steps,
-            save_strategy="no", report_to=[], seed=seed, data_seed=seed, disable_tqdm=False, **self.extra,
+            lr_scheduler_kwargs={"min_lr_rate": self.min_lr_rate}
+            if self.lr_scheduler_type == "cosine_with_min_lr"
+            else {},
+            warmup_steps=self.warmup_ratio,
+            adam_beta1=self.adam_beta1,
+            adam_beta2=self.adam_beta2,
+            max_grad_norm=self.max_grad_norm,
+            max_length=self.max_length,
+            bf16=on_gpu,
+            fp16=False,
+            use_cpu=not on_gpu,
+            gradient_checkpointing=self.gradient_checkpointing,
+            logging_steps=self.logging_steps,
+            save_strategy="no",
+            report_to=[],
+            seed=seed,
+            data_seed=seed,
+            disable_tqdm=False,
+            **self.extra,
         )
 
     def peft_config(self):
@@ -109,8 +125,16 @@ def save_checkpoint(model, tokenizer, out_dir: Path, card: dict) -> Path:
     return target
 
 
-def train(method_name: str, pairs_path: str | Path, model: str, out_dir: str | Path, settings: TrainSettings,
-          seed: int = 42, device: str | None = None, recipe: str = "") -> dict:
+def train(
+    method_name: str,
+    pairs_path: str | Path,
+    model: str,
+    out_dir: str | Path,
+    settings: TrainSettings,
+    seed: int = 42,
+    device: str | None = None,
+    recipe: str = "",
+) -> dict:
     """Train ``model`` with ``method_name`` on ``pairs_path``; writes ``model/``, ``train_log.jsonl``, manifest."""
     from ..models import default_device, load_model
 
@@ -123,18 +147,35 @@ def train(method_name: str, pairs_path: str | Path, model: str, out_dir: str | P
     policy.train()
     log_path = out_dir / "train_log.jsonl"
     log_path.unlink(missing_ok=True)
-    trainer = METHODS[method_name](policy, tokenizer, pairs_path, settings, out_dir, seed, device,
-                                   [jsonl_log_callback(log_path)])
+    trainer = METHODS[method_name](
+        policy, tokenizer, pairs_path, settings, out_dir, seed, device, [jsonl_log_callback(log_path)]
+    )
     result = trainer.train()
     data_manifest = Path(pairs_path).with_name("pairs.manifest.json")
-    card = {"method": method_name, "recipe": recipe, "base_model": model, "seed": seed,
-            "pairs": str(pairs_path), "pairs_hash": file_hash(pairs_path),
-            "data_manifest": json.loads(data_manifest.read_text()) if data_manifest.exists() else None,
-            "settings": asdict(settings)}
-    save_checkpoint(trainer.model, tokenizer, out_dir, {k: card[k] for k in ("method", "recipe", "base_model",
-                                                                              "seed", "pairs", "pairs_hash")})
-    return write_manifest(out_dir, "train", content_hash(card), **card, train_runtime=result.metrics.get(
-        "train_runtime"), train_loss=result.metrics.get("train_loss"))
+    card = {
+        "method": method_name,
+        "recipe": recipe,
+        "base_model": model,
+        "seed": seed,
+        "pairs": str(pairs_path),
+        "pairs_hash": file_hash(pairs_path),
+        "data_manifest": json.loads(data_manifest.read_text()) if data_manifest.exists() else None,
+        "settings": asdict(settings),
+    }
+    save_checkpoint(
+        trainer.model,
+        tokenizer,
+        out_dir,
+        {k: card[k] for k in ("method", "recipe", "base_model", "seed", "pairs", "pairs_hash")},
+    )
+    return write_manifest(
+        out_dir,
+        "train",
+        content_hash(card),
+        **card,
+        train_runtime=result.metrics.get("train_runtime"),
+        train_loss=result.metrics.get("train_loss"),
+    )
 
 
 from . import dpo, sft  # noqa: E402,F401  (method registration)

@@ -21,8 +21,20 @@ def build_dpo_trainer(policy, tokenizer, pairs_path, settings, out_dir, seed, de
     ref_model = None
     if not precompute and not settings.lora_r:
         ref_model = copy.deepcopy(policy).eval().requires_grad_(False)
-    config = DPOConfig(beta=settings.beta, loss_type=["sigmoid"], precompute_ref_log_probs=precompute,
-                       precompute_ref_batch_size=8, **settings.trl_kwargs(device, seed, out_dir))
+    config = DPOConfig(
+        beta=settings.beta,
+        loss_type=["sigmoid"],
+        precompute_ref_log_probs=precompute,
+        precompute_ref_batch_size=8,
+        **settings.trl_kwargs(device, seed, out_dir),
+    )
     # ref_model=None is safe here: with precompute (or LoRA) TRL uses the in-memory policy, never a disk reload.
-    return DPOTrainer(model=policy, ref_model=ref_model, args=config, train_dataset=dataset,
-                      processing_class=tokenizer, callbacks=callbacks, peft_config=settings.peft_config())
+    return DPOTrainer(
+        model=policy,
+        ref_model=ref_model,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        peft_config=settings.peft_config(),
+    )
