@@ -140,3 +140,14 @@ def test_load_pairs_names_bad_rows(tmp_path):
 
 def load_jsonl(folder):
     return [json.loads(line) for line in open(folder / "pairs.jsonl")]
+
+
+def test_two_items_drawing_the_same_x_prime_get_independent_rejected_samples(tmp_path):
+    # a and c share prompt x, so both must draw x' = y (b): without per-item salts they would share samples
+    items = [{"id": "a", "prompt": "x"}, {"id": "b", "prompt": "y"}, {"id": "c", "prompt": "x"}]
+    backend = RecordingBackend()
+    build_pairs(items, "random_prompt", backend, SamplingParams(), tmp_path, seed=0)
+    plan = plan_pairs(items, get_strategy("random_prompt"), seed=0)
+    assert plan[0]["rejected_from"] == plan[2]["rejected_from"] == "b"
+    rows = list(read_jsonl(tmp_path / "generations.jsonl"))
+    assert len(rows) == 6 and len(backend.sent) == 6  # 3 chosen + 3 rejected, none shared

@@ -1,0 +1,1 @@
+"""Judges: score parsing, rubric/personalization prompts, batched judging, win-rates."""
