@@ -92,6 +92,64 @@ def cmd_demo(args) -> None:
     run_demo(args.run_dir, args.overrides)
 
 
+def cmd_judge(args) -> None:
+    from rich.table import Table
+
+    from .evaluate import console
+    from .generation import get_backend
+    from .judging.judge import dump, judge_items, read_samples, response_scores, summary
+    from .judging.winrate import outcomes, win_rates
+
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    backend = get_backend(args.backend, args.judge, batch_size=args.batch_size)
+    rows = judge_items(
+        read_samples(args.samples), backend, out / "judgments.jsonl", args.template, args.retries, args.batch_size
+    )
+    report = {"samples": args.samples, "judge": args.judge, "template": args.template, **summary(rows)}
+    table = Table(title=f"judged by {args.judge}")
+    for col in ("", "items", "mean score", "judge failures"):
+        table.add_column(col)
+    table.add_row("samples", str(report["items"]), f"{report['mean_score'] or float('nan'):.2f}", str(report["failed"]))
+    if args.reference:
+        ref_rows = judge_items(
+            read_samples(args.reference),
+            backend,
+            out / "reference_judgments.jsonl",
+            args.template,
+            args.retries,
+            args.batch_size,
+        )
+        ref = summary(ref_rows)
+        table.add_row("reference", str(ref["items"]), f"{ref['mean_score'] or float('nan'):.2f}", str(ref["failed"]))
+        ours, theirs = response_scores(rows), response_scores(ref_rows)
+        shared = [k for k in ours if k in theirs]
+        report["reference"] = {"samples": args.reference, **ref}
+        report["win_rate"] = win_rates(outcomes([ours[k] for k in shared], [theirs[k] for k in shared]))
+    dump(report, out / "judge_summary.json")
+    console.print(table)
+    if "win_rate" in report:
+        w = report["win_rate"]
+        wt = Table(title="win-rate vs reference")
+        for col in ("wins", "ties", "losses", "unjudged", "ties as wins [95% CI]", "ties as 1/2 [95% CI]"):
+            wt.add_column(col, justify="right")
+
+        def rate(name):
+            lo, hi = w[f"{name}_ci"] if w[name] is not None else (float("nan"),) * 2
+            return f"{100 * (w[name] or 0):.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+        wt.add_row(
+            str(w["wins"]),
+            str(w["ties"]),
+            str(w["losses"]),
+            str(w["failed"]),
+            rate("win_rate_ties_as_wins"),
+            rate("win_rate_ties_half"),
+        )
+        console.print(wt)
+    console.print(f"judgments and summary in {out}")
+
+
 def _recipe_args(p, with_recipe: bool = True) -> None:
     if with_recipe:
         p.add_argument("recipe", help="a recipe name from recipes/ (mipo, sft, demo) or a YAML path")
@@ -125,6 +183,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-chat-template", action="store_true", help="send the raw prompt instead of a chat turn")
     p.add_argument("--data", default=None, help="local data mirror (default: $MIPO_BENCH_DATA, else the HF hub)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("judge", help="judge lm-eval personalization samples (1-5 per preference, win-rates)")
+    p.add_argument("samples", help="an lm-eval samples_<task>_*.jsonl (e.g. from mipo_prefeval)")
+    p.add_argument("--judge", default=DEFAULT_MODEL, help="judge model spec")
+    p.add_argument("--reference", default=None, help="samples to compare against (e.g. mipo_prefeval_default)")
+    p.add_argument("--template", default="personalization_score", help="a template name in judges/ or a path")
+    p.add_argument("--backend", default="hf", choices=["hf", "vllm"])
+    p.add_argument("--retries", type=int, default=2, help="re-asks for an unparseable reply before it counts as failed")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--output", default="runs/judge")
+    p.set_defaults(func=cmd_judge)
 
     p = sub.add_parser("pairs", help="build MIPO pairs from the model's own generations (resumable)")
     _recipe_args(p)

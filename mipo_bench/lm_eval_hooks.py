@@ -7,6 +7,7 @@ Data comes through :mod:`mipo_bench.data`, so a task reads the local mirror when
 from __future__ import annotations
 
 from . import data, extract
+from .pairs.base import personalized_prompt
 from .prompts import task_prompt
 
 
@@ -63,3 +64,16 @@ def mmlu_loglik_text(doc: dict) -> str:
 
 def option_labels(doc: dict) -> list[str]:
     return [c["label"] for c in doc["choices"]]
+
+
+# --- personalization (generation only; judged afterwards by `mipo-bench judge`) ----------------------------
+
+
+def personalized_text(doc: dict) -> str:
+    """The paper's personalized prompting: the query plus the user's stated preferences."""
+    return personalized_prompt(doc["prompt"], doc["context"])
+
+
+def default_text(doc: dict) -> str:
+    """The paper's "default" rows: the query alone."""
+    return doc["prompt"]

@@ -4,6 +4,7 @@ from mipo_bench.lm_eval_hooks import (  # noqa: F401
     arc_loglik_text,
     choice_flexible,
     choice_strict,
+    default_text,
     doc_to_text,
     gold_index,
     load_docs,
@@ -12,4 +13,5 @@ from mipo_bench.lm_eval_hooks import (  # noqa: F401
     number_strict,
     option_labels,
     option_texts,
+    personalized_text,
 )

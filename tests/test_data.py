@@ -150,3 +150,18 @@ def test_unknown_dataset_and_split():
         data.load("gsm8k", "validation")
     with pytest.raises(ValueError, match="protocol"):
         data.eval_docs("gsm8k", "sometimes")
+
+
+def test_prefeval_mirror(mirror):
+    records = data.load("prefeval", "test", mirror)
+    assert len(records) == 1000 and len({r["topic"] for r in records}) == 20
+    first = records[0]
+    assert first["preferences"] == [first["context"]] and first["prompt"] and first["id"].startswith("prefeval/")
+    assert len(data.eval_docs("prefeval", "paper", mirror)) == 100
+
+
+def test_prefeval_bad_row_is_named(tmp_path):
+    _write(tmp_path, "personalization/prefeval/explicit_preference/travel.json",
+           json.dumps([{"preference": "p", "question": "q"}, {"preference": "p"}]))
+    with pytest.raises(DataFormatError, match=r"travel.json:2: missing field 'question'"):
+        data.load("prefeval", "test", tmp_path)

@@ -6,12 +6,30 @@ from mipo_bench.judging.parse import parse_score
 from mipo_bench.judging.winrate import outcomes, win_rates
 
 
-@pytest.mark.parametrize("reply,expected", [
-    ("4", 4), (" 5\n", 5), ("Score: 3", 3), ("score:2", 2), ("[RESULT] 4", 4), ("Feedback... [RESULT] 1", 1),
-    ("4/5", 4), ("3 out of 5", 3), ("**5**", 5), ("Rating: 4", 4), ("The score is 2.", 2),
-    ("6", None), ("0", None), ("Score: 7", None), ("3.5", None), ("great answer", None), ("", None),
-    ("[RESULT] 9", None), ("-1", None),
-])
+@pytest.mark.parametrize(
+    "reply,expected",
+    [
+        ("4", 4),
+        (" 5\n", 5),
+        ("Score: 3", 3),
+        ("score:2", 2),
+        ("[RESULT] 4", 4),
+        ("Feedback... [RESULT] 1", 1),
+        ("4/5", 4),
+        ("3 out of 5", 3),
+        ("**5**", 5),
+        ("Rating: 4", 4),
+        ("The score is 2.", 2),
+        ("6", None),
+        ("0", None),
+        ("Score: 7", None),
+        ("3.5", None),
+        ("great answer", None),
+        ("", None),
+        ("[RESULT] 9", None),
+        ("-1", None),
+    ],
+)
 def test_parse_score(reply, expected):
     assert parse_score(reply) == expected
 

@@ -91,3 +91,22 @@ def test_chained_run_on_smollm2(smollm2_dir, mirror, tmp_path):
     again = run_recipe(recipe, tmp_path)
     assert again["results"] == out["results"]
     assert (tmp_path / "train" / "model" / "model.safetensors").stat().st_mtime == stamp  # not retrained
+
+
+def test_prefeval_answer_judge_and_win_table(smollm2_dir, mirror, tmp_path, capsys):
+    """SmolLM2 answers 5 PrefEval items with and without the context, judges them, prints the win-rate table."""
+    from mipo_bench.cli import main
+
+    for task in ("mipo_prefeval", "mipo_prefeval_default"):
+        assert main(["eval", "--tasks", task, "--limit", "5", "--output", str(tmp_path / task), "--device", "cpu",
+                     "--batch-size", "5"]) == 0
+    personalized = next((tmp_path / "mipo_prefeval").rglob("samples_mipo_prefeval_*.jsonl"))
+    default = next((tmp_path / "mipo_prefeval_default").rglob("samples_mipo_prefeval_default_*.jsonl"))
+    assert main(["judge", str(personalized), "--reference", str(default), "--output", str(tmp_path / "judge"),
+                 "--batch-size", "10"]) == 0
+    report = json.loads((tmp_path / "judge" / "judge_summary.json").read_text())
+    w = report["win_rate"]
+    assert w["n"] == 5 and w["wins"] + w["ties"] + w["losses"] + w["failed"] == 5
+    assert report["judgments"] == 5 and report["reference"]["judgments"] == 5
+    rows = [json.loads(line) for line in open(tmp_path / "judge" / "judgments.jsonl")]
+    assert all(r["replies"] for r in rows)  # raw judge replies are kept

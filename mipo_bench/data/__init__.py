@@ -12,14 +12,22 @@ import os
 import random
 from pathlib import Path
 
-from . import arc, gsm8k, mmlu, svamp
+from . import arc, gsm8k, mmlu, prefeval, svamp
 from .records import DataFormatError, format_number
 
 __all__ = ["DATASETS", "DataFormatError", "load", "eval_docs", "train_prompts", "data_root", "format_number"]
 
 DATASETS = ("gsm8k", "svamp", "mmlu", "arc_easy", "arc_challenge")
+PERSONALIZATION = ("prefeval",)
 # The paper's evaluation sample sizes (appendix C.1), drawn with EVAL_SEED.
-PAPER_EVAL_SIZE = {"gsm8k": 200, "svamp": 300, "mmlu": 200, "arc_easy": 500, "arc_challenge": 500}
+PAPER_EVAL_SIZE = {
+    "gsm8k": 200,
+    "svamp": 300,
+    "mmlu": 200,
+    "arc_easy": 500,
+    "arc_challenge": 500,
+    "prefeval": 100,
+}  # PrefEval is not in the paper: 100 items is our default sample
 # The paper's training-prompt counts; None = the whole training split.
 PAPER_TRAIN_SIZE = {"gsm8k": 5000, "svamp": 700, "mmlu": 5000, "arc_easy": None, "arc_challenge": None}
 EVAL_SEED = 42
@@ -39,6 +47,12 @@ def data_root(data_dir: str | Path | None = None) -> Path | None:
 
 @functools.lru_cache(maxsize=64)
 def _load_cached(name: str, split: str, root: Path | None) -> tuple[dict, ...]:
+    if name == "prefeval":
+        if split != "test":
+            raise ValueError("prefeval has one split, 'test'")
+        if root is None:
+            raise DataFormatError("MIPO_BENCH_DATA", None, "PrefEval is read from a local mirror; set MIPO_BENCH_DATA")
+        return tuple(prefeval.from_mirror(root))
     if name in arc.SUBSETS:
         recs = arc.from_mirror(root, split, name) if root else arc.from_hub(split, name)
     elif name in ("gsm8k", "svamp", "mmlu"):

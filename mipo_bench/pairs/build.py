@@ -35,9 +35,13 @@ def build_pairs(
         return json.loads((out_dir / "pairs.manifest.json").read_text())
     requests = []
     for row in plan:
-        requests.append({"id": f"{row['id']}/chosen", "messages": row["chosen_messages"], "salt": f"chosen:{row['id']}"})
+        requests.append(
+            {"id": f"{row['id']}/chosen", "messages": row["chosen_messages"], "salt": f"chosen:{row['id']}"}
+        )
         # salted with the item id: two items that drew the same x' still get independent rejected samples
-        requests.append({"id": f"{row['id']}/rejected", "messages": row["rejected_messages"], "salt": f"rejected:{row['id']}"})
+        requests.append(
+            {"id": f"{row['id']}/rejected", "messages": row["rejected_messages"], "salt": f"rejected:{row['id']}"}
+        )
     generated = generate_cached(backend, requests, sampling, out_dir / "generations.jsonl", batch_size, progress)
     pairs, dropped = [], []
     for row, chosen, rejected in zip(plan, generated[0::2], generated[1::2]):
