@@ -41,6 +41,7 @@ def cmd_eval(args) -> None:
         apply_chat_template=not args.no_chat_template,
         backend=args.backend,
         seed=args.seed,
+        gen_kwargs=args.gen_kwargs,
     )
     console.print(results_table(results, f"{args.model}  ({results['mipo_bench']['wall_seconds']} s)"))
     if args.output:
@@ -180,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu / cuda (default: cuda if available)")
     p.add_argument("--backend", default="hf", choices=["hf", "vllm"])
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--gen-kwargs", default=None, help="override generation settings, e.g. max_gen_toks=128")
     p.add_argument("--no-chat-template", action="store_true", help="send the raw prompt instead of a chat turn")
     p.add_argument("--data", default=None, help="local data mirror (default: $MIPO_BENCH_DATA, else the HF hub)")
     p.set_defaults(func=cmd_eval)
@@ -189,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge", default=DEFAULT_MODEL, help="judge model spec")
     p.add_argument("--reference", default=None, help="samples to compare against (e.g. mipo_prefeval_default)")
     p.add_argument("--template", default="personalization_score", help="a template name in judges/ or a path")
-    p.add_argument("--backend", default="hf", choices=["hf", "vllm"])
+    p.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"],
+                   help="openai: any OpenAI-compatible endpoint at $MIPO_BENCH_API_BASE")
     p.add_argument("--retries", type=int, default=2, help="re-asks for an unparseable reply before it counts as failed")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--output", default="runs/judge")

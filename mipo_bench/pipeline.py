@@ -45,7 +45,10 @@ def training_items(recipe: Recipe) -> tuple[list[dict], dict]:
     """Prompts for pair building, in the eval task's prompt format, and a description of their source."""
     dataset, n = recipe.data["dataset"], recipe.data.get("n_prompts")
     records = data.train_prompts(dataset, n, recipe.seed)
-    items = [{"id": r["id"], "prompt": task_prompt(r)} for r in records]
+    if dataset in data.PERSONALIZATION:  # the query plus the user's context, as the personalization tasks ask
+        items = [{"id": r["id"], "prompt": r["prompt"], "context": r["context"]} for r in records]
+    else:
+        items = [{"id": r["id"], "prompt": task_prompt(r)} for r in records]
     return items, {"dataset": dataset, "split": "train", "n": len(items), "hash": content_hash(items)}
 
 

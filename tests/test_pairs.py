@@ -151,3 +151,18 @@ def test_two_items_drawing_the_same_x_prime_get_independent_rejected_samples(tmp
     assert plan[0]["rejected_from"] == plan[2]["rejected_from"] == "b"
     rows = list(read_jsonl(tmp_path / "generations.jsonl"))
     assert len(rows) == 6 and len(backend.sent) == 6  # 3 chosen + 3 rejected, none shared
+
+
+def test_personalized_recipe_plans_missing_context_pairs_on_prefeval(mirror):
+    from mipo_bench import data
+    from mipo_bench.pipeline import training_items
+    from mipo_bench.recipe import load_recipe
+
+    recipe = load_recipe("mipo_personalized", ["data.n_prompts=20"])
+    items, source = training_items(recipe)
+    held_out = {d["id"] for d in data.eval_docs("prefeval", "paper")}
+    assert len(items) == 20 and not {it["id"] for it in items} & held_out  # never the eval items
+    plan = plan_pairs(items, get_strategy(recipe.pairs["strategy"]), recipe.seed)
+    for row, item in zip(plan, items):
+        assert item["context"] in row["chosen_messages"][0]["content"]
+        assert row["rejected_messages"][0]["content"] == item["prompt"]

@@ -111,6 +111,13 @@ def eval_docs(name: str, protocol: str = "paper", data_dir: str | Path | None = 
 
 
 def train_prompts(name: str, n: int | None = None, seed: int = EVAL_SEED, data_dir=None) -> list[dict]:
-    """Training prompts from the training split (``n`` of them, default the paper's count)."""
+    """Training prompts from the training split (``n`` of them, default the paper's count).
+
+    PrefEval has a single split: its training prompts are the items outside the paper-protocol eval sample.
+    """
+    if name in PERSONALIZATION:
+        held_out = {r["id"] for r in eval_docs(name, "paper", data_dir)}
+        records = [r for r in load(name, "test", data_dir) if r["id"] not in held_out]
+        return sample(records, n, seed)
     records = load(name, "train", data_dir)
     return sample(records, n if n is not None else PAPER_TRAIN_SIZE[name], seed)

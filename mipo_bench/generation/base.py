@@ -60,7 +60,11 @@ def get_backend(name: str, model: str, **options) -> Backend:
         from .vllm import VLLMBackend
 
         return VLLMBackend(model, options)
-    raise ValueError(f"unknown backend {name!r}; choose 'hf' or 'vllm'")
+    if name == "openai":
+        from .openai_compat import OpenAICompatBackend
+
+        return OpenAICompatBackend(model, options)
+    raise ValueError(f"unknown backend {name!r}; choose 'hf', 'vllm' or 'openai'")
 
 
 def truncate_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
