@@ -191,8 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--judge", default=DEFAULT_MODEL, help="judge model spec")
     p.add_argument("--reference", default=None, help="samples to compare against (e.g. mipo_prefeval_default)")
     p.add_argument("--template", default="personalization_score", help="a template name in judges/ or a path")
-    p.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"],
-                   help="openai: any OpenAI-compatible endpoint at $MIPO_BENCH_API_BASE")
+    p.add_argument(
+        "--backend",
+        default="hf",
+        choices=["hf", "vllm", "openai"],
+        help="openai: any OpenAI-compatible endpoint at $MIPO_BENCH_API_BASE",
+    )
     p.add_argument("--retries", type=int, default=2, help="re-asks for an unparseable reply before it counts as failed")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--output", default="runs/judge")

@@ -161,7 +161,63 @@ def test_prefeval_mirror(mirror):
 
 
 def test_prefeval_bad_row_is_named(tmp_path):
-    _write(tmp_path, "personalization/prefeval/explicit_preference/travel.json",
-           json.dumps([{"preference": "p", "question": "q"}, {"preference": "p"}]))
+    _write(
+        tmp_path,
+        "personalization/prefeval/explicit_preference/travel.json",
+        json.dumps([{"preference": "p", "question": "q"}, {"preference": "p"}]),
+    )
     with pytest.raises(DataFormatError, match=r"travel.json:2: missing field 'question'"):
         data.load("prefeval", "test", tmp_path)
+
+
+# --- PRISM, Community Alignment, Multifaceted-Bench: not available offline; fixtures in their published schemas ----
+
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
+
+
+def test_prism_fixture():
+    records = data.load("prism", "test", FIXTURES)
+    assert [r["id"] for r in records] == ["prism/c0", "prism/c1", "prism/c2"]  # c9 has no first-turn choice
+    first = records[0]
+    assert first["chosen"] == "short friendly answer 0" and first["rejected"] == "long formal answer 0"  # lowest score
+    assert first["prompt"] == "opening prompt 0" and first["context"] is None and first["user_id"] == "user0"
+
+
+def test_community_alignment_fixture():
+    records = data.load("community_alignment", "test", FIXTURES)
+    assert [r["id"] for r in records] == ["ca/1", "ca/3"]  # French row and unanswered row left out
+    assert records[0]["chosen"].startswith("Rinse") and records[0]["rejected"] == "Boil it."  # end marker stripped
+
+
+def test_multibench_fixture_yields_one_variant_per_dimension():
+    records = data.load("multibench", "test", FIXTURES)
+    assert len(records) == 4 + 1
+    dims = [r["dimension"] for r in records[:4]]
+    assert dims == ["style", "background_knowledge", "informativeness", "harmlessness"]
+    assert (
+        records[1]["rubric"]["criteria"] == "criteria 1"
+        and records[1]["context"] == "The user wants background_knowledge tailored."
+    )
+    assert set(records[0]["eligible_contexts"]) == {r["context"] for r in records[:4]}
+    assert records[4]["context"] == "You write playful answers for children." and records[4]["reference"]
+
+
+def test_personalization_schema_errors_name_file_and_row(tmp_path):
+    _write(
+        tmp_path,
+        "personalization/community_alignment/community_alignment.csv",
+        "conversation_id,first_turn_prompt,first_turn_response_a,first_turn_response_b,first_turn_preferred_response\n"
+        "1,hi,a,b,response_a\n2,hi,a,b,response_z\n",
+    )
+    with pytest.raises(DataFormatError, match=r"community_alignment.csv:3: .*response_z"):
+        data.load("community_alignment", "test", tmp_path)
+    _write(
+        tmp_path,
+        "personalization/multifaceted_bench/multifaceted_bench.json",
+        json.dumps([{"system": "s", "prompt": "p", "rubrics": [{"criteria": "c"}]}]),
+    )
+    with pytest.raises(DataFormatError, match=r"multifaceted_bench.json:1: malformed rubric"):
+        data.load("multibench", "test", tmp_path)
+    _write(tmp_path, "personalization/prism/conversations.jsonl", json.dumps({"conversation_id": "x"}) + "\n")
+    with pytest.raises(DataFormatError, match=r"conversations.jsonl:1: missing field 'conversation_history'"):
+        data.load("prism", "test", tmp_path)

@@ -98,12 +98,43 @@ def test_prefeval_answer_judge_and_win_table(smollm2_dir, mirror, tmp_path, caps
     from mipo_bench.cli import main
 
     for task in ("mipo_prefeval", "mipo_prefeval_default"):
-        assert main(["eval", "--tasks", task, "--limit", "5", "--output", str(tmp_path / task), "--device", "cpu",
-                     "--batch-size", "5", "--gen-kwargs", "max_gen_toks=96"]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--tasks",
+                    task,
+                    "--limit",
+                    "5",
+                    "--output",
+                    str(tmp_path / task),
+                    "--device",
+                    "cpu",
+                    "--batch-size",
+                    "5",
+                    "--gen-kwargs",
+                    "max_gen_toks=96",
+                ]
+            )
+            == 0
+        )
     personalized = next((tmp_path / "mipo_prefeval").rglob("samples_mipo_prefeval_*.jsonl"))
     default = next((tmp_path / "mipo_prefeval_default").rglob("samples_mipo_prefeval_default_*.jsonl"))
-    assert main(["judge", str(personalized), "--reference", str(default), "--output", str(tmp_path / "judge"),
-                 "--batch-size", "10"]) == 0
+    assert (
+        main(
+            [
+                "judge",
+                str(personalized),
+                "--reference",
+                str(default),
+                "--output",
+                str(tmp_path / "judge"),
+                "--batch-size",
+                "10",
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "judge" / "judge_summary.json").read_text())
     w = report["win_rate"]
     assert w["n"] == 5 and w["wins"] + w["ties"] + w["losses"] + w["failed"] == 5

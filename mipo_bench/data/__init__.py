@@ -12,13 +12,14 @@ import os
 import random
 from pathlib import Path
 
-from . import arc, gsm8k, mmlu, prefeval, svamp
+from . import arc, community_alignment, gsm8k, mmlu, multibench, prefeval, prism, svamp
 from .records import DataFormatError, format_number
 
 __all__ = ["DATASETS", "DataFormatError", "load", "eval_docs", "train_prompts", "data_root", "format_number"]
 
 DATASETS = ("gsm8k", "svamp", "mmlu", "arc_easy", "arc_challenge")
-PERSONALIZATION = ("prefeval",)
+PERSONALIZATION = ("prefeval", "prism", "community_alignment", "multibench")
+_PERSONALIZATION_MODULES = {"prism": prism, "community_alignment": community_alignment, "multibench": multibench}
 # The paper's evaluation sample sizes (appendix C.1), drawn with EVAL_SEED.
 PAPER_EVAL_SIZE = {
     "gsm8k": 200,
@@ -47,6 +48,11 @@ def data_root(data_dir: str | Path | None = None) -> Path | None:
 
 @functools.lru_cache(maxsize=64)
 def _load_cached(name: str, split: str, root: Path | None) -> tuple[dict, ...]:
+    if name in _PERSONALIZATION_MODULES:
+        if split != "test":
+            raise ValueError(f"{name} is loaded as one split, 'test'")
+        module = _PERSONALIZATION_MODULES[name]
+        return tuple(module.from_mirror(root) if root else module.from_hub())
     if name == "prefeval":
         if split != "test":
             raise ValueError("prefeval has one split, 'test'")

@@ -26,9 +26,15 @@ class OpenAICompatBackend(Backend):
         self.timeout = float(self.options.get("timeout", 120))
 
     def _one(self, messages: Messages, params: SamplingParams, seed: int) -> list[str]:
-        body = {"model": self.model, "messages": messages, "n": params.n, "temperature": params.temperature,
-                "top_p": params.top_p if params.temperature > 0 else 1.0, "max_tokens": params.max_new_tokens,
-                "seed": seed}
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "n": params.n,
+            "temperature": params.temperature,
+            "top_p": params.top_p if params.temperature > 0 else 1.0,
+            "max_tokens": params.max_new_tokens,
+            "seed": seed,
+        }
         if params.stop:
             body["stop"] = list(params.stop)
         headers = {"Content-Type": "application/json"}
