@@ -151,6 +151,24 @@ def cmd_judge(args) -> None:
     console.print(f"judgments and summary in {out}")
 
 
+def cmd_contexts(args) -> None:
+    from . import data
+    from .evaluate import console
+    from .generation import get_backend
+    from .judging.contexts import run_contexts
+
+    records = data.load(args.dataset, "test")
+    if args.limit:
+        records = records[: args.limit]
+    template = args.template or ("rewrite_system_message" if args.dataset == "multibench" else "extract_preferences")
+    backend = get_backend(args.backend, args.model, batch_size=args.batch_size)
+    out = Path(args.output or f"runs/contexts/{args.dataset}_{template}.jsonl")
+    rows = run_contexts(records, template, backend, out, args.retries, args.batch_size)
+    failed = sum(r["failed"] for r in rows)
+    console.print(f"{len(rows)} records, {failed} failed after {args.retries} retries -> {out}")
+    console.print(f"use it with: export MIPO_BENCH_CONTEXTS_{args.dataset.upper()}={out.resolve()}")
+
+
 def _recipe_args(p, with_recipe: bool = True) -> None:
     if with_recipe:
         p.add_argument("recipe", help="a recipe name from recipes/ (mipo, sft, demo) or a YAML path")
@@ -201,6 +219,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--output", default="runs/judge")
     p.set_defaults(func=cmd_judge)
+
+    p = sub.add_parser("contexts", help="LLM-written user contexts / user statements / rubrics (appendix C.2)")
+    p.add_argument("dataset", choices=["prism", "community_alignment", "multibench"])
+    p.add_argument("--model", default=DEFAULT_MODEL, help="the model that writes them (the paper used GPT-4o)")
+    p.add_argument("--template", default=None, help="extract_preferences | rewrite_system_message | generate_rubric")
+    p.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"])
+    p.add_argument("--retries", type=int, default=2, help="re-asks for invalid JSON before recording a failure")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--output", default=None)
+    p.add_argument("--data", default=None, help="local mirror (default: $MIPO_BENCH_DATA, else the HF hub)")
+    p.set_defaults(func=cmd_contexts)
 
     p = sub.add_parser("pairs", help="build MIPO pairs from the model's own generations (resumable)")
     _recipe_args(p)

@@ -12,12 +12,36 @@ from .prompts import task_prompt
 
 
 def load_docs(
-    dataset: str, protocol: str = "paper", subject: str | None = None, data_dir: str | None = None, **_ignored
+    dataset: str,
+    protocol: str = "paper",
+    subject: str | None = None,
+    data_dir: str | None = None,
+    contexts: str | None = None,
+    needs_context: bool = False,
+    **_ignored,
 ):
-    """``custom_dataset`` hook: a DatasetDict with one ``test`` split of normalized records."""
+    """``custom_dataset`` hook: a DatasetDict with one ``test`` split of normalized records.
+
+    ``contexts`` (or ``$MIPO_BENCH_CONTEXTS_<DATASET>``) names a `mipo-bench contexts` output that fills the user
+    contexts of PRISM / Community Alignment; ``needs_context`` keeps only records that have one.
+    """
+    import os
+
     import datasets
 
     docs = data.eval_docs(dataset, protocol, data_dir)
+    contexts = contexts or os.environ.get(f"MIPO_BENCH_CONTEXTS_{dataset.upper()}")
+    if contexts:
+        from .judging.contexts import apply_contexts
+
+        docs = apply_contexts(docs, contexts)
+    if needs_context:
+        docs = [d for d in docs if d.get("context")]
+        if not docs:
+            raise ValueError(
+                f"{dataset}: no item has a user context; run `mipo-bench contexts {dataset}` and pass "
+                f"its output with --metadata '{{\"contexts\": PATH}}' or $MIPO_BENCH_CONTEXTS_{dataset.upper()}"
+            )
     if subject is not None:
         docs = [d for d in docs if d["subject"] == subject]
         if not docs:

@@ -130,3 +130,30 @@ def test_loglik_sanity_tasks_use_the_same_items(mirror, tm):
             doc["answer"],
             next(c["text"] for c in doc["choices"] if c["label"] == doc["answer"]),
         )
+
+
+def test_personalization_tasks_on_fixtures(tm, monkeypatch, tmp_path):
+    """PRISM / CA / Multi-Bench tasks load on the schema fixtures; PRISM needs extracted contexts first."""
+    from pathlib import Path
+
+    from mipo_bench.runs import write_jsonl
+
+    monkeypatch.setenv("MIPO_BENCH_DATA", str(Path(__file__).parent / "fixtures"))
+    data._load_cached.cache_clear()
+    try:
+        tasks = dict(_leaves(tm.load_task_or_group(["mipo_multibench", "mipo_prism_default"])))
+        mb = list(tasks["mipo_multibench"].test_docs())
+        assert len(mb) == 5 and "Please respect the following requirements" in tasks["mipo_multibench"].doc_to_text(
+            mb[0]
+        )
+        prism_default = tasks["mipo_prism_default"]
+        assert prism_default.doc_to_text(next(iter(prism_default.test_docs()))) == "opening prompt 0"
+        with pytest.raises(ValueError, match="mipo-bench contexts prism"):
+            tm.load_task_or_group(["mipo_prism"])
+        write_jsonl(tmp_path / "ctx.jsonl", [{"id": "prism/c1", "value": {"tone": "Be warm."}, "failed": False}])
+        monkeypatch.setenv("MIPO_BENCH_CONTEXTS_PRISM", str(tmp_path / "ctx.jsonl"))
+        prism = dict(_leaves(tm.load_task_or_group(["mipo_prism"])))["mipo_prism"]
+        docs = list(prism.test_docs())
+        assert [d["id"] for d in docs] == ["prism/c1"] and prism.doc_to_text(docs[0]).endswith("Be warm.")
+    finally:
+        data._load_cached.cache_clear()

@@ -27,8 +27,12 @@ PAPER_EVAL_SIZE = {
     "mmlu": 200,
     "arc_easy": 500,
     "arc_challenge": 500,
+    # not given by the paper: our default samples
     "prefeval": 100,
-}  # PrefEval is not in the paper: 100 items is our default sample
+    "prism": 200,
+    "community_alignment": 200,
+    "multibench": 252,
+}
 # The paper's training-prompt counts; None = the whole training split.
 PAPER_TRAIN_SIZE = {"gsm8k": 5000, "svamp": 700, "mmlu": 5000, "arc_easy": None, "arc_challenge": None}
 EVAL_SEED = 42

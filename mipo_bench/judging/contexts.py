@@ -1,0 +1,118 @@
+"""`mipo-bench contexts`: LLM-written user contexts and rubrics (the paper's appendix C.2 protocol).
+
+Three jobs, each a template in judges/: ``extract_preferences`` (PRISM, CA: a JSON object of general instructions
+from chosen vs rejected), ``rewrite_system_message`` (Multi-Bench: a first-person user statement) and
+``generate_rubric`` (criteria + 1-5 score descriptions). Invalid JSON is retried a bounded number of times, then
+recorded as a failure in the output; it never stops the run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from ..generation import SamplingParams, generate_cached
+from ..runs import read_jsonl, write_jsonl
+from .judge import load_template
+
+_JSON = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def parse_json_reply(reply: str, kind: str):
+    """The structured value in ``reply`` for ``kind``, or None when it is not valid."""
+    match = _JSON.search(reply or "")
+    if not match:
+        return None
+    try:
+        obj = json.loads(match.group(0))
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    if kind == "json_object":
+        items = {k: v.strip() for k, v in obj.items() if isinstance(k, str) and isinstance(v, str) and v.strip()}
+        return items or None
+    if kind == "user_statement":
+        value = obj.get("user-statement") or obj.get("user_statement")
+        return value.strip() if isinstance(value, str) and value.strip() and "fill this" not in value else None
+    if kind == "rubric":
+        scores = obj.get("score_descriptions") or obj.get("score-descriptions")
+        if (
+            isinstance(obj.get("criteria"), str)
+            and isinstance(scores, dict)
+            and {str(k) for k in scores} == {"1", "2", "3", "4", "5"}
+        ):
+            return {"criteria": obj["criteria"], "score_descriptions": {str(k): str(v) for k, v in scores.items()}}
+        return None
+    raise ValueError(f"unknown output kind {kind!r}")
+
+
+def run_contexts(
+    records: list[dict],
+    template_name: str,
+    backend,
+    out_path: str | Path,
+    retries: int = 2,
+    batch_size: int = 16,
+    max_new_tokens: int = 384,
+) -> list[dict]:
+    """One output row per record: ``{id, value, replies, failed}``; the JSONL cache makes it resumable."""
+    template = load_template(template_name)
+    kind = template.get("output", "json_object")
+    requests = []
+    for rec in records:
+        fields = {
+            "prompt": rec.get("prompt", ""),
+            "chosen": rec.get("chosen", ""),
+            "rejected": rec.get("rejected", ""),
+            "context": rec.get("context") or "",
+            "dimension": rec.get("dimension", ""),
+        }
+        user = template["user"].format(**fields)
+        requests.append(
+            {
+                "id": rec["id"],
+                "messages": [{"role": "system", "content": template["system"]}, {"role": "user", "content": user}],
+            }
+        )
+    out_path = Path(out_path)
+    cache = out_path.with_name(out_path.stem + ".generations.jsonl")
+    params = SamplingParams(temperature=0, max_new_tokens=max_new_tokens)
+    replies = {r["id"]: [r["text"]] for r in generate_cached(backend, requests, params, cache, batch_size)}
+    for attempt in range(1, retries + 1):
+        pending = [r for r in requests if parse_json_reply(replies[r["id"]][-1], kind) is None]
+        if not pending:
+            break
+        retry = SamplingParams(temperature=0.7, top_p=0.95, max_new_tokens=max_new_tokens, seed=attempt)
+        for row in generate_cached(backend, pending, retry, cache, batch_size):
+            replies[row["id"]].append(row["text"])
+    rows = []
+    for req in requests:
+        values = [parse_json_reply(t, kind) for t in replies[req["id"]]]
+        value = next((v for v in values if v is not None), None)
+        rows.append(
+            {
+                "id": req["id"],
+                "template": template_name,
+                "value": value,
+                "replies": replies[req["id"]],
+                "failed": value is None,
+            }
+        )
+    write_jsonl(out_path, rows)
+    return rows
+
+
+def apply_contexts(records: list[dict], contexts_path: str | Path) -> list[dict]:
+    """Records with ``context``/``preferences`` filled from a contexts file (failed rows leave them as they were)."""
+    found = {row["id"]: row["value"] for row in read_jsonl(contexts_path) if not row.get("failed")}
+    out = []
+    for rec in records:
+        value = found.get(rec["id"])
+        if isinstance(value, dict):  # extracted instructions: itemized preferences
+            rec = {**rec, "preferences": list(value.values()), "context": " ".join(value.values())}
+        elif isinstance(value, str):  # a rewritten user statement
+            rec = {**rec, "preferences": [value], "context": value}
+        out.append(rec)
+    return out
