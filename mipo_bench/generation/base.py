@@ -123,8 +123,9 @@ def generate_cached(
         done.update((r["key"], r) for r in rows)
         if task is not None:
             progress.advance(task, len(batch))
+    # identical requests share one generated row; each gets it back under its own id
     return [
-        done[row_key(backend.model, req["messages"], params, i, req.get("salt", ""))]
+        {**done[row_key(backend.model, req["messages"], params, i, req.get("salt", ""))], "id": req["id"]}
         for req in requests
         for i in range(params.n)
     ]

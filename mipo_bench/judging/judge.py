@@ -33,8 +33,14 @@ def quote(response: str) -> str:
     return response.replace("<response>", "&lt;response&gt;").replace("</response>", "&lt;/response&gt;")
 
 
-def judge_messages(template: dict, query: str, response: str, preference: str) -> list[dict]:
-    user = template["user"].format(query=query, response=quote(response), preference=preference)
+def judge_messages(template: dict, query: str, response: str, preference: str = "", rubric: dict | None = None,
+                   reference: str | None = None) -> list[dict]:
+    fields = {"query": query, "response": quote(response), "preference": preference,
+              "reference": reference or "(none)", "criteria": "", **{f"score{k}": "" for k in range(1, 6)}}
+    if rubric:
+        fields["criteria"] = rubric["criteria"]
+        fields.update({f"score{k}": rubric["score_descriptions"][str(k)] for k in range(1, 6)})
+    user = template["user"].format(**fields)
     return [{"role": "system", "content": template["system"]}, {"role": "user", "content": user}]
 
 
@@ -46,7 +52,10 @@ def read_samples(path: str | Path) -> list[dict]:
         if "prompt" not in doc or "preferences" not in doc or not row.get("resps"):
             raise ValueError(f"{path}:{i}: not a personalization sample (needs doc.prompt, doc.preferences, resps)")
         resp = row["resps"][0][0] if isinstance(row["resps"][0], list) else row["resps"][0]
-        items.append({"id": doc["id"], "query": doc["prompt"], "preferences": doc["preferences"], "response": resp})
+        item = {"id": doc["id"], "query": doc["prompt"], "preferences": doc["preferences"], "response": resp}
+        if doc.get("rubric"):
+            item["rubric"], item["reference"] = doc["rubric"], doc.get("reference")
+        items.append(item)
     return items
 
 
@@ -62,7 +71,8 @@ def judge_items(
     """Score every (item, preference); unparseable replies are retried with sampling, then marked failed."""
     tmpl = load_template(template)
     requests = [
-        {"id": f"{it['id']}#{k}", "messages": judge_messages(tmpl, it["query"], it["response"], pref)}
+        {"id": f"{it['id']}#{k}",
+         "messages": judge_messages(tmpl, it["query"], it["response"], pref, it.get("rubric"), it.get("reference"))}
         for it in items
         for k, pref in enumerate(it["preferences"])
     ]
