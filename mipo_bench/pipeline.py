@@ -46,7 +46,8 @@ def training_items(recipe: Recipe) -> tuple[list[dict], dict]:
     dataset, n = recipe.data["dataset"], recipe.data.get("n_prompts")
     records = data.train_prompts(dataset, n, recipe.seed)
     if dataset in data.PERSONALIZATION:  # the query plus the user's context, as the personalization tasks ask
-        items = [{"id": r["id"], "prompt": r["prompt"], "context": r["context"]} for r in records]
+        keep = ("id", "prompt", "context", "eligible_contexts")  # eligible: prompt-dependent contexts (Multi-Bench)
+        items = [{k: r[k] for k in keep if r.get(k) is not None} for r in records]
     else:
         items = [{"id": r["id"], "prompt": task_prompt(r)} for r in records]
     return items, {"dataset": dataset, "split": "train", "n": len(items), "hash": content_hash(items)}
