@@ -73,7 +73,17 @@ def test_every_shipped_template_formats(tmp_path):
     names = sorted(p.stem for p in resource_dir("judges").glob("*.yaml"))
     assert {"extract_preferences", "rewrite_system_message", "generate_rubric", "personalization_score"} <= set(names)
     fields = dict(
-        prompt="p", chosen="a", rejected="b", context="c", dimension="style", query="q", response="r", preference="pref"
+        prompt="p",
+        chosen="a",
+        rejected="b",
+        context="c",
+        dimension="style",
+        query="q",
+        response="r",
+        preference="pref",
+        reference="ref",
+        criteria="crit",
+        **{f"score{k}": f"s{k}" for k in range(1, 6)},
     )
     for name in names:
         template = load_template(name)

@@ -86,16 +86,30 @@ def test_critic_accuracy_strict_and_tie_tolerant(tmp_path):
 
     acc = critic_accuracy([5, 3, 2, None], [4, 3, 4, 1])
     assert acc == {"pairs": 4, "failed": 1, "strict": 1 / 3, "tie_tolerant": 2 / 3}
-    records = [{"id": "p1", "prompt": "q", "context": "likes cats", "chosen": "good", "rejected": "retry"},
-               {"id": "p2", "prompt": "q", "context": "likes cats", "chosen": "good", "rejected": "good"}]
-    assert run_critic(records, ScriptedJudge(SCRIPT), tmp_path) == {"pairs": 2, "failed": 0, "strict": 0.5,
-                                                                    "tie_tolerant": 1.0}
+    records = [
+        {"id": "p1", "prompt": "q", "context": "likes cats", "chosen": "good", "rejected": "retry"},
+        {"id": "p2", "prompt": "q", "context": "likes cats", "chosen": "good", "rejected": "good"},
+    ]
+    assert run_critic(records, ScriptedJudge(SCRIPT), tmp_path) == {
+        "pairs": 2,
+        "failed": 0,
+        "strict": 0.5,
+        "tie_tolerant": 1.0,
+    }
 
 
 def test_rubric_grading_prompt_and_result_parsing(tmp_path):
     rubric = {"criteria": "Is it playful?", "score_descriptions": {str(k): f"level {k}" for k in range(1, 6)}}
-    items = [{"id": "m", "query": "Why is the sky blue?", "preferences": ["playful"], "response": "good",
-              "rubric": rubric, "reference": "Scattering."}]
+    items = [
+        {
+            "id": "m",
+            "query": "Why is the sky blue?",
+            "preferences": ["playful"],
+            "response": "good",
+            "rubric": rubric,
+            "reference": "Scattering.",
+        }
+    ]
     judge = ScriptedJudge({"good": ["Feedback: fine. [RESULT] 4"]})
     rows = judge_items(items, judge, tmp_path / "r.jsonl", template="rubric_grade")
     assert rows[0]["score"] == 4
