@@ -105,9 +105,21 @@ def cmd_judge(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     backend = get_backend(args.backend, args.judge, batch_size=args.batch_size)
     rows = judge_items(
-        read_samples(args.samples), backend, out / "judgments.jsonl", args.template, args.retries, args.batch_size
+        read_samples(args.samples),
+        backend,
+        out / "judgments.jsonl",
+        args.template,
+        args.retries,
+        args.batch_size,
+        constrained=args.constrained,
     )
-    report = {"samples": args.samples, "judge": args.judge, "template": args.template, **summary(rows)}
+    report = {
+        "samples": args.samples,
+        "judge": args.judge,
+        "template": args.template,
+        "constrained": args.constrained,
+        **summary(rows),
+    }
     table = Table(title=f"judged by {args.judge}")
     for col in ("", "items", "mean score", "judge failures"):
         table.add_column(col)
@@ -120,6 +132,7 @@ def cmd_judge(args) -> None:
             args.template,
             args.retries,
             args.batch_size,
+            constrained=args.constrained,
         )
         ref = summary(ref_rows)
         table.add_row("reference", str(ref["items"]), f"{ref['mean_score'] or float('nan'):.2f}", str(ref["failed"]))
@@ -218,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, default=2, help="re-asks for an unparseable reply before it counts as failed")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--output", default="runs/judge")
+    p.add_argument(
+        "--constrained",
+        action="store_true",
+        help="hf only: take the most likely of the tokens 1-5 instead of parsing a generated reply "
+        "(for small judges that do not write a parseable score)",
+    )
     p.set_defaults(func=cmd_judge)
 
     p = sub.add_parser("contexts", help="LLM-written user contexts / user statements / rubrics (appendix C.2)")

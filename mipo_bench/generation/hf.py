@@ -74,3 +74,29 @@ class HFBackend(Backend):
             for j, i in enumerate(idx):
                 out[i] = [truncate_at_stop(t, params.stop) for t in decoded[j * params.n : (j + 1) * params.n]]
         return out  # type: ignore[return-value]
+
+    def next_token_logprobs(self, prompts: list[Messages], candidates: list[str]) -> list[dict[str, float]]:
+        """Log-probabilities of each single-token candidate as the first token of the assistant's reply.
+
+        Used for constrained judging (e.g. candidates "1".."5"), where a small judge model does not reliably
+        write a parseable score.
+        """
+        import torch
+
+        ids = [self.tokenizer(c, add_special_tokens=False).input_ids for c in candidates]
+        if any(len(i) != 1 for i in ids):
+            raise ValueError(f"constrained scoring needs single-token candidates, got {candidates}")
+        cand = torch.tensor([i[0] for i in ids])
+        texts = [self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in prompts]
+        out: list[dict[str, float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            enc = self.tokenizer(
+                texts[start : start + self.batch_size], return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(self.lm.device)
+            # left padding: positions count real tokens only (as generate does), and the last position is real
+            positions = (enc.attention_mask.cumsum(-1) - 1).clamp(min=0)
+            with torch.inference_mode():
+                logits = self.lm(**enc, position_ids=positions).logits[:, -1, :].float()
+            logprobs = torch.log_softmax(logits, dim=-1)[:, cand.to(logits.device)]
+            out += [dict(zip(candidates, row.tolist())) for row in logprobs]
+        return out

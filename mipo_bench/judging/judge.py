@@ -33,10 +33,22 @@ def quote(response: str) -> str:
     return response.replace("<response>", "&lt;response&gt;").replace("</response>", "&lt;/response&gt;")
 
 
-def judge_messages(template: dict, query: str, response: str, preference: str = "", rubric: dict | None = None,
-                   reference: str | None = None) -> list[dict]:
-    fields = {"query": query, "response": quote(response), "preference": preference,
-              "reference": reference or "(none)", "criteria": "", **{f"score{k}": "" for k in range(1, 6)}}
+def judge_messages(
+    template: dict,
+    query: str,
+    response: str,
+    preference: str = "",
+    rubric: dict | None = None,
+    reference: str | None = None,
+) -> list[dict]:
+    fields = {
+        "query": query,
+        "response": quote(response),
+        "preference": preference,
+        "reference": reference or "(none)",
+        "criteria": "",
+        **{f"score{k}": "" for k in range(1, 6)},
+    }
     if rubric:
         fields["criteria"] = rubric["criteria"]
         fields.update({f"score{k}": rubric["score_descriptions"][str(k)] for k in range(1, 6)})
@@ -67,16 +79,21 @@ def judge_items(
     retries: int = 2,
     batch_size: int = 16,
     max_new_tokens: int = 8,
+    constrained: bool = False,
 ) -> list[dict]:
     """Score every (item, preference); unparseable replies are retried with sampling, then marked failed."""
     tmpl = load_template(template)
     requests = [
-        {"id": f"{it['id']}#{k}",
-         "messages": judge_messages(tmpl, it["query"], it["response"], pref, it.get("rubric"), it.get("reference"))}
+        {
+            "id": f"{it['id']}#{k}",
+            "messages": judge_messages(tmpl, it["query"], it["response"], pref, it.get("rubric"), it.get("reference")),
+        }
         for it in items
         for k, pref in enumerate(it["preferences"])
     ]
     out_path = Path(out_path)
+    if constrained:
+        return _judge_constrained(requests, backend, out_path)
     cache = out_path.with_name(out_path.stem + ".generations.jsonl")
     replies = {
         r["id"]: [r["text"]]
@@ -103,6 +120,31 @@ def judge_items(
                 "score": score,
                 "replies": replies[req["id"]],
                 "failed": score is None,
+            }
+        )
+    out_path.unlink(missing_ok=True)
+    append_jsonl(out_path, rows)
+    return rows
+
+
+def _judge_constrained(requests: list[dict], backend, out_path: Path) -> list[dict]:
+    """The judge's score as the most likely of the tokens "1".."5" (hf backend); the distribution is kept."""
+    if not hasattr(backend, "next_token_logprobs"):
+        raise ValueError("constrained judging needs the hf backend")
+    digits = [str(k) for k in range(1, 6)]
+    dists = backend.next_token_logprobs([r["messages"] for r in requests], digits)
+    rows = []
+    for req, dist in zip(requests, dists):
+        item_id, k = req["id"].rsplit("#", 1)
+        best = max(dist, key=dist.get)
+        rows.append(
+            {
+                "item_id": item_id,
+                "preference_index": int(k),
+                "score": int(best),
+                "replies": [best],
+                "logprobs": dist,
+                "failed": False,
             }
         )
     out_path.unlink(missing_ok=True)
