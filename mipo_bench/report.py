@@ -43,7 +43,17 @@ def paired_delta(base: dict[int, float], other: dict[int, float], seed: int = 0)
 def comparison_table(results: dict[str, dict], task: str, baseline: str, title: str) -> tuple[Table, list[dict]]:
     """One row per model: strict/flexible accuracy, no-answer count, and deltas vs ``baseline``."""
     table = Table(title=title)
-    for col in ("model", "n", "acc strict", "acc flexible", "no answer", "Δ strict [95% CI]", "Δ flexible [95% CI]"):
+    columns = (
+        "model",
+        "n",
+        "acc strict",
+        "acc flexible",
+        "no answer",
+        "Δ strict [95% CI]",
+        "Δ flexible [95% CI]",
+        "responses changed",
+    )
+    for col in columns:
         table.add_column(col, justify="left" if col == "model" else "right")
     rows = []
     for name, res in results.items():
@@ -55,6 +65,7 @@ def comparison_table(results: dict[str, dict], task: str, baseline: str, title: 
             if name != baseline:
                 row[f"delta_{filt}"] = paired_delta(per_item_scores(results[baseline], task, filt), scores)
         row["no_answer"] = no_answer_count(res, task)
+        row["changed"] = changed_share(results[baseline], res, task) if name != baseline else None
         rows.append(row)
 
         def delta(filt, row=row):
@@ -71,8 +82,20 @@ def comparison_table(results: dict[str, dict], task: str, baseline: str, title: 
             str(row["no_answer"]),
             delta("strict"),
             delta("flexible"),
+            "-" if row["changed"] is None else f"{100 * row['changed']:.0f}%",
         )
     return table, rows
+
+
+def changed_share(base: dict, other: dict, task: str) -> float:
+    """Share of items whose generated response differs from the baseline's (did training change the model?)."""
+
+    def texts(res):
+        return {s["doc_id"]: s["resps"][0][0] for s in res["samples"][task] if s["filter"] == "strict"}
+
+    a, b = texts(base), texts(other)
+    shared = set(a) & set(b)
+    return sum(a[i] != b[i] for i in shared) / len(shared) if shared else 0.0
 
 
 def training_summary(log_path) -> dict:
