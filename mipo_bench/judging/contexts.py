@@ -12,9 +12,8 @@ import json
 import re
 from pathlib import Path
 
-from ..generation import SamplingParams, generate_cached
 from ..runs import read_jsonl, write_jsonl
-from .judge import load_template
+from .judge import ask_until_parsed, load_template
 
 _JSON = re.compile(r"\{.*\}", re.DOTALL)
 
@@ -77,29 +76,13 @@ def run_contexts(
             }
         )
     out_path = Path(out_path)
-    cache = out_path.with_name(out_path.stem + ".generations.jsonl")
-    params = SamplingParams(temperature=0, max_new_tokens=max_new_tokens)
-    replies = {r["id"]: [r["text"]] for r in generate_cached(backend, requests, params, cache, batch_size)}
-    for attempt in range(1, retries + 1):
-        pending = [r for r in requests if parse_json_reply(replies[r["id"]][-1], kind) is None]
-        if not pending:
-            break
-        retry = SamplingParams(temperature=0.7, top_p=0.95, max_new_tokens=max_new_tokens, seed=attempt)
-        for row in generate_cached(backend, pending, retry, cache, batch_size):
-            replies[row["id"]].append(row["text"])
-    rows = []
-    for req in requests:
-        values = [parse_json_reply(t, kind) for t in replies[req["id"]]]
-        value = next((v for v in values if v is not None), None)
-        rows.append(
-            {
-                "id": req["id"],
-                "template": template_name,
-                "value": value,
-                "replies": replies[req["id"]],
-                "failed": value is None,
-            }
-        )
+    answers = ask_until_parsed(
+        backend, requests, lambda text: parse_json_reply(text, kind), out_path, retries, batch_size, max_new_tokens
+    )
+    rows = [
+        {"id": rid, "template": template_name, "value": value, "replies": replies, "failed": value is None}
+        for rid, (value, replies) in answers.items()
+    ]
     write_jsonl(out_path, rows)
     return rows
 

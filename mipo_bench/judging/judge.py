@@ -71,6 +71,30 @@ def read_samples(path: str | Path) -> list[dict]:
     return items
 
 
+def ask_until_parsed(
+    backend, requests: list[dict], parse, out_path: Path, retries: int, batch_size: int, max_new_tokens: int
+) -> dict[str, tuple]:
+    """Greedy replies, then up to ``retries`` sampled re-asks for those ``parse`` rejects.
+
+    Returns ``id -> (first parsed value or None, all raw replies)``; generations are cached beside ``out_path``.
+    """
+    cache = out_path.with_name(out_path.stem + ".generations.jsonl")
+    greedy = SamplingParams(temperature=0, max_new_tokens=max_new_tokens)
+    replies = {r["id"]: [r["text"]] for r in generate_cached(backend, requests, greedy, cache, batch_size)}
+    for attempt in range(1, retries + 1):
+        pending = [r for r in requests if parse(replies[r["id"]][-1]) is None]
+        if not pending:
+            break
+        sampled = SamplingParams(temperature=0.7, top_p=0.95, max_new_tokens=max_new_tokens, seed=attempt)
+        for row in generate_cached(backend, pending, sampled, cache, batch_size):
+            replies[row["id"]].append(row["text"])
+    out = {}
+    for req in requests:
+        values = [parse(text) for text in replies[req["id"]]]
+        out[req["id"]] = (next((v for v in values if v is not None), None), replies[req["id"]])
+    return out
+
+
 def judge_items(
     items: list[dict],
     backend,
@@ -94,31 +118,17 @@ def judge_items(
     out_path = Path(out_path)
     if constrained:
         return _judge_constrained(requests, backend, out_path)
-    cache = out_path.with_name(out_path.stem + ".generations.jsonl")
-    replies = {
-        r["id"]: [r["text"]]
-        for r in generate_cached(
-            backend, requests, SamplingParams(temperature=0, max_new_tokens=max_new_tokens), cache, batch_size
-        )
-    }
-    for attempt in range(1, retries + 1):
-        pending = [r for r in requests if parse_score(replies[r["id"]][-1]) is None]
-        if not pending:
-            break
-        params = SamplingParams(temperature=0.7, top_p=0.95, max_new_tokens=max_new_tokens, seed=attempt)
-        for row in generate_cached(backend, pending, params, cache, batch_size):
-            replies[row["id"]].append(row["text"])
+    answers = ask_until_parsed(backend, requests, parse_score, out_path, retries, batch_size, max_new_tokens)
     rows = []
     for req in requests:
         item_id, k = req["id"].rsplit("#", 1)
-        scores = [parse_score(t) for t in replies[req["id"]]]
-        score = next((s for s in scores if s is not None), None)
+        score, replies = answers[req["id"]]
         rows.append(
             {
                 "item_id": item_id,
                 "preference_index": int(k),
                 "score": score,
-                "replies": replies[req["id"]],
+                "replies": replies,
                 "failed": score is None,
             }
         )
