@@ -28,6 +28,7 @@ from .recipe import Recipe
 from .runs import content_hash, file_hash, stage_is_current, write_manifest
 
 console = Console(stderr=True)
+BACKEND_OPTIONS = ("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization", "dtype", "device")
 
 
 def progress_bar() -> Progress:
@@ -55,8 +56,9 @@ def training_items(recipe: Recipe) -> tuple[list[dict], dict]:
 
 def run_pairs(recipe: Recipe, run_dir: Path, backend=None) -> dict:
     items, source = training_items(recipe)
+    engine = {k: recipe.pairs[k] for k in BACKEND_OPTIONS if k in recipe.pairs}  # e.g. vLLM parallelism
     backend = backend or get_backend(
-        recipe.pairs.get("backend", "hf"), recipe.model, batch_size=recipe.pairs.get("batch_size", 16)
+        recipe.pairs.get("backend", "hf"), recipe.model, batch_size=recipe.pairs.get("batch_size", 16), **engine
     )
     with progress_bar() as progress:
         manifest = build_pairs(
