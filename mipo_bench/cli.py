@@ -149,8 +149,10 @@ def cmd_judge(args) -> None:
             wt.add_column(col, justify="right")
 
         def rate(name):
-            lo, hi = w[f"{name}_ci"] if w[name] is not None else (float("nan"),) * 2
-            return f"{100 * (w[name] or 0):.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+            if w[name] is None:
+                return "n/a (nothing judged)"
+            lo, hi = w[f"{name}_ci"]
+            return f"{100 * w[name]:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
         wt.add_row(
             str(w["wins"]),
