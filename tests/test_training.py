@@ -130,7 +130,7 @@ def test_constrained_judging_always_yields_a_score(tiny_model_dir, tmp_path):
     rows = judge_items(items, backend, tmp_path / "j.jsonl", constrained=True)
     assert len(rows) == 6 and all(1 <= r["score"] <= 5 and not r["failed"] for r in rows)
     for r in rows:  # the recorded score is the most likely digit
-        assert r["score"] == int(max(r["logprobs"], key=r["logprobs"].get))
+        assert r["score"] == int(max(r["logprobs"], key=r["logprobs"].get)) and 1 <= r["expected"] <= 5
     chats = [[{"role": "user", "content": t}] for t in ("a", "a much longer question about many things")]
     batched = backend.next_token_logprobs(chats, ["1", "2"])
     single = [backend.next_token_logprobs([c], ["1", "2"])[0] for c in chats]

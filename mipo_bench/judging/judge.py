@@ -7,6 +7,7 @@ Output rows (``judgments.jsonl``): ``item_id, preference_index, score, replies, 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import yaml
@@ -147,6 +148,8 @@ def _judge_constrained(requests: list[dict], backend, out_path: Path) -> list[di
     for req, dist in zip(requests, dists):
         item_id, k = req["id"].rsplit("#", 1)
         best = max(dist, key=dist.get)
+        weights = {d: math.exp(v) for d, v in dist.items()}
+        expected = sum(int(d) * w for d, w in weights.items()) / sum(weights.values())
         rows.append(
             {
                 "item_id": item_id,
@@ -154,6 +157,7 @@ def _judge_constrained(requests: list[dict], backend, out_path: Path) -> list[di
                 "score": int(best),
                 "replies": [best],
                 "logprobs": dist,
+                "expected": expected,
                 "failed": False,
             }
         )
