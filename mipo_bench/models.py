@@ -13,6 +13,7 @@ lm-eval / vLLM / TRL can read the directory directly.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -49,6 +50,13 @@ def embedded_gguf(name: str) -> Path:
 
 
 def _file_digest(path: Path, chunk: int = 1 << 20) -> str:
+    stat = Path(path).stat()
+    return _digest_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, chunk)
+
+
+@functools.lru_cache(maxsize=256)
+def _digest_of(path: str, size: int, mtime_ns: int, chunk: int) -> str:
+    """sha256 of a file, memoized on (path, size, mtime): a rewritten file is hashed again."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -99,6 +107,44 @@ def resolve_model_path(spec: str = DEFAULT_MODEL) -> str:
     if not (target / "config.json").is_file():
         convert_gguf(gguf, target)
     return str(target)
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+def model_fingerprint(spec: str) -> str:
+    """A hash of what a model spec *is*, for cache keys: the content of every weight file of a local model
+    (so a retrained checkpoint at the same path gets a new key), the GGUF's hash for embedded/GGUF specs, and
+    for a hub id the resolved commit of the local hub cache (or the id itself when nothing is cached).
+    """
+    if spec in EMBEDDED:
+        return "gguf:" + _file_digest(embedded_gguf(spec))
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return "file:" + _file_digest(path)
+    if path.is_dir():
+        weights = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+        if not weights:
+            raise ModelSpecError(f"{path}: no weight files (*.safetensors, *.bin) in this model directory")
+        digest = hashlib.sha256()
+        for w in weights:
+            digest.update(f"{w.relative_to(path)}:{_file_digest(w)}\n".encode())
+        return "dir:" + digest.hexdigest()[:16]
+    return "hub:" + _hub_revision(spec)
+
+
+def _hub_revision(repo_id: str) -> str:
+    """``repo_id@<commit>`` from the local hub cache (what transformers would load offline), else ``repo_id``."""
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        for repo in scan_cache_dir().repos:
+            if repo.repo_id == repo_id and repo.repo_type == "model":
+                newest = max(repo.revisions, key=lambda r: r.last_modified)
+                return f"{repo_id}@{newest.commit_hash}"
+    except Exception:  # no cache directory yet: the id is all we know
+        pass
+    return repo_id
 
 
 def default_device() -> str:
