@@ -1,5 +1,13 @@
 """Answer extraction for the reasoning tasks.
 
+The paper's extraction (the released scripts, PROTOCOL.md §4), filter ``paper``:
+  numbers   the text after the FIRST ``####`` (up to a second one), its FIRST number ``\\d+\\.?\\d*`` (no sign,
+            no thousands separator: "-5" -> 5, "1,200" -> 1); when there is none the scripts re-ask the model
+            (``mipo-bench eval`` does that as a second pass; plain lm-eval reports ``paper_noreask``);
+  choices   the text after the FIRST case-insensitive "the answer is", its FIRST standalone capital letter among the
+            item's option letters (the scripts: A-D; see ``choice_paper``).
+
+The suite's own extraction, kept beside it:
 Numbers (GSM8K, SVAMP):
   strict    the number after the last ``####``;
   flexible  the last number anywhere in the response.
@@ -19,7 +27,11 @@ from .data.records import format_number
 
 INVALID = "[invalid]"
 
-_NUMBER = r"-?\$?\s?\d[\d,]*(?:\.\d+)?"
+# a minus right after a number or a closing bracket (with or without a space) is subtraction, not a sign:
+# "20 - 12" and "3-2" end in 12 and 2, while "x = -3", "is -12" and "2*-3" are negative
+_NUMBER = r"(?:(?<![\d)\]])(?<![\d)\]]\s)-)?\$?\s?\d[\d,]*(?:\.\d+)?"
+_PAPER_NUMBER = re.compile(r"\d+\.?\d*")
+_PAPER_ANSWER_IS = re.compile(r"the answer is", re.IGNORECASE)
 _STRICT_NUMBER = re.compile(r"####\s*(" + _NUMBER + ")")
 _ANY_NUMBER = re.compile(_NUMBER)
 _ANSWER_IS = re.compile(r"the\s+answer\s+is\s*:?\s*", re.IGNORECASE)
@@ -45,6 +57,35 @@ def number_strict(response: str) -> str | None:
 def number_flexible(response: str) -> str | None:
     matches = _ANY_NUMBER.findall(response)
     return _clean_number(matches[-1]) if matches else None
+
+
+def number_paper(response: str) -> str | None:
+    """The scripts' first pass: the first number after the first ``####``; None sends the item to the re-ask."""
+    parts = response.split("####")
+    if len(parts) < 2:
+        return None
+    match = _PAPER_NUMBER.search(parts[1])
+    return _clean_number(match.group()) if match else None
+
+
+def number_reask(reply: str) -> str | None:
+    """The scripts' second pass: the first number anywhere in the model's re-ask reply."""
+    match = _PAPER_NUMBER.search(reply)
+    return _clean_number(match.group()) if match else None
+
+
+def choice_paper(response: str, n_options: int = 4) -> str | None:
+    """The first standalone capital option letter after the first "the answer is" (case-insensitive).
+
+    The script's regex is ``\\b([ABCD])\\b``; we allow the letters of the item's own options (A-E on the few
+    5-option ARC items, whose gold E the script could never match), which is the same rule on 4-option items.
+    """
+    parts = _PAPER_ANSWER_IS.split(response, maxsplit=1)
+    if len(parts) < 2:
+        return None
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[: max(n_options, 4)]
+    match = re.search(rf"\b([{letters}])\b", parts[1])
+    return match.group(1) if match else None
 
 
 def _as_label(token: str, rest: str, labels: list[str]) -> str | None:

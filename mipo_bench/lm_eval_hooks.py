@@ -7,8 +7,7 @@ Data comes through :mod:`mipo_bench.data`, so a task reads the local mirror when
 from __future__ import annotations
 
 from . import data, extract
-from .pairs.base import personalized_prompt
-from .prompts import task_prompt
+from .prompts import personalized_prompt, task_prompt
 
 
 def load_docs(
@@ -60,6 +59,15 @@ def _per_response(fn):
     return apply
 
 
+def _paper_number(response: str, doc: dict) -> str | None:
+    """The scripts' first pass, scored as the scripts score it: float equality with their gold, which for GSM8K
+    drops a sign like the prediction does (``paper_answer``); a match is reported as the doc's own answer."""
+    found = extract.number_paper(response)
+    return doc["answer"] if found is not None and found == doc.get("paper_answer", doc["answer"]) else found
+
+
+number_paper = _per_response(_paper_number)
+choice_paper = _per_response(lambda r, doc: extract.choice_paper(r, len(doc["choices"])))
 number_strict = _per_response(lambda r, doc: extract.number_strict(r))
 number_flexible = _per_response(lambda r, doc: extract.number_flexible(r))
 choice_strict = _per_response(lambda r, doc: extract.choice_strict(r, [c["label"] for c in doc["choices"]]))
@@ -94,10 +102,10 @@ def option_labels(doc: dict) -> list[str]:
 
 
 def personalized_text(doc: dict) -> str:
-    """The paper's personalized prompting: the query plus the user's stated preferences."""
+    """The paper's personalized prompt: the query plus the user's stated requirements (PROTOCOL.md §2.3)."""
     return personalized_prompt(doc["prompt"], doc["context"])
 
 
 def default_text(doc: dict) -> str:
-    """The paper's "default" rows: the query alone."""
-    return doc["prompt"]
+    """The paper's "default" rows: its base prompt, the query without the user's context."""
+    return personalized_prompt(doc["prompt"], None)

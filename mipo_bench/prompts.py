@@ -1,13 +1,15 @@
-"""The paper's prompts, shared by the lm-eval tasks, the pair builders and the demo.
+"""The paper's prompts, verbatim from the released scripts (../shared/PROTOCOL.md §2, §4.1), shared by the lm-eval
+tasks, the pair builders, the re-ask pass and the demo. Every prompt is ONE user message.
 
-Math (GSM8K, SVAMP): one user message with the instruction and the 8 OLMES exemplars (appendix C.3),
-final answer after ``####``. Multiple choice (MMLU, ARC): zero-shot, reasoning then
-"The answer is: X".
+Math (GSM8K, SVAMP): the instruction, the 8 exemplars, then "New question: …" (PROTOCOL §2.1).
+Multiple choice (ARC, and MMLU with "the same template"): the instruction, the question, options lettered A, B, C, …
+by position as "A: text", the instruction repeated, no trailing "Answer:" (PROTOCOL §2.2).
+Personalization: the PRISM script's personalized and base (no-context) prompts (PROTOCOL §2.3).
 """
 
 from __future__ import annotations
 
-# FEWSHOT_SOURCES["STD:GSM8k"] from OLMES, as listed in the paper's appendix C.3.
+# FEWSHOT_SOURCES of the released gsm.py/svamp.py (the same 8 questions as OLMES STD:GSM8k): (question, answer, short).
 GSM8K_EXEMPLARS = [
     (
         "There are 15 trees in the grove. Grove workers will plant trees in the grove today. After they are done, "
@@ -67,25 +69,40 @@ MATH_INSTRUCTION = (
     "You are a helpful math assistant. Solve the following problem step-by-step and give the final answer after ####."
 )
 MCQ_INSTRUCTION = (
-    "Answer the following multiple-choice question. Think step by step, then finish your response with "
-    '"The answer is: X", where X is the label of the correct option ({labels}).'
+    "You are a helpful assistant. The following is a multiple choice question with answer choices. Your response "
+    'should show clear and concise reasoning, and you should end with "The answer is: <X>", where X is the correct '
+    "letter choice."
 )
-# Stop strings for math generation: the model must not invent the next exemplar.
-MATH_STOP = ["\nExample ", "\nQuestion:", "<|im_end|>", "</s>"]
-MCQ_STOP = ["\nQuestion:", "<|im_end|>", "</s>"]
+MCQ_REMINDER = 'Your response should end with "The answer is: <X>", where X is the correct letter choice.'
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+# The re-ask of the math scripts when "####" has no number after it (PROTOCOL §4.1), typos and all.
+REASK_PROMPTS = {
+    "gsm8k": "Extract the numeric answer from this reasoning, and do not include anythig else in your response "
+    "other than the number. ",
+    "svamp": "Extract the numeric answer from this reasoning, and do not include anythig ele in your response "
+    "other than the number. ",
+}
+
+PERSONALIZED_PROMPT = (
+    "Give me short 2-3 sentence answers to the following prompt: {prompt} Please respect the following requirements "
+    "made by the user: {request} Respond with short 2-3 sentences."
+)
+BASE_PROMPT = "Give me short 2-3 sentence answers to the following prompt: {prompt} Respond with short 2-3 sentences."
 
 
 def math_prompt(question: str) -> str:
+    """The scripts' ``augmented_prompt``: instruction, 8 exemplars, "New question: …" (stripped, as eval passes it)."""
     examples = "\n\n".join(
         f"Example {i + 1}:\nQuestion: {q}\nAnswer: {a}\n#### {short}" for i, (q, a, short) in enumerate(GSM8K_EXEMPLARS)
     )
-    return f"{MATH_INSTRUCTION}\n\n{examples}\n\nQuestion: {question}\nAnswer:"
+    return f"{MATH_INSTRUCTION}\n\n{examples}\n\nNew question: {question}".strip()
 
 
 def mcq_prompt(question: str, choices: list[dict]) -> str:
-    labels = [c["label"] for c in choices]
-    options = "\n".join(f"{c['label']}. {c['text']}" for c in choices)
-    return f"{MCQ_INSTRUCTION.format(labels=', '.join(labels))}\n\nQuestion: {question}\n{options}\nAnswer:"
+    """The ARC script's prompt; options are lettered by position (the dataset's own labels are not shown)."""
+    options = "\n".join(f"{LETTERS[i]}: {c['text']}" for i, c in enumerate(choices))
+    return f"{MCQ_INSTRUCTION}\n\n{question}\n\n{options}\n\n{MCQ_REMINDER}"
 
 
 def task_prompt(record: dict) -> str:
@@ -93,3 +110,17 @@ def task_prompt(record: dict) -> str:
     if record.get("choices"):
         return mcq_prompt(record["question"], record["choices"])
     return math_prompt(record["question"])
+
+
+def reask_prompt(dataset: str, response: str) -> str:
+    """The math scripts' second pass: ask the same model for the number in its own reasoning."""
+    if dataset not in REASK_PROMPTS:
+        raise ValueError(f"no re-ask prompt for {dataset!r}; the paper re-asks on {sorted(REASK_PROMPTS)}")
+    return REASK_PROMPTS[dataset] + response
+
+
+def personalized_prompt(prompt: str, context: str | None) -> str:
+    """The paper's personalized prompt (the query plus the user's requirements), or its base prompt without context."""
+    if not context:
+        return BASE_PROMPT.format(prompt=prompt)
+    return PERSONALIZED_PROMPT.format(prompt=prompt, request=context)

@@ -3,6 +3,7 @@
 from mipo_bench.lm_eval_hooks import (  # noqa: F401
     arc_loglik_text,
     choice_flexible,
+    choice_paper,
     choice_strict,
     default_text,
     doc_to_text,
@@ -10,6 +11,7 @@ from mipo_bench.lm_eval_hooks import (  # noqa: F401
     load_docs,
     mmlu_loglik_text,
     number_flexible,
+    number_paper,
     number_strict,
     option_labels,
     option_texts,

@@ -24,6 +24,12 @@ CHOICES = [
         ("She has 5 apples, then 12.", None, "12"),
         ("no numbers here", None, None),
         ("#### 4\n\n#### 5", "5", "5"),
+        # a minus after a number (and a space) is subtraction, not a sign
+        ("He gave 20 - 12", None, "12"),
+        ("So 3-2", None, "2"),
+        ("It was x = -3", None, "-3"),
+        ("The total is -12.", None, "-12"),
+        ("5 - -3", None, "-3"),
     ],
 )
 def test_numbers(text, strict, flexible):
@@ -94,3 +100,58 @@ def test_fuzz_numbers_are_canonical(text):
         if value is not None:
             float(value)
             assert "," not in value and "$" not in value and not value.endswith(".")
+
+
+# --- the paper's extraction (the released scripts, PROTOCOL.md §4) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("So the answer is 18.\n#### 18", "18"),
+        ("#### 1,200", "1"),  # the script's regex stops at the comma
+        ("#### -5", "5"),  # and drops the sign
+        ("#### $18.50.", "18.5"),
+        ("#### 4\nthen #### 5", "4"),  # the FIRST marker, not the last
+        ("#### the answer\n#### 7", None),  # no number between the first and the second marker: re-ask
+        ("####", None),
+        ("no marker, 12 apples", None),  # re-ask
+        ("####3.", "3"),
+        ("#### 0.5 liters", "0.5"),
+    ],
+)
+def test_number_paper(text, expected):
+    assert extract.number_paper(text) == expected
+
+
+@pytest.mark.parametrize(
+    "reply,expected",
+    [("42", "42"), ("The answer is 1,200", "1"), ("-7", "7"), ("none", None), ("3.25 dollars", "3.25")],
+)
+def test_number_reask_takes_the_first_number(reply, expected):
+    assert extract.number_reask(reply) == expected
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ('The answer is: B', "B"),
+        ("The answer is: <C>", "C"),
+        ("the answer is (d)", None),  # lowercase letters are not read
+        ("THE ANSWER IS A", "A"),
+        ("The answer is: A. Wait, the answer is C", "A"),  # the first marker
+        ("The answer is: <X>", None),  # the placeholder: X is not an option letter
+        ('I copy "The answer is: <X>". Then: B', "B"),  # the first option letter anywhere after the first marker
+        ("I think B.\nThe answer is: the second one, B", "B"),
+        ("The answer is 4", None),  # digits are not letters
+        ("B is right", None),  # no marker
+        ("The answer is:A", "A"),
+        ("The answer is: E", None),  # a 4-option item
+    ],
+)
+def test_choice_paper(text, expected):
+    assert extract.choice_paper(text, 4) == expected
+
+
+def test_choice_paper_reads_e_on_five_option_items():
+    assert extract.choice_paper("The answer is: E", 5) == "E"

@@ -50,6 +50,7 @@ def test_reasoning_group_loads_with_right_sizes(mirror, tm, protocol):
     doc = next(iter(gsm.test_docs()))
     prompt = gsm.doc_to_text(doc)
     assert prompt.startswith("You are a helpful math assistant") and prompt.count("####") == 9
+    assert "\n\nNew question: " in prompt and not prompt.endswith("Answer:")
     assert gsm.config.generation_kwargs["do_sample"] is (protocol == "")
 
 
@@ -100,11 +101,29 @@ def _run(tm, style, tasks, limit=None):
     )
 
 
-def test_right_answers_score_one_on_both_filters(mirror, tm):
+def test_right_answers_score_one_on_every_filter(mirror, tm):
     out = _run(tm, "right", ["mipo_reasoning"])
     for name in ["mipo_gsm8k", "mipo_svamp", "mipo_arc_easy", "mipo_arc_challenge", "mipo_mmlu", "mipo_reasoning"]:
         assert out["results"][name]["exact_match,strict"] == pytest.approx(1.0), name
         assert out["results"][name]["exact_match,flexible"] == pytest.approx(1.0), name
+    for name in ["mipo_arc_easy", "mipo_arc_challenge", "mipo_mmlu"]:
+        assert out["results"][name]["exact_match,paper"] == pytest.approx(1.0), name
+    for name in ["mipo_gsm8k", "mipo_svamp"]:
+        assert out["results"][name]["exact_match,paper_noreask"] == pytest.approx(1.0), name
+
+
+def test_items_with_numeric_answer_keys_are_scored_by_position(mirror, tm):
+    """The scripts compare the raw answerKey ("1"-"4") with a letter, so those items can never be right; the suite
+    letters options by position and scores the letter at the key's position (PROTOCOL.md, decided)."""
+    out = _run(tm, "right", ["mipo_arc_easy", "mipo_arc_challenge"])
+    for name in ("mipo_arc_easy", "mipo_arc_challenge"):
+        numeric = [
+            s
+            for s in out["samples"][name]
+            if s["filter"] == "paper" and s["doc"]["released_answer"] not in ("A", "B", "C", "D")
+        ]
+        assert numeric, name  # the sample has such items (17 in ARC-Easy's, 9 in ARC-Challenge's)
+        assert all(s["exact_match"] == 1.0 for s in numeric)
 
 
 def test_placeholder_scores_zero_and_is_counted(mirror, tm):
@@ -150,13 +169,102 @@ def test_personalization_tasks_on_fixtures(tm, monkeypatch, tmp_path):
             mb[0]
         )
         prism_default = tasks["mipo_prism_default"]
-        assert prism_default.doc_to_text(next(iter(prism_default.test_docs()))) == "opening prompt 0"
+        assert prism_default.doc_to_text(next(iter(prism_default.test_docs()))) == (
+            "Give me short 2-3 sentence answers to the following prompt: opening prompt 0 Respond with short 2-3 "
+            "sentences."
+        )
         with pytest.raises(ValueError, match="mipo-bench contexts prism"):
             tm.load_task_or_group(["mipo_prism"])
         write_jsonl(tmp_path / "ctx.jsonl", [{"id": "prism/c1", "value": {"tone": "Be warm."}, "failed": False}])
         monkeypatch.setenv("MIPO_BENCH_CONTEXTS_PRISM", str(tmp_path / "ctx.jsonl"))
         prism = dict(_leaves(tm.load_task_or_group(["mipo_prism"])))["mipo_prism"]
         docs = list(prism.test_docs())
-        assert [d["id"] for d in docs] == ["prism/c1"] and prism.doc_to_text(docs[0]).endswith("Be warm.")
+        assert [d["id"] for d in docs] == ["prism/c1"]
+        assert prism.doc_to_text(docs[0]).endswith(
+            "Please respect the following requirements made by the user: Be warm. Respond with short 2-3 sentences."
+        )
     finally:
         data._load_cached.cache_clear()
+
+
+# --- the paper protocol's prompts, character by character (../shared/PROTOCOL.md §2) -----------------------------
+
+PROTOCOL = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "PROTOCOL.md"
+
+
+def _spec_block(after: str) -> str:
+    """The first fenced block after the line that starts with ``after`` in PROTOCOL.md."""
+    text = PROTOCOL.read_text(encoding="utf-8")
+    start = text.index("```", text.index(after)) + len("```\n")
+    return text[start : text.index("\n```", start)]
+
+
+def _first_paper_item(tm, task_name):
+    task = dict(_leaves(tm.load_task_or_group([task_name])))[task_name]
+    doc = next(iter(task.test_docs()))
+    return task, doc
+
+
+def _raw_rows(path):
+    import json
+
+    return [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+
+
+@pytest.mark.parametrize("name", ["gsm8k", "svamp"])
+def test_math_prompt_matches_the_spec_character_by_character(mirror, tm, name):
+    import json
+
+    task, doc = _first_paper_item(tm, f"mipo_{name}")
+    if name == "gsm8k":
+        raw = _raw_rows(mirror / "gsm8k" / "test.jsonl")[int(doc["id"].rsplit("/", 1)[1]) - 1]
+        question = raw["question"]
+    else:
+        raw = next(r for r in json.loads((mirror / "svamp" / "SVAMP.json").read_text()) if r["ID"] == doc["id"])
+        question = raw["Body"] + " " + raw["Question"]  # ChilleD's question_concat
+    expected = _spec_block("Exact rendered user message (`{question}`").replace("{question}", question).strip()
+    assert task.doc_to_text(doc) == expected
+
+
+@pytest.mark.parametrize("name", ["arc_easy", "arc_challenge", "mmlu"])
+def test_mcq_prompt_matches_the_spec_character_by_character(mirror, tm, name):
+    import csv
+
+    task_name = "mipo_arc_easy" if name == "arc_easy" else "mipo_arc_challenge" if name == "arc_challenge" else None
+    if task_name is None:
+        task_name = next(n for n in tm.all_tasks if n.startswith("mipo_mmlu_") and "full" not in n and "loglik" not in n)
+    task, doc = _first_paper_item(tm, task_name)
+    if name == "mmlu":
+        _, subject, split, line = doc["id"].split("/")
+        row = list(csv.reader(open(mirror / "mmlu" / "test" / f"{subject}_test.csv", newline="")))[int(line) - 1]
+        question, choices = row[0], row[1:5]
+    else:
+        file = "ARC-Easy-Test.jsonl" if name == "arc_easy" else "ARC-Challenge-Test.jsonl"
+        raw = next(r for r in _raw_rows(mirror / "arc" / file) if r["id"] == doc["id"])
+        question, choices = raw["question"]["stem"], [c["text"] for c in raw["question"]["choices"]]
+    assert len(choices) == 4  # the spec shows the 4-option case
+    expected = _spec_block("Exact rendered user message (4-option case)").replace("{question}", question)
+    for i, text in enumerate(choices):
+        expected = expected.replace(f"{{choice_{i}}}", text)
+    assert task.doc_to_text(doc) == expected
+
+
+def test_paper_sample_is_pandas_sample_with_seed_42(mirror):
+    """The scripts: ``test_df.sample(n=500, replace=False, random_state=42)`` in the order pandas returns."""
+    import pandas as pd
+
+    raw = pd.DataFrame(_raw_rows(mirror / "arc" / "ARC-Easy-Test.jsonl"))
+    expected = raw.sample(n=500, replace=False, random_state=42)["id"].tolist()
+    assert [d["id"] for d in data.eval_docs("arc_easy", "paper")] == expected
+    gsm = pd.DataFrame(_raw_rows(mirror / "gsm8k" / "test.jsonl"))
+    expected = gsm.sample(n=200, replace=False, random_state=42)["question"].str.strip().tolist()
+    assert [d["question"] for d in data.eval_docs("gsm8k", "paper")] == expected
+
+
+def test_personalized_and_base_prompts_are_the_scripts(mirror, tm):
+    block = _spec_block("Personalized (augmented) prompt:")
+    base = _spec_block("Base (no-context) prompt:")
+    tasks = dict(_leaves(tm.load_task_or_group(["mipo_prefeval", "mipo_prefeval_default"])))
+    doc = next(iter(tasks["mipo_prefeval"].test_docs()))
+    assert tasks["mipo_prefeval"].doc_to_text(doc) == block.format(prompt=doc["prompt"], request=doc["context"])
+    assert tasks["mipo_prefeval_default"].doc_to_text(doc) == base.format(prompt=doc["prompt"])

@@ -15,6 +15,8 @@ from pathlib import Path
 from . import arc, community_alignment, gsm8k, mmlu, multibench, prefeval, prism, svamp
 from .records import DataFormatError, format_number
 
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
 __all__ = ["DATASETS", "DataFormatError", "load", "eval_docs", "train_prompts", "data_root", "format_number"]
 
 DATASETS = ("gsm8k", "svamp", "mmlu", "arc_easy", "arc_challenge")
@@ -81,11 +83,38 @@ def load(name: str, split: str, data_dir: str | Path | None = None) -> list[dict
 
 
 def sample(records: list[dict], n: int | None, seed: int = EVAL_SEED) -> list[dict]:
-    """``n`` records drawn without replacement with ``seed``, kept in their original order."""
+    """``n`` records drawn without replacement with ``seed``, kept in their original order (the suite's own draw,
+    used for training prompts and strata; evaluation items use :func:`paper_sample`)."""
     if n is None or n >= len(records):
         return list(records)
     keep = sorted(random.Random(seed).sample(range(len(records)), n))
     return [records[i] for i in keep]
+
+
+def paper_sample(records: list[dict], n: int | None, seed: int = EVAL_SEED) -> list[dict]:
+    """The released scripts' draw: ``DataFrame.sample(n, random_state=seed, replace=False)`` on the split in its
+    file (hub) order, in the order pandas returns (PROTOCOL.md §1.1); the whole split when ``n`` is None or larger."""
+    if n is None or n >= len(records):
+        return list(records)
+    import pandas as pd
+
+    order = pd.DataFrame({"row": range(len(records))}).sample(n=n, random_state=seed, replace=False)["row"]
+    return [records[i] for i in order.tolist()]
+
+
+def with_letters(record: dict) -> dict:
+    """A multiple-choice record as the paper's prompt shows it: options lettered A, B, C, … by position, the gold
+    answer the letter at the position of the released key (kept as ``released_answer``; PROTOCOL.md §2.2)."""
+    if not record.get("choices"):
+        return record
+    labels = [c["label"] for c in record["choices"]]
+    letters = [LETTERS[i] for i in range(len(labels))]
+    return {
+        **record,
+        "choices": [{"label": letter, "text": c["text"]} for letter, c in zip(letters, record["choices"])],
+        "answer": letters[labels.index(record["answer"])],
+        "released_answer": record["answer"],
+    }
 
 
 def stratified_sample(records: list[dict], n: int, seed: int = EVAL_SEED, key: str = "subject") -> list[dict]:
@@ -109,15 +138,23 @@ def hash_seed(seed: int, name: str) -> int:
 
 
 def eval_docs(name: str, protocol: str = "paper", data_dir: str | Path | None = None) -> list[dict]:
-    """The evaluation items of a task: the paper's fixed-seed sample, or the whole test split."""
+    """The evaluation items of a task: the paper's sample (PROTOCOL.md §1.1), or the whole test split.
+
+    Multiple-choice items come lettered by position (:func:`with_letters`). MMLU's sampler is not released: the
+    suite draws a stratified sample (every subject present, so each of the 57 subtasks has items). PRISM: the first
+    200 rows, as the script takes its reference rows.
+    """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, not {protocol!r}")
     records = load(name, "test", data_dir)
-    if protocol == "full":
-        return records
-    if name == "mmlu":
-        return stratified_sample(records, PAPER_EVAL_SIZE[name], EVAL_SEED)
-    return sample(records, PAPER_EVAL_SIZE[name], EVAL_SEED)
+    if protocol == "paper":
+        if name == "mmlu":
+            records = stratified_sample(records, PAPER_EVAL_SIZE[name], EVAL_SEED)
+        elif name == "prism":  # the script judges the first 200 rows of its file (PROTOCOL.md §1.1)
+            records = records[: PAPER_EVAL_SIZE[name]]
+        else:
+            records = paper_sample(records, PAPER_EVAL_SIZE[name], EVAL_SEED)
+    return [with_letters(r) for r in records]
 
 
 def train_prompts(name: str, n: int | None = None, seed: int = EVAL_SEED, data_dir=None) -> list[dict]:
@@ -130,4 +167,4 @@ def train_prompts(name: str, n: int | None = None, seed: int = EVAL_SEED, data_d
         records = [r for r in load(name, "test", data_dir) if r["id"] not in held_out]
         return sample(records, n, seed)
     records = load(name, "train", data_dir)
-    return sample(records, n if n is not None else PAPER_TRAIN_SIZE[name], seed)
+    return [with_letters(r) for r in sample(records, n if n is not None else PAPER_TRAIN_SIZE[name], seed)]

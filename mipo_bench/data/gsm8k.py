@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .records import DataFormatError, field, format_number, read_jsonl, record
@@ -24,6 +25,9 @@ def _to_record(obj: dict, path, line: int, split: str) -> dict:
     solution = field(obj, "answer", path, line)
     rec = record(f"gsm8k/{split}/{line}", question, gold_from_solution(solution, path, line), subject="gsm8k")
     rec["solution"] = solution
+    # the scripts' gold: float(first \d+\.?\d* after "####"), which drops a sign ("-3" -> 3.0; PROTOCOL.md §4.1)
+    paper = re.search(r"\d+\.?\d*", solution.split("####")[1])
+    rec["paper_answer"] = format_number(paper.group()) if paper else rec["answer"]
     return rec
 
 

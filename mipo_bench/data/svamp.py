@@ -1,7 +1,9 @@
-"""SVAMP (Patel et al., 2021): one JSON array ``svamp/SVAMP.json`` of 1000 problems.
+"""SVAMP (Patel et al., 2021).
 
-The paper trains on 700 problems and evaluates on the other 300; the split is a fixed shuffle with
-``SPLIT_SEED``, so the mirror and the hub copy give the same partition (ordered by ``ID``).
+Hub (the paper's path): ``ChilleD/SVAMP``, its own train (700) / test (300) splits in their order, question =
+``question_concat``. Mirror: the original release ``svamp/SVAMP.json`` (1000 problems, no split): a fixed shuffle with
+``SPLIT_SEED`` gives 700 train / 300 test, and the question is ``Body + " " + Question`` (how ``question_concat`` is
+built). The mirror's split is NOT ChilleD's: a documented difference (tasks/README.md, protocol table).
 """
 
 from __future__ import annotations
@@ -27,8 +29,7 @@ def _to_record(obj, path, line: int) -> dict:
         gold = format_number(answer)
     except ValueError:
         raise DataFormatError(path, line, f"Answer is not a number: {answer!r}") from None
-    text = body.strip()
-    text = f"{text}{'' if text.endswith(('.', '?', '!')) else '.'} {question.strip()}"
+    text = obj.get("question_concat") or f"{body.strip()} {question.strip()}"
     return record(str(field(obj, "ID", path, line)), text, gold, subject="svamp")
 
 
@@ -50,6 +51,7 @@ def from_mirror(root: Path, split: str) -> list[dict]:
 def from_hub(split: str) -> list[dict]:
     import datasets
 
-    ds = datasets.load_dataset(HUB_ID)
-    rows = [row for name in ds for row in ds[name]]
-    return split_records([_to_record(obj, HUB_ID, i + 1) for i, obj in enumerate(rows)], split)
+    if split not in SPLITS:
+        raise ValueError(f"SVAMP has splits {SPLITS}, not {split!r}")
+    rows = datasets.load_dataset(HUB_ID, split=split)
+    return [_to_record(obj, HUB_ID, i + 1) for i, obj in enumerate(rows)]
