@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 
 from ..runs import read_jsonl, write_jsonl
-from .judge import ask_until_parsed, load_template
+from .judge import ask_until_parsed
+from .templates import load_template, template_decoding
 
 _JSON = re.compile(r"\{.*\}", re.DOTALL)
 
@@ -54,10 +55,15 @@ def run_contexts(
     out_path: str | Path,
     retries: int = 2,
     batch_size: int = 16,
-    max_new_tokens: int = 384,
+    max_new_tokens: int | None = None,
+    seed: int = 0,
 ) -> list[dict]:
-    """One output row per record: ``{id, value, replies, failed}``; the JSONL cache makes it resumable."""
+    """One output row per record: ``{id, value, replies, failed}``; the JSONL cache makes it resumable.
+
+    ``max_new_tokens`` defaults to the template's (384 for the shipped ones: a JSON object of instructions).
+    """
     template = load_template(template_name)
+    decoding = template_decoding(template, max_new_tokens or template.get("max_new_tokens") or 384, retries, seed)
     kind = template.get("output", "json_object")
     requests = []
     for rec in records:
@@ -77,7 +83,7 @@ def run_contexts(
         )
     out_path = Path(out_path)
     answers = ask_until_parsed(
-        backend, requests, lambda text: parse_json_reply(text, kind), out_path, retries, batch_size, max_new_tokens
+        backend, requests, lambda text: parse_json_reply(text, kind), out_path, decoding, batch_size
     )
     rows = [
         {"id": rid, "template": template_name, "value": value, "replies": replies, "failed": value is None}

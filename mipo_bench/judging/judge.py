@@ -1,7 +1,8 @@
-"""Batched judging of lm-eval sample logs: one judge call per (item, itemized preference), tolerant parsing,
-bounded retries, failures recorded (never dropped or defaulted), raw replies kept.
+"""Batched judging of lm-eval sample logs: one judge call per (item, itemized preference), the template's own
+decoding and parser, bounded retries, failures recorded (never dropped or defaulted), raw replies kept.
 
-Output rows (``judgments.jsonl``): ``item_id, preference_index, score, replies, failed``.
+Output rows (``judgments.jsonl``): ``item_id, preference_index, score, replies, failed`` (plus ``error`` for an
+item that could not be asked at all, e.g. one without preferences).
 """
 
 from __future__ import annotations
@@ -10,84 +11,77 @@ import json
 import math
 from pathlib import Path
 
-import yaml
-
-from ..generation import SamplingParams, generate_cached
-from ..resources import resource_dir
+from ..generation import generate_cached
 from ..runs import append_jsonl, read_jsonl
-from .parse import parse_score
+from .templates import (  # noqa: F401  (load_template, judge_messages, quote: the public names of this module)
+    Decoding,
+    judge_messages,
+    load_template,
+    quote,
+    template_decoding,
+    template_parser,
+)
 
-
-def load_template(name: str) -> dict:
-    path = Path(name) if Path(name).is_file() else resource_dir("judges") / f"{name}.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"no judge template {name!r} (a path or a name in judges/)")
-    template = yaml.safe_load(path.read_text())
-    for key in ("system", "user"):
-        if key not in template:
-            raise ValueError(f"{path}: judge template needs a {key!r} field")
-    return template
-
-
-def quote(response: str) -> str:
-    """Keep the judged text inside its tags: a response cannot close the block and speak to the judge."""
-    return response.replace("<response>", "&lt;response&gt;").replace("</response>", "&lt;/response&gt;")
-
-
-def judge_messages(
-    template: dict,
-    query: str,
-    response: str,
-    preference: str = "",
-    rubric: dict | None = None,
-    reference: str | None = None,
-) -> list[dict]:
-    fields = {
-        "query": query,
-        "response": quote(response),
-        "preference": preference,
-        "reference": reference or "(none)",
-        "criteria": "",
-        **{f"score{k}": "" for k in range(1, 6)},
-    }
-    if rubric:
-        fields["criteria"] = rubric["criteria"]
-        fields.update({f"score{k}": rubric["score_descriptions"][str(k)] for k in range(1, 6)})
-    user = template["user"].format(**fields)
-    return [{"role": "system", "content": template["system"]}, {"role": "user", "content": user}]
+NO_PREFERENCES = "the item has no preferences to judge against (run `mipo-bench contexts` for PRISM / CA)"
 
 
 def read_samples(path: str | Path) -> list[dict]:
-    """Items from an lm-eval ``samples_<task>_*.jsonl``: query, preferences, and the generated response."""
-    items = []
+    """Items from an lm-eval ``samples_<task>_*.jsonl``: query, preferences, the generated response, and the
+    doc's ``reference`` / ``rubric`` where it has them."""
+    items, seen = [], {}
     for i, row in enumerate(read_jsonl(path), 1):
         doc = row.get("doc") or {}
         if "prompt" not in doc or "preferences" not in doc or not row.get("resps"):
             raise ValueError(f"{path}:{i}: not a personalization sample (needs doc.prompt, doc.preferences, resps)")
+        if "id" not in doc:
+            raise ValueError(f"{path}:{i}: the sample's doc has no 'id'")
+        if doc["id"] in seen:
+            raise ValueError(f"{path}:{i}: doc id {doc['id']!r} repeats row {seen[doc['id']]} (ids must be unique)")
+        seen[doc["id"]] = i
         resp = row["resps"][0][0] if isinstance(row["resps"][0], list) else row["resps"][0]
         item = {"id": doc["id"], "query": doc["prompt"], "preferences": doc["preferences"], "response": resp}
         if doc.get("rubric"):
-            item["rubric"], item["reference"] = doc["rubric"], doc.get("reference")
+            item["rubric"] = doc["rubric"]
+        if doc.get("rubric") or doc.get("reference"):
+            item["reference"] = doc.get("reference")
         items.append(item)
     return items
 
 
+def reference_items(items: list[dict], source: str | Path, lookup: dict[str, str | None] | None = None) -> list[dict]:
+    """The same items with the dataset's reference response (PRISM / CA: the human-chosen one) as the response.
+
+    An item's own ``reference`` (the sample doc's) is used when present, else ``lookup[id]`` (records of the
+    dataset, by id). An item with neither is an error naming ``source`` and the row: PrefEval has no reference.
+    """
+    out = []
+    for row, item in enumerate(items, 1):
+        reference = item.get("reference") or (lookup or {}).get(item["id"])
+        if not isinstance(reference, str) or not reference.strip():
+            raise ValueError(
+                f"{source}: row {row} (id {item['id']!r}) has no reference response (doc.reference is empty"
+                f"{'' if lookup is None else ' and the dataset has none for this id'}); datasets without one "
+                "(PrefEval) need --reference SAMPLES, another model's samples"
+            )
+        out.append({**item, "response": reference, "reference": reference})
+    return out
+
+
 def ask_until_parsed(
-    backend, requests: list[dict], parse, out_path: Path, retries: int, batch_size: int, max_new_tokens: int
+    backend, requests: list[dict], parse, out_path: Path, decoding: Decoding, batch_size: int
 ) -> dict[str, tuple]:
-    """Greedy replies, then up to ``retries`` sampled re-asks for those ``parse`` rejects.
+    """The template's decoding first, then up to ``decoding.retries`` sampled re-asks for replies ``parse``
+    rejects; every call is seeded.
 
     Returns ``id -> (first parsed value or None, all raw replies)``; generations are cached beside ``out_path``.
     """
     cache = out_path.with_name(out_path.stem + ".generations.jsonl")
-    greedy = SamplingParams(temperature=0, max_new_tokens=max_new_tokens)
-    replies = {r["id"]: [r["text"]] for r in generate_cached(backend, requests, greedy, cache, batch_size)}
-    for attempt in range(1, retries + 1):
+    replies = {r["id"]: [r["text"]] for r in generate_cached(backend, requests, decoding.first(), cache, batch_size)}
+    for attempt in range(1, decoding.retries + 1):
         pending = [r for r in requests if parse(replies[r["id"]][-1]) is None]
         if not pending:
             break
-        sampled = SamplingParams(temperature=0.7, top_p=0.95, max_new_tokens=max_new_tokens, seed=attempt)
-        for row in generate_cached(backend, pending, sampled, cache, batch_size):
+        for row in generate_cached(backend, pending, decoding.retry(attempt), cache, batch_size):
             replies[row["id"]].append(row["text"])
     out = {}
     for req in requests:
@@ -101,13 +95,18 @@ def judge_items(
     backend,
     out_path: str | Path,
     template: str = "personalization_score",
-    retries: int = 2,
+    retries: int | None = None,
     batch_size: int = 16,
-    max_new_tokens: int = 8,
+    max_new_tokens: int | None = None,
     constrained: bool = False,
+    seed: int = 0,
 ) -> list[dict]:
-    """Score every (item, preference); unparseable replies are retried with sampling, then marked failed."""
+    """Score every (item, preference); unparseable replies are retried with sampling, then marked failed.
+
+    ``retries`` and ``max_new_tokens`` default to the template's (see :mod:`.templates`); ``seed`` seeds every call.
+    """
     tmpl = load_template(template)
+    decoding = template_decoding(tmpl, max_new_tokens, retries, seed)
     requests = [
         {
             "id": f"{it['id']}#{k}",
@@ -118,30 +117,31 @@ def judge_items(
     ]
     out_path = Path(out_path)
     if constrained:
-        return _judge_constrained(requests, backend, out_path)
-    answers = ask_until_parsed(backend, requests, parse_score, out_path, retries, batch_size, max_new_tokens)
-    rows = []
-    for req in requests:
-        item_id, k = req["id"].rsplit("#", 1)
-        score, replies = answers[req["id"]]
-        rows.append(
-            {
-                "item_id": item_id,
-                "preference_index": int(k),
-                "score": score,
-                "replies": replies,
-                "failed": score is None,
-            }
-        )
+        rows = _judge_constrained(requests, backend)
+    else:
+        answers = ask_until_parsed(backend, requests, template_parser(tmpl), out_path, decoding, batch_size)
+        rows = []
+        for req in requests:
+            item_id, k = req["id"].rsplit("#", 1)
+            score, replies = answers[req["id"]]
+            row = {"item_id": item_id, "preference_index": int(k), "score": score, "replies": replies}
+            rows.append({**row, "failed": score is None})
+    # an item with nothing to judge against is a counted failure, not an item that silently vanishes
+    for it in items:
+        if not it["preferences"]:
+            row = {"item_id": it["id"], "preference_index": None, "score": None, "replies": [], "failed": True}
+            rows.append({**row, "error": NO_PREFERENCES})
     out_path.unlink(missing_ok=True)
     append_jsonl(out_path, rows)
     return rows
 
 
-def _judge_constrained(requests: list[dict], backend, out_path: Path) -> list[dict]:
+def _judge_constrained(requests: list[dict], backend) -> list[dict]:
     """The judge's score as the most likely of the tokens "1".."5" (hf backend); the distribution is kept."""
     if not hasattr(backend, "next_token_logprobs"):
         raise ValueError("constrained judging needs the hf backend")
+    if not requests:
+        return []
     digits = [str(k) for k in range(1, 6)]
     dists = backend.next_token_logprobs([r["messages"] for r in requests], digits)
     rows = []
@@ -161,13 +161,15 @@ def _judge_constrained(requests: list[dict], backend, out_path: Path) -> list[di
                 "failed": False,
             }
         )
-    out_path.unlink(missing_ok=True)
-    append_jsonl(out_path, rows)
     return rows
 
 
 def response_scores(rows: list[dict]) -> dict[str, float | None]:
-    """Mean over an item's preferences (the paper's aggregation); None when any preference failed to be judged."""
+    """Mean over an item's preferences (the paper's aggregation); None when any preference failed to be judged.
+
+    The scripts differ on a failed call (CA scores it 0, PRISM leaves it out of the mean); here the item is
+    reported as unjudged instead, so no number silently absorbs a judge failure.
+    """
     by_item: dict[str, list] = {}
     for row in rows:
         by_item.setdefault(row["item_id"], []).append(row["score"])
@@ -175,13 +177,15 @@ def response_scores(rows: list[dict]) -> dict[str, float | None]:
 
 
 def summary(rows: list[dict]) -> dict:
-    scores = [s for s in response_scores(rows).values() if s is not None]
+    per_item = response_scores(rows)
+    scores = [s for s in per_item.values() if s is not None]
     return {
         "judgments": len(rows),
         "failed": sum(r["failed"] for r in rows),
         "retried": sum(len(r["replies"]) > 1 for r in rows),
         "mean_score": sum(scores) / len(scores) if scores else None,
-        "items": len(response_scores(rows)),
+        "items": len(per_item),
+        "failed_items": len(per_item) - len(scores),
     }
 
 

@@ -1,5 +1,8 @@
-"""Win-rates against a reference: wins/ties/losses, the paper's rate (ties count as wins) and the
-AlpacaEval-style rate (ties count 1/2), each with a bootstrap CI over items."""
+"""Win-rates against a reference: wins/ties/losses, the paper's rate (ties count as wins: an item wins when its
+score >= the reference's) and the AlpacaEval-style rate (ties count 1/2), each with a bootstrap CI over items.
+
+Every item is counted: one the judge could not score on either side is ``failed``, and one with no counterpart on
+the other side is ``unmatched``; ``wins + ties + losses + failed + unmatched == n``."""
 
 from __future__ import annotations
 
@@ -46,4 +49,28 @@ def win_rates(results: list[int | None], n_resamples: int = 2000, seed: int = 0)
             report[f"{name}_ci"] = (float(ci.low), float(ci.high))
         else:
             report[f"{name}_ci"] = (float(values.mean()), float(values.mean()))
+    return report
+
+
+def compare(scores: dict[str, float | None], reference: dict[str, float | None], **bootstrap_options) -> dict:
+    """Item-wise comparison of two ``id -> score`` maps (e.g. :func:`.judge.response_scores`), matched by id.
+
+    The rates are over the items judged on both sides; ``win_rate_ties_as_wins_all_n`` is the conservative one
+    over all ``n`` items, a failed or unmatched item counting as a loss (as a NaN score does in the scripts).
+    """
+    shared = [k for k in scores if k in reference]
+    only_samples = [k for k in scores if k not in reference]
+    only_reference = [k for k in reference if k not in scores]
+    report = win_rates(outcomes([scores[k] for k in shared], [reference[k] for k in shared]), **bootstrap_options)
+    n = len(shared) + len(only_samples) + len(only_reference)
+    report.update(
+        n=n,
+        judged=report["wins"] + report["ties"] + report["losses"],
+        unmatched=len(only_samples) + len(only_reference),
+        unmatched_samples=len(only_samples),
+        unmatched_reference=len(only_reference),
+        unmatched_samples_ids=only_samples,
+        unmatched_reference_ids=only_reference,
+        win_rate_ties_as_wins_all_n=(report["wins"] + report["ties"]) / n if n else None,
+    )
     return report
