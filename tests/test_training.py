@@ -95,6 +95,8 @@ def test_lora_option_trains_and_merges(tiny_pairs, tiny_model_dir, tmp_path):
     train("mipo", tiny_pairs, tiny_model_dir, tmp_path, settings, seed=0, device="cpu")
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "model")  # merged: a plain model, no adapter
     assert not any("lora" in name for name, _ in model.named_parameters())
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)  # and the trained adapter is folded in
+    assert not torch.equal(model.model.layers[0].mlp.up_proj.weight, base.model.layers[0].mlp.up_proj.weight)
 
 
 def test_frozen_copy_reference_and_bad_reference(tiny_pairs, tiny_model_dir, tmp_path):
@@ -138,3 +140,79 @@ def test_constrained_judging_always_yields_a_score(tiny_model_dir, tmp_path):
         assert b == pytest.approx(s, abs=1e-4)
     with pytest.raises(ValueError, match="single-token"):
         backend.next_token_logprobs([[{"role": "user", "content": "x"}]], ["10"])
+
+
+def tiny_pairs_file(path, n=4):
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": f"What is {i} plus {i}?"}],
+            "chosen": [{"role": "assistant", "content": f"It is {2 * i}."}],
+            "rejected": [{"role": "assistant", "content": "Turtles."}],
+        }
+        for i in range(n)
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_training_precision_fp32_master_weights_bf16_autocast_only_on_gpu(tmp_path):
+    from mipo_bench.training.common import training_precision
+
+    assert training_precision("cuda") == (torch.float32, True)
+    assert training_precision("cuda:1") == (torch.float32, True)
+    assert training_precision("cpu") == (torch.float32, False)
+    gpu, cpu = (TrainSettings().trl_kwargs(device, 0, tmp_path) for device in ("cuda", "cpu"))
+    assert (gpu["bf16"], gpu["fp16"], gpu["use_cpu"]) == (True, False, False)
+    assert (cpu["bf16"], cpu["fp16"], cpu["use_cpu"]) == (False, False, True)
+
+
+@pytest.mark.parametrize("method", ["mipo", "sft"])
+def test_trainer_built_for_gpu_holds_fp32_weights_and_autocasts(method, tiny_model_dir, tmp_path, monkeypatch):
+    """The GPU settings, built on this CPU machine: fp32 weights in the trainer, bf16 autocast in its args."""
+    import transformers.training_args
+
+    from mipo_bench.training.common import build_trainer
+
+    # TrainingArguments refuses bf16 without a bf16 GPU; nothing here computes (no precompute, no step), so the
+    # check is lifted to build the GPU trainer on CPU. bf16 compute itself would die with SIGILL on this CPU.
+    monkeypatch.setattr(transformers.training_args, "is_torch_bf16_gpu_available", lambda: True)
+    pairs = tiny_pairs_file(tmp_path / "pairs.jsonl")
+    settings = TrainSettings(reference="frozen_copy", max_length=64)
+    trainer = build_trainer(method, pairs, tiny_model_dir, tmp_path / "gpu", settings, 0, "cuda")
+    assert trainer.args.bf16 and not trainer.args.use_cpu and not trainer.args.fp16
+    assert {p.dtype for p in trainer.model.parameters()} == {torch.float32}
+    if method == "mipo":  # the frozen reference copy stays in the policy's fp32
+        assert {p.dtype for p in trainer.ref_model.parameters()} == {torch.float32}
+    monkeypatch.undo()
+    trainer = build_trainer(method, pairs, tiny_model_dir, tmp_path / "cpu", settings, 0, "cpu")
+    assert not trainer.args.bf16 and trainer.args.use_cpu
+    assert {p.dtype for p in trainer.model.parameters()} == {torch.float32}
+
+
+def test_one_step_at_paper_lr_moves_fp32_weights_but_rounds_away_in_bf16(tiny_model_dir, tmp_path):
+    """Why the policy trains in fp32: one Adam step at lr 5e-7 changes the fp32 weights; the same update added to a
+    bf16 copy of the weights is lost to rounding (a bf16 add only: bf16 matmuls crash on this CPU)."""
+    from mipo_bench.training.common import build_trainer
+
+    pairs = tiny_pairs_file(tmp_path / "pairs.jsonl")
+    settings = TrainSettings(
+        learning_rate=5e-7,
+        lr_scheduler_type="constant",
+        warmup_ratio=0.0,
+        gradient_accumulation_steps=1,
+        max_length=64,
+        extra={"max_steps": 1},
+    )
+    trainer = build_trainer("mipo", pairs, tiny_model_dir, tmp_path, settings, 0, "cpu")
+    layers = trainer.model.model.layers
+    before = torch.cat([p.detach().flatten().clone() for p in layers.parameters()])
+    trainer.train()
+    after = torch.cat([p.detach().flatten() for p in layers.parameters()])
+    assert trainer.state.global_step == 1 and after.dtype == torch.float32
+    moved_fp32 = (after != before).float().mean().item()
+    update = after - before
+    assert update.abs().max().item() == pytest.approx(5e-7, rel=0.05)  # Adam's first step: about lr per weight
+    in_bf16 = before.bfloat16()
+    moved_bf16 = ((in_bf16 + update.bfloat16()) != in_bf16).float().mean().item()
+    # all fp32 weights move; in bf16 only those within ~2.6e-4 of zero (whose ulp is small enough) do: ~1% here
+    assert moved_fp32 > 0.9 and moved_bf16 < 0.05, (moved_fp32, moved_bf16)

@@ -1,13 +1,20 @@
-"""Shared training settings and the entry point that dispatches to a method module."""
+"""Shared training settings and the entry point that dispatches to a method module.
+
+Training runs in one process or under ``accelerate launch`` (DDP, FSDP, DeepSpeed): the policy is held in fp32 with
+bf16 autocast on GPU (``training_precision``), and only the main process writes files.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from ..runs import append_jsonl, content_hash, file_hash, write_manifest
+from ..runs import append_jsonl, content_hash, file_hash, manifest_path, write_manifest
+
+if TYPE_CHECKING:
+    import torch
 
 METHODS: dict[str, Callable] = {}
 
@@ -65,7 +72,8 @@ class TrainSettings:
     extra: dict = field(default_factory=dict)
 
     def trl_kwargs(self, device: str, seed: int, out_dir: Path) -> dict:
-        on_gpu = device.startswith("cuda")
+        """TRL config keywords for ``device``; computed without touching it, so GPU settings can be checked on CPU."""
+        _, bf16_autocast = training_precision(device)
         return dict(
             output_dir=str(out_dir / "trainer"),
             learning_rate=self.learning_rate,
@@ -81,9 +89,9 @@ class TrainSettings:
             adam_beta2=self.adam_beta2,
             max_grad_norm=self.max_grad_norm,
             max_length=self.max_length,
-            bf16=on_gpu,
+            bf16=bf16_autocast,  # autocast over fp32 master weights (see training_precision)
             fp16=False,
-            use_cpu=not on_gpu,
+            use_cpu=not str(device).startswith("cuda"),
             gradient_checkpointing=self.gradient_checkpointing,
             logging_steps=self.logging_steps,
             save_strategy="no",
@@ -102,27 +110,127 @@ class TrainSettings:
         return LoraConfig(r=self.lora_r, lora_alpha=self.lora_alpha, task_type="CAUSAL_LM", target_modules="all-linear")
 
 
+def training_precision(device: str) -> tuple["torch.dtype", bool]:
+    """``(dtype the policy is loaded in, bf16 autocast flag)`` for training on ``device``.
+
+    The policy is always held in fp32: these are the master weights Adam updates. bf16 keeps 8 bits of mantissa, so a
+    weight of ~0.05 moves in steps of ~2e-4 and an update of lr 5e-7 (the paper's learning rates) rounds to nothing:
+    pure-bf16 weights would not train. On GPU the forward and backward run under bf16 autocast (TRL's ``bf16=True``
+    with fp32 weights), which is what OpenRLHF's DeepSpeed bf16 with fp32 master weights amounts to. On CPU everything
+    is fp32 (bf16 matmuls die with SIGILL on CPUs whose AMX the VM traps). Inference elsewhere keeps
+    ``models.default_dtype`` (bf16 on GPU).
+    """
+    import torch
+
+    return torch.float32, str(device).startswith("cuda")
+
+
+def is_main_process() -> bool:
+    """True on the process that writes files: rank 0 under ``accelerate launch`` / torchrun, always true otherwise."""
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def wait_for_everyone() -> None:
+    """Barrier across the processes of a distributed run (a no-op in a single process)."""
+    from accelerate import PartialState
+
+    PartialState().wait_for_everyone()
+
+
+def shared_dataset(rows: list[dict], directory: Path):
+    """``rows`` as a disk-backed ``datasets.Dataset`` that every process reads from the same files.
+
+    TRL's DPOTrainer computes the precomputed reference log-probs on every rank, has the main process write them to a
+    cache file beside the dataset's own files, and reads that file back on all ranks. An in-memory dataset has no such
+    directory: each process looks in its own temporary directory and the other ranks crash ("Failed to open local
+    file .../cache-<hash>.arrow"). So the main process saves the rows to ``directory`` and every rank loads them.
+    Call it after the TRL config is built: the config sets up the processes.
+    """
+    import shutil
+
+    import datasets
+    from accelerate import PartialState
+
+    state = PartialState()
+    if state.is_main_process:
+        shutil.rmtree(directory, ignore_errors=True)  # no stale caches from an earlier run in this directory
+        datasets.Dataset.from_list(rows).save_to_disk(str(directory))
+    state.wait_for_everyone()
+    return datasets.load_from_disk(str(directory))
+
+
 def jsonl_log_callback(path: Path):
+    """A callback appending each logged row to ``path``, from the main process only (every rank calls ``on_log``)."""
     from transformers import TrainerCallback
 
     class JsonlLog(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs:
+            if logs and state.is_world_process_zero:
                 append_jsonl(path, [{"step": state.global_step, "epoch": state.epoch, **logs}])
 
     return JsonlLog()
 
 
-def save_checkpoint(model, tokenizer, out_dir: Path, card: dict) -> Path:
-    """Merged weights (LoRA folded in) + tokenizer + a short model card."""
+def save_checkpoint(trainer, base_model: str, out_dir: Path, card: dict) -> Path:
+    """Save ``out_dir/model``: merged weights (LoRA folded in), tokenizer and a short model card.
+
+    Called on every rank: ``trainer.save_model`` gathers FSDP / ZeRO-3 shards collectively and writes from the main
+    process only. A LoRA policy is saved as its (gathered) adapter, then the main process folds it into a fresh fp32
+    copy of ``base_model``, so the checkpoint is always a plain model that ``from_pretrained`` loads. Other ranks wait
+    until the checkpoint is complete.
+    """
+    import torch
+    from peft import PeftModel
+
+    from ..models import load_model
+
     target = out_dir / "model"
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
-    model.save_pretrained(target)
-    tokenizer.save_pretrained(target)
-    lines = [f"# {card['method']} checkpoint", ""] + [f"- **{k}**: {v}" for k, v in card.items()]
-    (target / "README.md").write_text("\n".join(lines) + "\n")
+    main = trainer.is_world_process_zero()
+    if isinstance(trainer.accelerator.unwrap_model(trainer.model), PeftModel):
+        adapter_dir = Path(trainer.args.output_dir) / "adapter"
+        trainer.save_model(str(adapter_dir))
+        if main:
+            base, _ = load_model(base_model, dtype=torch.float32, device="cpu")  # the adapter trained over fp32
+            merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+            merged.save_pretrained(target)
+            trainer.processing_class.save_pretrained(target)
+    else:
+        trainer.save_model(str(target))
+    if main:
+        (target / "training_args.bin").unlink(missing_ok=True)  # pickled TrainingArguments: the manifest has them
+        lines = [f"# {card['method']} checkpoint", ""] + [f"- **{k}**: {v}" for k, v in card.items()]
+        (target / "README.md").write_text("\n".join(lines) + "\n")
+    trainer.accelerator.wait_for_everyone()
     return target
+
+
+def build_trainer(
+    method_name: str,
+    pairs_path: str | Path,
+    model: str,
+    out_dir: str | Path,
+    settings: TrainSettings,
+    seed: int,
+    device: str,
+    callbacks: list | None = None,
+):
+    """Load the policy in its training precision and hand it to the method's TRL trainer (nothing trained yet).
+
+    The policy is loaded on the CPU; the trainer places it on its own device (``cuda:<local rank>`` under
+    ``accelerate launch``), or leaves placement to FSDP / DeepSpeed. So the GPU settings can be built on a CPU machine.
+    """
+    from ..models import load_model
+
+    if method_name not in METHODS:
+        raise ValueError(f"unknown method {method_name!r}; known: {', '.join(sorted(METHODS))}")
+    load_dtype, _ = training_precision(device)
+    policy, tokenizer = load_model(model, dtype=load_dtype, device="cpu")
+    policy.train()
+    return METHODS[method_name](
+        policy, tokenizer, pairs_path, settings, Path(out_dir), seed, device, list(callbacks or [])
+    )
 
 
 def train(
@@ -135,21 +243,22 @@ def train(
     device: str | None = None,
     recipe: str = "",
 ) -> dict:
-    """Train ``model`` with ``method_name`` on ``pairs_path``; writes ``model/``, ``train_log.jsonl``, manifest."""
-    from ..models import default_device, load_model
+    """Train ``model`` with ``method_name`` on ``pairs_path``; writes ``model/``, ``train_log.jsonl``, manifest.
 
-    if method_name not in METHODS:
-        raise ValueError(f"unknown method {method_name!r}; known: {', '.join(sorted(METHODS))}")
+    Works in one process or under ``accelerate launch`` (DDP, FSDP, DeepSpeed): only the main process writes files,
+    and every rank returns the manifest, read back after a barrier.
+    """
+    from ..models import default_device
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = device or default_device()
-    policy, tokenizer = load_model(model, device=device)
-    policy.train()
     log_path = out_dir / "train_log.jsonl"
-    log_path.unlink(missing_ok=True)
-    trainer = METHODS[method_name](
-        policy, tokenizer, pairs_path, settings, out_dir, seed, device, [jsonl_log_callback(log_path)]
+    trainer = build_trainer(
+        method_name, pairs_path, model, out_dir, settings, seed, device, [jsonl_log_callback(log_path)]
     )
+    if trainer.is_world_process_zero():
+        log_path.unlink(missing_ok=True)
     result = trainer.train()
     data_manifest = Path(pairs_path).with_name("pairs.manifest.json")
     card = {
@@ -163,19 +272,19 @@ def train(
         "settings": asdict(settings),
     }
     save_checkpoint(
-        trainer.model,
-        tokenizer,
-        out_dir,
-        {k: card[k] for k in ("method", "recipe", "base_model", "seed", "pairs", "pairs_hash")},
+        trainer, model, out_dir, {k: card[k] for k in ("method", "recipe", "base_model", "seed", "pairs", "pairs_hash")}
     )
-    return write_manifest(
-        out_dir,
-        "train",
-        content_hash(card),
-        **card,
-        train_runtime=result.metrics.get("train_runtime"),
-        train_loss=result.metrics.get("train_loss"),
-    )
+    if trainer.is_world_process_zero():
+        write_manifest(
+            out_dir,
+            "train",
+            content_hash(card),
+            **card,
+            train_runtime=result.metrics.get("train_runtime"),
+            train_loss=result.metrics.get("train_loss"),
+        )
+    trainer.accelerator.wait_for_everyone()
+    return json.loads(manifest_path(out_dir, "train").read_text())
 
 
 from . import dpo, sft  # noqa: E402,F401  (method registration)
