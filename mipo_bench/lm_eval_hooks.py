@@ -24,15 +24,13 @@ def load_docs(
     ``contexts`` (or ``$MIPO_BENCH_CONTEXTS_<DATASET>``) names a `mipo-bench contexts` output that fills the user
     contexts of PRISM / Community Alignment; ``needs_context`` keeps only records that have one.
     """
-    import os
-
     import datasets
 
-    docs = data.eval_docs(dataset, protocol, data_dir)
-    contexts = contexts or os.environ.get(f"MIPO_BENCH_CONTEXTS_{dataset.upper()}")
-    if contexts:
-        from .judging.contexts import apply_contexts
+    from .data.contexts import apply_contexts, contexts_path
 
+    docs = data.eval_docs(dataset, protocol, data_dir)
+    contexts = contexts_path(dataset, contexts)
+    if contexts:
         docs = apply_contexts(docs, contexts)
     if needs_context:
         docs = [d for d in docs if d.get("context")]

@@ -44,7 +44,7 @@ EVAL_TASK = {
     "svamp": "mipo_svamp",
     "arc_easy": "mipo_arc_easy",
     "arc_challenge": "mipo_arc_challenge",
-    "mmlu": "mmlu/paper/mipo_mmlu_abstract_algebra",  # every subject shares _mmlu_paper_template_yaml
+    "mmlu": "mipo_mmlu",
     "prism": "mipo_prism",
     "community_alignment": "mipo_community_alignment",
     "multibench": "mipo_multibench",
@@ -72,5 +72,7 @@ def stop_strings(dataset: str) -> tuple[str, ...]:
 
 def pair_sampling(dataset: str) -> Decoding:
     if dataset not in PAIR_SAMPLING:
-        raise ValueError(f"no paper pair-generation settings for {dataset!r}; known: {', '.join(sorted(PAIR_SAMPLING))}")
+        raise ValueError(
+            f"no paper pair-generation settings for {dataset!r}; known: {', '.join(sorted(PAIR_SAMPLING))}"
+        )
     return PAIR_SAMPLING[dataset]

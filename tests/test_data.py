@@ -70,14 +70,20 @@ def test_paper_protocol_samples_are_fixed(mirror, name, n):
     assert len(data.eval_docs(name, "full", mirror)) == len(data.load(name, "test", mirror))
 
 
-def test_mmlu_paper_sample_covers_every_subject(mirror):
+def test_mmlu_paper_sample_is_the_pandas_draw_over_the_test_split(mirror):
+    """One task of 200 items drawn like the other scripts' samples, on the test split in subject order."""
+    import pandas as pd
+
+    test = data.load("mmlu", "test", mirror)
+    order = pd.DataFrame({"i": range(len(test))}).sample(n=200, random_state=42, replace=False)["i"].tolist()
     docs = data.eval_docs("mmlu", "paper", mirror)
-    assert {d["subject"] for d in docs} == set(SUBJECTS)
+    assert [d["id"] for d in docs] == [test[i]["id"] for i in order]
+    assert len({d["subject"] for d in docs}) > 40  # spread over the subjects (not one block of the file)
 
 
 def test_train_prompts_default_to_paper_counts(mirror):
-    assert len(data.train_prompts("gsm8k", data_dir=mirror)) == 5000
-    assert len(data.train_prompts("svamp", data_dir=mirror)) == 700
+    assert len(data.train_prompts("gsm8k", data_dir=mirror)) == 7405  # the scripts' '.'-filtered train split
+    assert len(data.train_prompts("svamp", data_dir=mirror)) == 1400  # 700 SVAMP + 700 GSM8K rows
     assert len(data.train_prompts("arc_easy", 10, data_dir=mirror)) == 10
 
 

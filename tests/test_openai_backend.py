@@ -53,3 +53,19 @@ def test_openai_backend_needs_a_base_url(monkeypatch):
     monkeypatch.delenv("MIPO_BENCH_API_BASE", raising=False)
     with pytest.raises(ValueError, match="MIPO_BENCH_API_BASE"):
         get_backend("openai", "m")
+
+
+def test_generate_cached_sends_each_request_its_own_seed(endpoint, monkeypatch, tmp_path):
+    from mipo_bench.generation import generate_cached
+    from mipo_bench.generation.base import request_seed, row_key
+
+    monkeypatch.setenv("MIPO_BENCH_API_BASE", endpoint)
+    FakeChat.seen.clear()
+    backend = get_backend("openai", "judge-model")
+    assert backend.fingerprint() == "api:judge-model"  # a served model: its name, no local weights to hash
+    chats = [[{"role": "user", "content": f"q{i}"}] for i in range(3)]
+    params = SamplingParams(temperature=0.3, max_new_tokens=7, seed=5)
+    generate_cached(backend, [{"id": str(i), "messages": c} for i, c in enumerate(chats)], params, tmp_path / "g.jsonl")
+    seeds = {body["messages"][-1]["content"]: body["seed"] for _, _, body in FakeChat.seen}
+    assert seeds == {c[0]["content"]: request_seed(5, row_key("api:judge-model", c, params, 0)) for c in chats}
+    assert len(set(seeds.values())) == 3

@@ -45,3 +45,19 @@ def test_missing_vllm_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "vllm", None)
     with pytest.raises(ImportError, match=r"mipo-bench\[vllm\]"):
         get_backend("vllm", str(tmp_path))
+
+
+def test_generate_cached_sends_each_request_its_own_seed(fake_vllm, tmp_path):
+    from mipo_bench.generation import generate_cached
+    from mipo_bench.generation.base import request_seed, row_key
+
+    (Path(fake_vllm) / "model.safetensors").write_bytes(b"weights")  # the cache key hashes the weights
+    backend = get_backend("vllm", fake_vllm)
+    requests = [{"id": f"r{i}", "messages": chat} for i, chat in enumerate(CHATS)]
+    params = SamplingParams(temperature=0.5, max_new_tokens=9, stop=("\nSTOP",), seed=7)
+    by_batch = [generate_cached(backend, requests, params, tmp_path / f"{b}.jsonl", batch_size=b) for b in (1, 2, 5)]
+    assert by_batch[0] == by_batch[1] == by_batch[2]  # batching changes nothing
+    for chat, row in zip(CHATS, by_batch[0]):
+        seed = request_seed(7, row_key(backend.fingerprint(), chat, params, 0))
+        assert row["text"] == f"{chat[0]['content']}|gpu=|seed={seed}|T=0.5|max=9"
+    assert len({row["text"] for row in by_batch[0]}) == len(CHATS)

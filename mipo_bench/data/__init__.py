@@ -35,8 +35,9 @@ PAPER_EVAL_SIZE = {
     "community_alignment": 200,
     "multibench": 252,
 }
-# The paper's training-prompt counts; None = the whole training split.
-PAPER_TRAIN_SIZE = {"gsm8k": 5000, "svamp": 700, "mmlu": 5000, "arc_easy": None, "arc_challenge": None}
+# Default training-prompt counts; None = the released scripts' whole selection (PROTOCOL.md §1.2: GSM8K's filtered
+# train split, SVAMP's 700 + 700 GSM8K rows, ARC's train split). MMLU's is not released: the paper's 5000, sampled.
+PAPER_TRAIN_SIZE = {"gsm8k": None, "svamp": None, "mmlu": 5000, "arc_easy": None, "arc_challenge": None}
 EVAL_SEED = 42
 PROTOCOLS = ("paper", "full")
 
@@ -117,54 +118,88 @@ def with_letters(record: dict) -> dict:
     }
 
 
-def stratified_sample(records: list[dict], n: int, seed: int = EVAL_SEED, key: str = "subject") -> list[dict]:
-    """``n`` records with every stratum present (at least one each), the rest by largest remainder."""
-    groups: dict[str, list[dict]] = {}
-    for rec in records:
-        groups.setdefault(rec[key], []).append(rec)
-    if n >= len(records) or n < len(groups):
-        return sample(records, n, seed)
-    spare, total = n - len(groups), len(records)
-    quota = {g: 1 + spare * len(rs) / total for g, rs in groups.items()}
-    alloc = {g: int(q) for g, q in quota.items()}
-    for g in sorted(groups, key=lambda g: (alloc[g] - quota[g], g))[: n - sum(alloc.values())]:
-        alloc[g] += 1
-    picked = {id(r) for g, rs in groups.items() for r in sample(rs, alloc[g], hash_seed(seed, g))}
-    return [r for r in records if id(r) in picked]
-
-
-def hash_seed(seed: int, name: str) -> int:
-    return random.Random(f"{seed}:{name}").getrandbits(32)
-
-
 def eval_docs(name: str, protocol: str = "paper", data_dir: str | Path | None = None) -> list[dict]:
     """The evaluation items of a task: the paper's sample (PROTOCOL.md §1.1), or the whole test split.
 
     Multiple-choice items come lettered by position (:func:`with_letters`). MMLU's sampler is not released: the
-    suite draws a stratified sample (every subject present, so each of the 57 subtasks has items). PRISM: the first
-    200 rows, as the script takes its reference rows.
+    suite draws it as the other scripts do, on the test split in subject order. PRISM: the first 200 rows, as the
+    script takes its reference rows.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, not {protocol!r}")
     records = load(name, "test", data_dir)
     if protocol == "paper":
-        if name == "mmlu":
-            records = stratified_sample(records, PAPER_EVAL_SIZE[name], EVAL_SEED)
-        elif name == "prism":  # the script judges the first 200 rows of its file (PROTOCOL.md §1.1)
+        if name == "prism":  # the script judges the first 200 rows of its file (PROTOCOL.md §1.1)
             records = records[: PAPER_EVAL_SIZE[name]]
         else:
             records = paper_sample(records, PAPER_EVAL_SIZE[name], EVAL_SEED)
     return [with_letters(r) for r in records]
 
 
-def train_prompts(name: str, n: int | None = None, seed: int = EVAL_SEED, data_dir=None) -> list[dict]:
-    """Training prompts from the training split (``n`` of them, default the paper's count).
+def train_prompts(
+    name: str,
+    n: int | None = None,
+    seed: int = EVAL_SEED,
+    data_dir=None,
+    contexts: str | Path | None = None,
+    needs_context: bool = False,
+) -> list[dict]:
+    """Training prompts of ``name`` as the paper protocol selects them (PROTOCOL.md §1.2); ``n`` subsamples them
+    with the suite's seeded draw (default: :data:`PAPER_TRAIN_SIZE`, i.e. all of them except MMLU's 5000).
 
-    PrefEval has a single split: its training prompts are the items outside the paper-protocol eval sample.
+    Every record carries ``dataset``, the dataset whose template renders it (SVAMP's training set holds GSM8K rows).
+    Personalization datasets have a single split: their training prompts are the items outside the paper-protocol eval
+    sample; ``contexts`` (or ``$MIPO_BENCH_CONTEXTS_<NAME>``) fills their user contexts, and ``needs_context`` keeps
+    only the items that have one (an error when none has).
     """
     if name in PERSONALIZATION:
-        held_out = {r["id"] for r in eval_docs(name, "paper", data_dir)}
-        records = [r for r in load(name, "test", data_dir) if r["id"] not in held_out]
-        return sample(records, n, seed)
-    records = load(name, "train", data_dir)
-    return [with_letters(r) for r in sample(records, n if n is not None else PAPER_TRAIN_SIZE[name], seed)]
+        records = personalization_train_records(name, data_dir, contexts, needs_context)
+    elif name == "gsm8k":
+        records = gsm8k_train_records(data_dir)
+    elif name == "svamp":
+        records = svamp_train_records(data_dir)
+    else:
+        records = [{**r, "dataset": name} for r in load(name, "train", data_dir)]
+    return [with_letters(r) for r in sample(records, n if n is not None else PAPER_TRAIN_SIZE.get(name), seed)]
+
+
+def gsm8k_train_records(data_dir=None) -> list[dict]:
+    """GSM8K's train split in order, without the rows the scripts skip: a question with no '.'-terminated sentence
+    before its last one, ``len(question.split(".")[:-1]) < 1`` (gsm.py:142-150)."""
+    rows = load("gsm8k", "train", data_dir)
+    return [{**r, "dataset": "gsm8k"} for r in rows if len(r["question"].split(".")[:-1]) >= 1]
+
+
+SVAMP_GSM8K_ROWS = 700
+
+
+def svamp_train_records(data_dir=None) -> list[dict]:
+    """The 700 SVAMP training rows in order, then the scripts' 700 GSM8K rows: ``sample(n=700, random_state=42)`` of
+    the GSM8K training rows (svamp.py:150-157) - 1400 in all."""
+    svamp_rows = [{**r, "dataset": "svamp"} for r in load("svamp", "train", data_dir)]
+    return svamp_rows + paper_sample(gsm8k_train_records(data_dir), SVAMP_GSM8K_ROWS, EVAL_SEED)
+
+
+def personalization_train_records(name: str, data_dir=None, contexts=None, needs_context: bool = False) -> list[dict]:
+    """The items of ``name`` outside its paper-protocol eval sample, with contexts applied (see :func:`train_prompts`).
+
+    Contexts are applied to the whole set first, so prompt-dependent context groups (Multi-Bench's
+    ``eligible_contexts``) are rewritten consistently.
+    """
+    from .contexts import apply_contexts, contexts_env_var, contexts_path
+
+    records = load(name, "test", data_dir)
+    path = contexts_path(name, contexts)
+    if path:
+        records = apply_contexts(records, path)
+    held_out = {r["id"] for r in eval_docs(name, "paper", data_dir)}
+    records = [{**r, "dataset": name} for r in records if r["id"] not in held_out]
+    if needs_context:
+        records = [r for r in records if r.get("context")]
+        if not records:
+            where = f"the contexts file {path}" if path else "no contexts file"
+            raise ValueError(
+                f"{name}: no training item has a user context ({where}); run `mipo-bench contexts {name}` and pass its "
+                f"output as the recipe key data.contexts or ${contexts_env_var(name)}"
+            )
+    return records

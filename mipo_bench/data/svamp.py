@@ -30,7 +30,9 @@ def _to_record(obj, path, line: int) -> dict:
     except ValueError:
         raise DataFormatError(path, line, f"Answer is not a number: {answer!r}") from None
     text = obj.get("question_concat") or f"{body.strip()} {question.strip()}"
-    return record(str(field(obj, "ID", path, line)), text, gold, subject="svamp")
+    rec = record(str(field(obj, "ID", path, line)), text, gold, subject="svamp")
+    rec["equation"] = str(obj.get("Equation", "")).strip()  # the RLVR rubric's correct response (svamp.py:173)
+    return rec
 
 
 def split_records(records: list[dict], split: str) -> list[dict]:

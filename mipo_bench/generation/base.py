@@ -19,8 +19,14 @@ class SamplingParams:
         temperature: 0 means greedy decoding.
         top_p: nucleus sampling mass (ignored when greedy).
         max_new_tokens: generation budget per sample.
-        stop: strings that end a sample (cut from the returned text).
-        seed: base seed; sample ``i`` of a prompt is reproducible from (seed, prompt, i).
+        stop: strings that end a sample: generation stops there and the string is cut from the returned text.
+        seed: base seed. Through :func:`generate_cached`, sample ``i`` of a chat depends only on (model weights,
+            chat, these parameters, ``i``): each request gets its own seed derived from its cache key, and every
+            backend samples each request from its own seed (the hf backend with one ``torch.Generator`` per row,
+            vLLM and OpenAI-compatible servers with a per-request ``seed``), whatever the batch it lands in or the
+            point a run resumed from. What is not guaranteed: bit-identical logits across different padded
+            lengths or batch sizes (float rounding in batched kernels), which can flip a near-tie token; the hf
+            backend pads each prompt to a length bucket of its own so that batch size does not change padding.
     """
 
     n: int = 1
@@ -40,6 +46,15 @@ class Backend:
 
     model: str
     options: dict = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """What the model *is*, for cache keys (computed once): the content hash of its weights
+        (:func:`mipo_bench.models.model_fingerprint`), so a retrained checkpoint at the same path is a new model."""
+        if getattr(self, "_fingerprint", None) is None:
+            from ..models import model_fingerprint
+
+            self._fingerprint = model_fingerprint(self.model)
+        return self._fingerprint
 
     def generate(
         self, prompts: list[Messages], params: SamplingParams, seeds: list[int] | None = None
@@ -73,10 +88,15 @@ def truncate_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
 
 
 def row_key(model: str, messages: Messages, params: SamplingParams, index: int, salt: str = "") -> str:
-    """Cache key of one sample; ``salt`` keeps independent draws apart (e.g. a chosen and a rejected side that
-    happen to share a prompt)."""
+    """Cache key of one sample; ``model`` is the backend's :meth:`Backend.fingerprint` (weights, not a path);
+    ``salt`` keeps independent draws apart (e.g. a chosen and a rejected side that happen to share a prompt)."""
     sampling = {k: v for k, v in params.to_dict().items() if k != "n"}
     return content_hash({"model": model, "messages": messages, "sampling": sampling, "index": index, "salt": salt})
+
+
+def request_seed(seed: int, key: str) -> int:
+    """The seed of one request: the base seed plus a number derived from its cache key."""
+    return seed + int(key[:8], 16) % 1_000_003
 
 
 def generate_cached(
@@ -90,14 +110,17 @@ def generate_cached(
     """Generate for ``requests`` (dicts with ``id``, ``messages``, optional ``salt``), appending to ``out_path``.
 
     Rows already in the file (same key) are reused; the rest are generated in batches and appended after each
-    batch. Returns, in request order, one row per (request, sample index):
-    ``{key, id, index, messages, text, model, sampling}``.
+    batch. Keys hash the model's weights (:meth:`Backend.fingerprint`), so a retrained model at the same path is
+    generated afresh. Each sample is drawn with its own seed, derived from (``params.seed``, its key): it does not
+    depend on ``batch_size``, on its batch neighbours or on where a run resumed. Returns, in request order, one row
+    per (request, sample index): ``{key, id, index, messages, text, model, model_fingerprint, sampling}``.
     """
+    fingerprint = backend.fingerprint()
     done = {row["key"]: row for row in read_jsonl(out_path)}
     todo, queued = [], set()
     for req in requests:
         for i in range(params.n):
-            key = row_key(backend.model, req["messages"], params, i, req.get("salt", ""))
+            key = row_key(fingerprint, req["messages"], params, i, req.get("salt", ""))
             if key not in done and key not in queued:  # identical requests are generated once
                 queued.add(key)
                 todo.append((key, req, i))
@@ -105,7 +128,7 @@ def generate_cached(
     task = progress.add_task("generating", total=len(todo)) if progress is not None and todo else None
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
-        seeds = [one.seed + int(key[:8], 16) % 1_000_003 for key, _, _ in batch]
+        seeds = [request_seed(one.seed, key) for key, _, _ in batch]
         texts = [t[0] for t in backend.generate([req["messages"] for _, req, _ in batch], one, seeds)]
         rows = [
             {
@@ -114,7 +137,8 @@ def generate_cached(
                 "index": i,
                 "messages": req["messages"],
                 "text": text,
-                "model": backend.model,
+                "model": backend.model,  # the spec, for humans; the key holds the weights' fingerprint
+                "model_fingerprint": fingerprint,
                 "sampling": one.to_dict(),
             }
             for (key, req, i), text in zip(batch, texts)
@@ -125,7 +149,7 @@ def generate_cached(
             progress.advance(task, len(batch))
     # identical requests share one generated row; each gets it back under its own id
     return [
-        {**done[row_key(backend.model, req["messages"], params, i, req.get("salt", ""))], "id": req["id"]}
+        {**done[row_key(fingerprint, req["messages"], params, i, req.get("salt", ""))], "id": req["id"]}
         for req in requests
         for i in range(params.n)
     ]

@@ -1,12 +1,56 @@
-"""transformers backend: batched, left-padded, prompts sorted by length (the default on CPU)."""
+"""transformers backend: batched, left-padded, prompts sorted by length (the default on CPU).
+
+Sampling is per row: every sample draws its tokens from its own ``torch.Generator`` seeded by its request's seed
+(:class:`PerRowSampler`), so a sample does not depend on the other prompts of its batch nor on where a run resumed.
+Generation stops at the stop strings (a stopping criterion on the decoded tail), not only after ``max_new_tokens``.
+"""
 
 from __future__ import annotations
+
+import random
 
 from .base import Backend, Messages, SamplingParams, truncate_at_stop
 
 
+def sample_seed(seed: int, index: int) -> int:
+    """Seed of sample ``index`` of a request seeded ``seed`` (sample 0 uses ``seed`` itself, so n=1 and the first
+    of n samples agree)."""
+    return seed if index == 0 else random.Random(f"{seed}:{index}").getrandbits(63)
+
+
+def make_sampler(seeds: list[int], temperature: float, top_p: float, device):
+    """A logits processor that samples each row's next token with that row's generator and returns a score row that
+    is 0 at the drawn token and -inf elsewhere, so HF's own token selection (its warpers then a multinomial over a
+    one-hot distribution) takes exactly that token.
+
+    Temperature and top-p are HF's own warpers, applied row by row before the draw.
+    """
+    import torch
+    from transformers import LogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
+
+    warpers = [TemperatureLogitsWarper(temperature)]
+    if top_p < 1.0:
+        warpers.append(TopPLogitsWarper(top_p))
+    generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+
+    class PerRowSampler(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            if scores.shape[0] != len(generators):
+                raise RuntimeError(f"sampler has {len(generators)} generators for {scores.shape[0]} rows")
+            for warp in warpers:
+                scores = warp(input_ids, scores)
+            probs = torch.softmax(scores.float(), dim=-1)
+            picked = torch.stack([torch.multinomial(p, 1, generator=g)[0] for p, g in zip(probs, generators)])
+            out = torch.full_like(scores, float("-inf"))
+            return out.scatter_(1, picked[:, None], 0.0)
+
+    return PerRowSampler()
+
+
 class HFBackend(Backend):
-    """Options: ``batch_size`` (default 8), ``device``, ``dtype``; or pass ``model_obj``/``tokenizer_obj``."""
+    """Options: ``batch_size`` (default 8), ``device``, ``dtype``, ``pad_multiple`` (default 16: each prompt is
+    left-padded to a multiple of this many tokens and batched only with prompts of the same padded length, so its
+    padding, hence its logits, do not depend on the batch size); or pass ``model_obj``/``tokenizer_obj``."""
 
     def __init__(self, model: str, options: dict | None = None):
         super().__init__(model, dict(options or {}))
@@ -14,6 +58,8 @@ class HFBackend(Backend):
         if "model_obj" in self.options:
             self._loaded = (self.options.pop("model_obj"), self.options.pop("tokenizer_obj"))
         self.batch_size = int(self.options.get("batch_size", 8))
+        self.pad_multiple = int(self.options.get("pad_multiple", 16))
+        self._stop_criteria: dict[tuple, object] = {}
 
     def _load(self):
         """Load on first use, so a stage that turns out to be cached never pays for the model."""
@@ -36,6 +82,9 @@ class HFBackend(Backend):
         return self._load()[1]
 
     def _generation_config(self, params: SamplingParams, n: int):
+        """Explicit settings (never the model's generation_config defaults). When sampling, the draw itself is made
+        by :func:`make_sampler` (per-row generators); HF's own temperature/top-p/multinomial step then only sees a
+        one-hot distribution and returns that token, consuming no randomness that matters."""
         from transformers import GenerationConfig
 
         greedy = params.temperature <= 0
@@ -52,23 +101,57 @@ class HFBackend(Backend):
             eos_token_id=self.tokenizer.eos_token_id,
         )
 
+    def _stopping(self, stop: tuple[str, ...]):
+        """HF's stop-string criterion for ``stop`` (built once per stop set: it preprocesses the vocabulary)."""
+        from transformers import StoppingCriteriaList, StopStringCriteria
+
+        stop = tuple(s for s in stop if s)
+        if not stop:
+            return StoppingCriteriaList()
+        if stop not in self._stop_criteria:
+            self._stop_criteria[stop] = StopStringCriteria(self.tokenizer, list(stop))
+        return StoppingCriteriaList([self._stop_criteria[stop]])
+
+    def _batches(self, lengths: list[int]) -> list[tuple[list[int], int]]:
+        """``(prompt indices, padded length)`` per batch: longest bucket first (memory peaks early), each prompt's
+        padded length its own length rounded up to ``pad_multiple``, whatever the batch size."""
+        m = max(self.pad_multiple, 1)
+        padded = [-(-n // m) * m for n in lengths]
+        order = sorted(range(len(lengths)), key=lambda i: (-padded[i], -lengths[i], i))
+        batches: list[tuple[list[int], int]] = []
+        for i in order:
+            if batches and batches[-1][1] == padded[i] and len(batches[-1][0]) < self.batch_size:
+                batches[-1][0].append(i)
+            else:
+                batches.append(([i], padded[i]))
+        return batches
+
     def generate(self, prompts: list[Messages], params: SamplingParams, seeds=None) -> list[list[str]]:
+        """``params.n`` samples per chat; sample ``k`` of chat ``i`` is drawn from ``sample_seed(seeds[i], k)``."""
         import torch
 
         texts = [self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in prompts]
         lengths = [len(self.tokenizer(t, add_special_tokens=False).input_ids) for t in texts]
-        order = sorted(range(len(texts)), key=lambda i: -lengths[i])  # longest first: memory peaks early
-        seeds = seeds or [params.seed] * len(texts)
+        seeds = list(seeds) if seeds is not None else [params.seed] * len(texts)
         config = self._generation_config(params, params.n)
+        stopping = self._stopping(tuple(params.stop))
         out: list[list[str] | None] = [None] * len(texts)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        for idx, padded in self._batches(lengths):
             enc = self.tokenizer(
-                [texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False
+                [texts[i] for i in idx],
+                return_tensors="pt",
+                padding="max_length",
+                max_length=padded,
+                add_special_tokens=False,
             ).to(self.lm.device)
-            torch.manual_seed(seeds[idx[0]])
+            processors = []
+            if params.temperature > 0:
+                row_seeds = [sample_seed(seeds[i], k) for i in idx for k in range(params.n)]
+                processors.append(make_sampler(row_seeds, params.temperature, params.top_p, self.lm.device))
             with torch.inference_mode():
-                gen = self.lm.generate(**enc, generation_config=config)
+                gen = self.lm.generate(
+                    **enc, generation_config=config, logits_processor=processors, stopping_criteria=stopping
+                )
             new = gen[:, enc.input_ids.shape[1] :]
             decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
             for j, i in enumerate(idx):

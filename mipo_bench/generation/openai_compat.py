@@ -25,6 +25,10 @@ class OpenAICompatBackend(Backend):
         self.concurrency = int(self.options.get("concurrency", 8))
         self.timeout = float(self.options.get("timeout", 120))
 
+    def fingerprint(self) -> str:
+        """A served model has no local weights to hash: its name is what identifies it."""
+        return f"api:{self.model}"
+
     def _one(self, messages: Messages, params: SamplingParams, seed: int) -> list[str]:
         body = {
             "model": self.model,

@@ -12,7 +12,8 @@ import json
 import re
 from pathlib import Path
 
-from ..runs import read_jsonl, write_jsonl
+from ..data.contexts import apply_contexts  # noqa: F401  (moved to the data layer; re-exported)
+from ..runs import write_jsonl
 from .judge import ask_until_parsed
 from .templates import load_template, template_decoding
 
@@ -91,17 +92,3 @@ def run_contexts(
     ]
     write_jsonl(out_path, rows)
     return rows
-
-
-def apply_contexts(records: list[dict], contexts_path: str | Path) -> list[dict]:
-    """Records with ``context``/``preferences`` filled from a contexts file (failed rows leave them as they were)."""
-    found = {row["id"]: row["value"] for row in read_jsonl(contexts_path) if not row.get("failed")}
-    out = []
-    for rec in records:
-        value = found.get(rec["id"])
-        if isinstance(value, dict):  # extracted instructions: itemized preferences
-            rec = {**rec, "preferences": list(value.values()), "context": " ".join(value.values())}
-        elif isinstance(value, str):  # a rewritten user statement
-            rec = {**rec, "preferences": [value], "context": value}
-        out.append(rec)
-    return out

@@ -1,82 +1,142 @@
-"""The strategy interface and the pair plan (which chat each side of each pair is generated from)."""
+"""The strategy interface and the pair plan (which chat each side of each pair is generated from).
+
+Items are explicit about what they are:
+
+* a general item ``{"id", "prompt"}``: ``prompt`` is the rendered task prompt (e.g. the 8-shot math prompt), sent
+  as is;
+* a personalization item ``{"id", "query", "context", "eligible_contexts"?}``: the raw user query and the user's
+  context; strategies render it with the paper's :func:`mipo_bench.prompts.personalized_prompt` (its base prompt
+  when the context is missing).
+"""
 
 from __future__ import annotations
 
 import random
 
-STRATEGIES: dict[str, type["PairStrategy"]] = {}
+from ..prompts import personalized_prompt
+from ..registry import Registry
+
+STRATEGIES: Registry[type["PairStrategy"]] = Registry("pair strategy")
 
 
 def register(name: str):
+    """Class decorator: register a :class:`PairStrategy` subclass under ``name`` (also its ``name`` attribute)."""
+
     def wrap(cls):
         cls.name = name
-        STRATEGIES[name] = cls
-        return cls
+        return STRATEGIES.register(name)(cls)
 
     return wrap
 
 
 def get_strategy(name: str) -> "PairStrategy":
-    if name not in STRATEGIES:
-        raise ValueError(f"unknown pair strategy {name!r}; known: {', '.join(sorted(STRATEGIES))}")
-    return STRATEGIES[name]()
-
-
-def personalized_prompt(prompt: str, context: str | None) -> str:
-    """The paper's personalized prompting (appendix C.2): the query, then the user's requirements."""
-    if not context:
-        return prompt
-    return f"{prompt}\n\nPlease respect the following requirements made by the user: {context}"
+    return STRATEGIES.get(name)()
 
 
 def user(text: str) -> list[dict]:
     return [{"role": "user", "content": text}]
 
 
+def item_prompt(item: dict) -> str:
+    """The user message of ``item``'s chosen side: its rendered prompt (general), or its query with its own context
+    through the paper's personalized prompt (the base prompt when it has none)."""
+    if "query" not in item:
+        return item["prompt"]
+    return personalized_prompt(item["query"], item.get("context"))
+
+
 class PairStrategy:
-    """Subclasses set ``needs_context`` and implement :meth:`rejected_source`."""
+    """Subclasses set ``needs_context`` and implement :meth:`rejected_source` (or :meth:`rejected_sources` when the
+    rejected sides are drawn jointly, e.g. a permutation).
+
+    A source is ``{"prompt": text, "from_id": id or None, "context": c or None}``; a strategy whose rejected response
+    is another item's chosen response (no second generation) returns ``{"from_id": other, "reuse_chosen": True}``.
+    """
 
     name = "base"
     needs_context = False
 
     def chosen_prompt(self, item: dict) -> str:
-        return personalized_prompt(item["prompt"], item.get("context"))
+        return item_prompt(item)
 
     def rejected_source(self, item: dict, items: list[dict], rng: random.Random) -> dict:
-        """What the rejected response is generated from: ``{"prompt": text, "from_id": id or None, ...}``."""
         raise NotImplementedError
+
+    def rejected_sources(self, items: list[dict], seed: int) -> list[dict]:
+        """One source per item; by default each item draws from its own RNG seeded by (seed, item id), so a seed
+        reproduces an item's draw whatever the order or number of other items."""
+        return [self.rejected_source(item, items, _item_rng(seed, item["id"])) for item in items]
 
 
 def _item_rng(seed: int, item_id: str) -> random.Random:
     return random.Random(f"{seed}:{item_id}")
 
 
-def plan_pairs(items: list[dict], strategy: PairStrategy, seed: int = 0) -> list[dict]:
-    """One plan row per item: the chat for the chosen side, the chat for the rejected side, and provenance.
+class OtherPicker:
+    """Draws, for an item, a uniformly chosen other item whose ``key`` differs from its own, from the id-sorted
+    items (so the draw ignores item order), in time proportional to the number of items sharing its key."""
 
-    Each item draws from its own RNG seeded by (seed, item id), so a seed reproduces the same plan whatever the
-    order or number of other items.
-    """
-    ids = [it["id"] for it in items]
+    def __init__(self, items: list[dict], key):
+        self.key = key
+        self.ordered = sorted(items, key=lambda it: it["id"])
+        self.positions: dict = {}
+        for i, it in enumerate(self.ordered):
+            self.positions.setdefault(key(it), []).append(i)
+
+    def pick(self, item: dict, rng: random.Random) -> dict | None:
+        same = self.positions.get(self.key(item), [])
+        n_other = len(self.ordered) - len(same)
+        if n_other <= 0:
+            return None
+        k = rng.randrange(n_other)  # the k-th item of the sorted list once the same-key items are skipped
+        for position in same:
+            if position > k:
+                break
+            k += 1
+        return self.ordered[k]
+
+
+def check_items(items: list[dict], strategy: PairStrategy) -> None:
+    ids = [it.get("id") for it in items]
     if len(set(ids)) != len(ids):
         raise ValueError("pair items need unique ids")
+    for it in items:
+        if ("prompt" in it) == ("query" in it):
+            raise ValueError(
+                f"pair item {it.get('id')!r}: give either 'prompt' (a rendered task prompt) or 'query' (+ 'context', "
+                f"a personalization item), not {'both' if 'prompt' in it else 'neither'}"
+            )
     if strategy.needs_context:
+        general = [it["id"] for it in items if "query" not in it]
+        if general:
+            raise ValueError(f"strategy {strategy.name!r} needs personalization items (query + context): {general[:5]}")
         missing = [it["id"] for it in items if not it.get("context")]
         if missing:
             raise ValueError(f"strategy {strategy.name!r} needs a user context; items without one: {missing[:5]}")
+
+
+def plan_pairs(items: list[dict], strategy: PairStrategy, seed: int = 0) -> list[dict]:
+    """One plan row per item: the chat for the chosen side, the chat (or reused chosen side) for the rejected side,
+    and provenance."""
+    check_items(items, strategy)
+    by_id = {it["id"]: it for it in items}
     plan = []
-    for item in items:
+    for item, source in zip(items, strategy.rejected_sources(items, seed)):
         chosen = strategy.chosen_prompt(item)
-        source = strategy.rejected_source(item, items, _item_rng(seed, item["id"]))
+        reuse = bool(source.get("reuse_chosen"))
+        if reuse and source.get("from_id") not in by_id:
+            raise ValueError(f"strategy {strategy.name!r}: item {item['id']!r} reuses an unknown item's response")
+        rejected = strategy.chosen_prompt(by_id[source["from_id"]]) if reuse else source["prompt"]
         plan.append(
             {
                 "id": item["id"],
                 "strategy": strategy.name,
                 "prompt": user(chosen),
                 "chosen_messages": user(chosen),
-                "rejected_messages": user(source["prompt"]),
+                "rejected_messages": user(rejected),
                 "rejected_from": source.get("from_id"),
                 "rejected_context": source.get("context"),
+                "rejected_reuses_chosen": reuse,
             }
         )
     return plan

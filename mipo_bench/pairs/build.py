@@ -3,15 +3,35 @@
 Output (in ``out_dir``): ``generations.jsonl`` (the resumable generation cache), ``pairs.jsonl`` in TRL's
 conversational explicit-prompt format (``prompt``, ``chosen``, ``rejected`` message lists, plus provenance
 columns), and ``pairs.manifest.json``.
+
+With ``sampling.n = k`` every item yields k pairs: sample i of its chosen side with sample i of its rejected side
+(``sample_index`` i). A strategy that reuses another item's chosen response as the rejected one
+(``random_prompt_shuffle``) gets no rejected generation: sample i pairs with sample i of that item's chosen side.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..generation import SamplingParams, generate_cached
 from ..runs import content_hash, read_jsonl, stage_is_current, write_jsonl, write_manifest
 from .base import get_strategy, plan_pairs
+
+
+def _requests(plan: list[dict]) -> list[dict]:
+    """The chosen side of every item, and the rejected side of those that generate one."""
+    requests = []
+    for row in plan:
+        requests.append(
+            {"id": f"{row['id']}/chosen", "messages": row["chosen_messages"], "salt": f"chosen:{row['id']}"}
+        )
+        if not row["rejected_reuses_chosen"]:
+            # salted with the item id: two items that drew the same x' still get independent rejected samples
+            requests.append(
+                {"id": f"{row['id']}/rejected", "messages": row["rejected_messages"], "salt": f"rejected:{row['id']}"}
+            )
+    return requests
 
 
 def build_pairs(
@@ -25,64 +45,62 @@ def build_pairs(
     source: dict | None = None,
     progress=None,
 ) -> dict:
-    """Plan, generate and write the pairs; returns the manifest. Skipped when inputs are unchanged."""
+    """Plan, generate and write the pairs; returns the manifest. Skipped when inputs (plan, model weights,
+    sampling) are unchanged."""
     out_dir = Path(out_dir)
     plan = plan_pairs(items, get_strategy(strategy), seed)
-    inputs_hash = content_hash({"plan": plan, "model": backend.model, "sampling": sampling.to_dict()})
+    inputs_hash = content_hash({"plan": plan, "model": backend.fingerprint(), "sampling": sampling.to_dict()})
     if stage_is_current(out_dir, "pairs", inputs_hash):
-        import json
-
         return json.loads((out_dir / "pairs.manifest.json").read_text())
-    requests = []
-    for row in plan:
-        requests.append(
-            {"id": f"{row['id']}/chosen", "messages": row["chosen_messages"], "salt": f"chosen:{row['id']}"}
-        )
-        # salted with the item id: two items that drew the same x' still get independent rejected samples
-        requests.append(
-            {"id": f"{row['id']}/rejected", "messages": row["rejected_messages"], "salt": f"rejected:{row['id']}"}
-        )
-    generated = generate_cached(backend, requests, sampling, out_dir / "generations.jsonl", batch_size, progress)
+    generated = generate_cached(backend, _requests(plan), sampling, out_dir / "generations.jsonl", batch_size, progress)
+    texts = {(row["id"], row["index"]): row["text"] for row in generated}
     pairs, dropped = [], []
-    for row, chosen, rejected in zip(plan, generated[0::2], generated[1::2]):
-        if not chosen["text"].strip() or not rejected["text"].strip():
-            dropped.append(row["id"])
-            continue
-        pairs.append(
-            {
-                "id": row["id"],
-                "prompt": row["prompt"],
-                "chosen": [{"role": "assistant", "content": chosen["text"]}],
-                "rejected": [{"role": "assistant", "content": rejected["text"]}],
-                "strategy": row["strategy"],
-                "rejected_prompt": row["rejected_messages"][0]["content"],
-                "rejected_from": row["rejected_from"],
-            }
-        )
+    for row in plan:
+        rejected_id = f"{row['rejected_from']}/chosen" if row["rejected_reuses_chosen"] else f"{row['id']}/rejected"
+        for i in range(sampling.n):
+            chosen, rejected = texts[(f"{row['id']}/chosen", i)], texts[(rejected_id, i)]
+            if not chosen.strip() or not rejected.strip():
+                dropped.append(row["id"] if sampling.n == 1 else f"{row['id']}#{i}")
+                continue
+            pairs.append(
+                {
+                    "id": row["id"],
+                    "sample_index": i,
+                    "prompt": row["prompt"],
+                    "chosen": [{"role": "assistant", "content": chosen}],
+                    "rejected": [{"role": "assistant", "content": rejected}],
+                    "strategy": row["strategy"],
+                    "rejected_prompt": row["rejected_messages"][0]["content"],
+                    "rejected_from": row["rejected_from"],
+                    "rejected_reuses_chosen": row["rejected_reuses_chosen"],
+                }
+            )
     write_jsonl(out_dir / "pairs.jsonl", pairs)
     return write_manifest(
         out_dir,
         "pairs",
         inputs_hash,
         model=backend.model,
+        model_fingerprint=backend.fingerprint(),
         strategy=strategy,
         seed=seed,
         sampling=sampling.to_dict(),
         source=source or {},
-        counts={"items": len(plan), "pairs": len(pairs), "dropped_empty": len(dropped)},
+        counts={"items": len(plan), "samples_per_item": sampling.n, "pairs": len(pairs), "dropped_empty": len(dropped)},
         dropped_ids=dropped[:100],
         pairs_hash=content_hash(pairs),
     )
 
 
 def load_pairs(path: str | Path) -> list[dict]:
-    """TRL-format rows of a ``pairs.jsonl`` (checked: each row has prompt/chosen/rejected message lists)."""
+    """The rows of a ``pairs.jsonl``: TRL's prompt/chosen/rejected message lists (checked) plus the provenance
+    columns (``id``, ``rejected_prompt``, ...), which methods such as InfoNCE and the revisions read."""
     rows = []
     for i, row in enumerate(read_jsonl(path), 1):
         for key in ("prompt", "chosen", "rejected"):
             if not isinstance(row.get(key), list) or not row[key]:
                 raise ValueError(f"{path}:{i}: missing or empty {key!r} message list")
-        rows.append({k: row[k] for k in ("prompt", "chosen", "rejected")})
+        rows.append(row)
     if not rows:
         raise ValueError(f"{path}: no pairs")
     return rows

@@ -1,7 +1,9 @@
-"""MIPO-personalized, missing context: rejected ~ pi_ref(y | x) (the paper's recommended default)."""
+"""MIPO-personalized, missing context: rejected ~ pi_ref(y | x), x rendered with the paper's base prompt (the paper's
+recommended default, Table 1 "MIPO")."""
 
 from __future__ import annotations
 
+from ..prompts import personalized_prompt
 from .base import PairStrategy, register
 
 
@@ -10,4 +12,4 @@ class MissingContext(PairStrategy):
     needs_context = True
 
     def rejected_source(self, item, items, rng):
-        return {"prompt": item["prompt"], "from_id": None, "context": None}
+        return {"prompt": personalized_prompt(item["query"], None), "from_id": None, "context": None}

@@ -1,15 +1,18 @@
-"""General MIPO: rejected ~ pi_ref(y | x'), x' another prompt of the same set (never x itself)."""
+"""General MIPO: rejected ~ pi_ref(y | x'), x' another prompt of the same set (never x itself), a fresh sample."""
 
 from __future__ import annotations
 
-from .base import PairStrategy, register
+from .base import OtherPicker, PairStrategy, _item_rng, item_prompt, register
 
 
 @register("random_prompt")
 class RandomPrompt(PairStrategy):
-    def rejected_source(self, item, items, rng):
-        others = sorted((it for it in items if it["prompt"] != item["prompt"]), key=lambda it: it["id"])
-        if not others:
-            raise ValueError("random_prompt needs at least two distinct prompts")
-        other = rng.choice(others)
-        return {"prompt": other["prompt"], "from_id": other["id"]}
+    def rejected_sources(self, items, seed):
+        picker = OtherPicker(items, key=item_prompt)
+        sources = []
+        for item in items:
+            other = picker.pick(item, _item_rng(seed, item["id"]))
+            if other is None:
+                raise ValueError("random_prompt needs at least two distinct prompts")
+            sources.append({"prompt": item_prompt(other), "from_id": other["id"], "context": other.get("context")})
+        return sources
