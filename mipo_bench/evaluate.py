@@ -1,23 +1,32 @@
-"""`mipo-bench eval`: lm-eval's ``simple_evaluate`` over our tasks, lm-eval's output files, a rich table.
+"""`mipo-bench eval`: lm-eval's ``simple_evaluate`` over our tasks, the paper's re-ask pass, lm-eval's output files,
+a rich table.
 
-The results JSON and the per-sample JSONL are written by lm-eval's own EvaluationTracker, so they
-are byte-compatible with ``lm_eval --output_path … --log_samples``.
+The results JSON and the per-sample JSONL are written by lm-eval's own EvaluationTracker exactly as lm-eval's CLI
+writes them (``lm_eval --output_path … --log_samples``: the samples popped from the results before saving), so
+lm-eval's tools read ours. The only additions: the ``mipo_bench`` key (model spec, wall time, re-asked items) and
+filter ``paper`` of the math tasks (see :mod:`mipo_bench.reask`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import logging
+import tempfile
 import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from . import extract
+from . import extract, reask
 from .models import default_device, resolve_model_path
+from .protocol import REASK_SAMPLING, Decoding
 from .resources import tasks_dir
 
 console = Console(stderr=True)
+# headline first: the paper's extraction, then the suite's strict and flexible, then the rest
+FILTER_ORDER = ("paper", "strict", "flexible", "paper_noreask", "none")
 
 
 def task_manager():
@@ -37,16 +46,19 @@ def run_eval(
     backend: str = "hf",
     seed: int = 1234,
     gen_kwargs: str | None = None,
+    reask_pass: bool = True,
 ) -> dict:
-    """Evaluate ``model`` (any spec :func:`resolve_model_path` accepts) on mipo tasks; returns lm-eval's results."""
+    """Evaluate ``model`` (any spec :func:`resolve_model_path` accepts) on mipo tasks; returns lm-eval's results
+    with its ``samples`` (per task, the ``paper`` rows of the re-ask pass included)."""
     import lm_eval
     from lm_eval.loggers import EvaluationTracker
 
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
     path = resolve_model_path(model)
     device = device or default_device()
+    dtype = "float32" if device == "cpu" else "bfloat16"
     if backend == "hf":
-        model_args = {"pretrained": path, "dtype": "float32" if device == "cpu" else "bfloat16", "device": device}
+        model_args = {"pretrained": path, "dtype": dtype, "device": device}
     elif backend == "vllm":
         model_args = {"pretrained": path, "dtype": "bfloat16"}
     else:
@@ -70,14 +82,96 @@ def run_eval(
             gen_kwargs=gen_kwargs,
             evaluation_tracker=tracker,
         )
-    results["mipo_bench"] = {"model_spec": model, "wall_seconds": round(time.time() - started, 1)}
+    results["mipo_bench"] = {"model_spec": model}
+    if reask_pass and reask.math_tasks(results):
+        sampling = reask_sampling(gen_kwargs)
+        results["mipo_bench"]["reask_sampling"] = dataclasses.asdict(sampling)
+        results["mipo_bench"]["reasked"] = _reask(results, path, device, dtype, batch_size, seed, output, sampling)
+    results["mipo_bench"]["wall_seconds"] = round(time.time() - started, 1)
     if tracker is not None:
-        samples = results.get("samples", {})
-        tracker.save_results_aggregated(results=results, samples=samples)
-        for task_name in results.get("configs", {}):
-            if task_name in samples:
-                tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
+        save_outputs(tracker, results)
     return results
+
+
+def reask_sampling(gen_kwargs: str | None) -> Decoding:
+    """The scripts' re-ask settings (T=0.1, top_p=0.9, 1024 new tokens); a ``max_gen_toks`` in ``gen_kwargs``, the
+    cap a user puts on the whole evaluation's generation (e.g. a smoke run), caps the re-ask's budget too."""
+    from lm_eval.utils import simple_parse_args_string
+
+    cap = simple_parse_args_string(gen_kwargs or "").get("max_gen_toks")
+    if cap is None:
+        return REASK_SAMPLING
+    return dataclasses.replace(REASK_SAMPLING, max_new_tokens=min(int(cap), REASK_SAMPLING.max_new_tokens))
+
+
+def _reask(
+    results: dict, path: str, device: str, dtype: str, batch_size: int, seed: int, output, sampling: Decoding
+) -> dict[str, int]:
+    """The scripts' second pass on the math tasks, through the generation layer (cache beside the outputs)."""
+    from .generation import get_backend
+
+    gc.collect()  # lm-eval's copy of the model is no longer referenced: free it before loading ours
+    _empty_cuda_cache()
+    generator = get_backend("hf", path, device=device, dtype=dtype, batch_size=batch_size)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(output) if output else Path(scratch)
+        cache = (folder.parent if folder.suffix == ".json" else folder) / "reask_generations.jsonl"
+        todo = len(reask.reask_requests(results))
+        with console.status(f"[bold]re-asking {todo} math answers without a number after ####"):
+            counts = reask.add_paper_filter(results, generator, cache, seed, batch_size, sampling)
+    console.print(
+        "paper re-ask pass: "
+        + ", ".join(f"{task} {n}/{results['n-samples'][task]['effective']} re-asked" for task, n in counts.items())
+    )
+    return counts
+
+
+def _empty_cuda_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def save_outputs(tracker, results: dict) -> None:
+    """Write the results JSON and the per-task samples JSONL the way lm-eval's CLI does (lm_eval/_cli/run.py):
+    pop the samples, save the aggregate with them (for the task hashes), then one samples file per task in
+    ``configs``. The samples are put back into ``results`` afterwards, for the caller."""
+    samples = results.pop("samples", {})
+    tracker.save_results_aggregated(results=results, samples=samples)
+    for task_name in results["configs"]:
+        tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
+    results["samples"] = samples
+
+
+def sample_metrics(sample: dict) -> list[str]:
+    """The metric names lm-eval scored this sample with (``metrics``; every metric is also a key of the sample)."""
+    return list(sample.get("metrics") or [])
+
+
+def score_label(metric: str, filt: str) -> str:
+    """Column name of one score: the filter for exact_match ("paper"), the metric for unfiltered scores ("acc")."""
+    if metric == "exact_match":
+        return filt
+    return metric if filt == "none" else f"{metric} {filt}"
+
+
+def order_scores(pairs) -> list[tuple[str, str]]:
+    """(metric, filter) pairs, headline first (:data:`FILTER_ORDER`), otherwise in the order first seen."""
+    unique = list(dict.fromkeys(pairs))
+    rank = {f: i for i, f in enumerate(FILTER_ORDER)}
+    return sorted(unique, key=lambda p: (rank.get(p[1], len(rank)), unique.index(p)))
+
+
+def score_columns(results: dict) -> list[tuple[str, str]]:
+    """Every numeric (metric, filter) the task reports hold; generation-only ``bypass`` placeholders left out."""
+    pairs = []
+    for metrics in results["results"].values():
+        for key, value in metrics.items():
+            metric, _, filt = key.partition(",")
+            if filt and not metric.endswith("_stderr") and metric != "bypass" and isinstance(value, (int, float)):
+                pairs.append((metric, filt))
+    return order_scores(pairs)
 
 
 def format_failures(samples: list[dict]) -> dict:
@@ -88,32 +182,49 @@ def format_failures(samples: list[dict]) -> dict:
         out[key] = out.get(key, 0) + int(s.get("filtered_resps") in (extract.INVALID, [extract.INVALID]))
         if s.get("filter") == "strict":
             resp = s["resps"][0][0] if s.get("resps") else ""
-            out["placeholder"] = out.get("placeholder", 0) + int(extract.copies_placeholder(resp))
+            copied = isinstance(resp, str) and extract.copies_placeholder(resp)
+            out["placeholder"] = out.get("placeholder", 0) + int(copied)
     return out
 
 
 def results_table(results: dict, title: str = "mipo-bench results") -> Table:
+    """One row per task or group, one column per metric/filter its report holds (paper first), then the counts of
+    items the re-ask pass asked again, of answers no extraction found, and of placeholder copies."""
     table = Table(title=title)
-    for col in ("task", "n", "strict", "flexible", "no answer (strict)", "placeholder 'X'"):
+    columns = score_columns(results)
+    counts = ("re-asked", "no answer (paper)", "no answer (strict)", "placeholder 'X'")
+    for col in ("task", "n", *(score_label(m, f) for m, f in columns), *counts):
         table.add_column(col, justify="left" if col == "task" else "right")
     samples = results.get("samples", {})
+    generation_only = []
     for name, metrics in results["results"].items():
-        fails = format_failures(samples.get(name, []))
+        if any(k.startswith("bypass,") for k in metrics):
+            generation_only.append(name)
         n = results.get("n-samples", {}).get(name, {}).get("effective", "")
 
-        def cell(filt, metrics=metrics):
-            value = metrics.get(f"exact_match,{filt}")
+        def cell(metric, filt, metrics=metrics):
+            value = metrics.get(f"{metric},{filt}")
             if not isinstance(value, (int, float)):
                 return "-"
-            err = metrics.get(f"exact_match_stderr,{filt}")
+            err = metrics.get(f"{metric}_stderr,{filt}")
             return f"{100 * value:.1f}" + (f" ± {100 * err:.1f}" if isinstance(err, (int, float)) else "")
+
+        rows = samples.get(name, [])
+        fails = format_failures(rows)
+        filters = {s.get("filter") for s in rows}
+
+        def count(value, applies):
+            return str(value) if applies else ""
 
         table.add_row(
             name,
             str(n),
-            cell("strict"),
-            cell("flexible"),
-            str(fails.get("strict", "")) if name in samples else "",
-            str(fails.get("placeholder", "")) if name in samples else "",
+            *(cell(m, f) for m, f in columns),
+            count(sum(reask.needs_reask(s) for s in rows), reask.FIRST_PASS in filters),
+            count(fails.get("paper", 0), "paper" in filters),
+            count(fails.get("strict", 0), "strict" in filters),
+            count(fails.get("placeholder", 0), "strict" in filters),
         )
+    if generation_only:
+        table.caption = f"generation only (score with `mipo-bench judge`): {', '.join(generation_only)}"
     return table

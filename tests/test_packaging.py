@@ -67,9 +67,7 @@ def test_wheel_ships_every_package_and_the_yaml(wheel):
     assert not missing, f"packages under mipo_bench/ missing from the wheel: {missing}"
     assert {"mipo_bench/tasks/__init__.py", "mipo_bench/tasks/utils.py", "mipo_bench/judges/__init__.py"} <= names
     assert {"mipo_bench/tasks/mipo_gsm8k.yaml", "mipo_bench/tasks/_math_template_yaml"} <= names
-    assert "mipo_bench/tasks/mmlu/_mmlu_paper_template_yaml" in names
-    assert "mipo_bench/tasks/mmlu/paper/mipo_mmlu_anatomy.yaml" in names
-    assert "mipo_bench/tasks/mmlu/full/mipo_mmlu_full_anatomy.yaml" in names
+    assert "mipo_bench/tasks/_mcq_template_yaml" in names and "mipo_bench/tasks/mipo_mmlu.yaml" in names
     shipped_yaml = {n for n in names if n.startswith("mipo_bench/tasks/") and n.endswith(".yaml")}
     assert len(shipped_yaml) == len(list((REPO / "tasks").rglob("*.yaml")))
     assert "mipo_bench/judges/personalization_score.yaml" in names
@@ -119,4 +117,4 @@ def test_lm_eval_loads_a_task_from_the_installed_tasks_path(venv, outside):
 def test_tasks_path_prints_the_yaml_folder(capsys):
     assert main(["tasks-path"]) == 0
     folder = Path(capsys.readouterr().out.strip())
-    assert (folder / "mipo_gsm8k.yaml").is_file() and (folder / "mmlu" / "mipo_mmlu.yaml").is_file()
+    assert (folder / "mipo_gsm8k.yaml").is_file() and (folder / "mipo_mmlu.yaml").is_file()
