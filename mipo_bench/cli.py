@@ -65,19 +65,26 @@ def _sweep_values(sweep: str | None) -> list[list[str]]:
 
 
 def cmd_train(args) -> None:
-    from .pipeline import run_train
+    from .pipeline import run_prompts, run_train
     from .recipe import load_recipe
+    from .training import METHODS, PROMPTS
 
     for extra in _sweep_values(args.sweep):
         recipe = load_recipe(args.recipe, args.overrides + extra)
         run_dir = Path(args.run_dir or f"runs/{recipe.name}")
         out = run_dir / ("train" if not extra else "train-" + extra[0].split("=", 1)[1])
-        if not (Path(args.pairs) if args.pairs else run_dir / "pairs" / "pairs.jsonl").exists():
+        if args.pairs:
+            data_path = Path(args.pairs)
+        elif METHODS.get(recipe.method).consumes == PROMPTS:  # online methods: the prompt set, no generation
+            data_path = run_prompts(recipe, run_dir)
+        else:
+            data_path = run_dir / "pairs" / "pairs.jsonl"
+        if not data_path.exists():
             raise FileNotFoundError(
-                f"no pairs at {run_dir / 'pairs' / 'pairs.jsonl'}: run `mipo-bench pairs {args.recipe}` "
-                "first (or `mipo-bench run`), or pass --pairs"
+                f"no pairs at {data_path}: run `mipo-bench pairs {args.recipe}` first (or `mipo-bench run`), "
+                "or pass --pairs"
             )
-        run_train(recipe, run_dir, Path(args.pairs) if args.pairs else None, out=out)
+        run_train(recipe, run_dir, data_path, out=out)
 
 
 def cmd_run(args) -> None:

@@ -1,6 +1,7 @@
 """`mipo-bench pairs|train|run`: the stages of a recipe inside one run directory, each resumable.
 
-<run_dir>/pairs/   generations.jsonl, pairs.jsonl, pairs.manifest.json
+<run_dir>/pairs/   generations.jsonl, pairs.jsonl, pairs.manifest.json       (offline methods)
+<run_dir>/prompts/ prompts.jsonl, prompts.manifest.json                      (online methods)
 <run_dir>/train/   model/, train_log.jsonl, train.manifest.json
 <run_dir>/eval/    lm-eval results + samples, eval.manifest.json
 """
@@ -22,10 +23,12 @@ from rich.progress import (
 
 from . import data
 from .generation import get_backend
+from .models import model_fingerprint
 from .pairs.build import build_pairs
 from .prompts import task_prompt
 from .recipe import Recipe
-from .runs import content_hash, file_hash, stage_is_current, write_manifest
+from .resources import tasks_dir
+from .runs import content_hash, file_hash, stage_is_current, write_json, write_manifest
 
 console = Console(stderr=True)
 BACKEND_OPTIONS = ("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization", "dtype", "device")
@@ -43,75 +46,113 @@ def progress_bar() -> Progress:
 
 
 def training_items(recipe: Recipe) -> tuple[list[dict], dict]:
-    """Prompts for pair building, in the eval task's prompt format, and a description of their source."""
-    dataset, n = recipe.data["dataset"], recipe.data.get("n_prompts")
-    records = data.train_prompts(dataset, n, recipe.seed)
-    if dataset in data.PERSONALIZATION:  # the query plus the user's context, as the personalization tasks ask
-        keep = ("id", "prompt", "context", "eligible_contexts")  # eligible: prompt-dependent contexts (Multi-Bench)
-        items = [{k: r[k] for k in keep if r.get(k) is not None} for r in records]
+    """Pair-building items and a description of their source.
+
+    General datasets: ``{id, dataset, prompt}``, the prompt rendered with the eval task's template of the item's own
+    dataset. Personalization datasets: ``{id, dataset, query, context, eligible_contexts?}``, the raw query and the
+    user's context (filled from ``data.contexts`` / ``$MIPO_BENCH_CONTEXTS_<DATASET>``); strategies render them with
+    the paper's personalized / base prompt.
+    """
+    from .pairs import get_strategy
+
+    dataset, n = recipe.data.dataset, recipe.data.n_prompts
+    needs_context = get_strategy(recipe.pairs.strategy).needs_context
+    records = data.train_prompts(dataset, n, recipe.seed, contexts=recipe.data.contexts, needs_context=needs_context)
+    if dataset in data.PERSONALIZATION:
+        items = [
+            {
+                "id": r["id"],
+                "dataset": r["dataset"],
+                "query": r["prompt"],
+                "context": r.get("context"),
+                **({"eligible_contexts": r["eligible_contexts"]} if r.get("eligible_contexts") else {}),
+            }
+            for r in records
+        ]
     else:
-        items = [{"id": r["id"], "prompt": task_prompt(r)} for r in records]
-    return items, {"dataset": dataset, "split": "train", "n": len(items), "hash": content_hash(items)}
+        items = [{"id": r["id"], "dataset": r["dataset"], "prompt": task_prompt(r)} for r in records]
+    counts: dict[str, int] = {}
+    for it in items:
+        counts[it["dataset"]] = counts.get(it["dataset"], 0) + 1
+    source = {"dataset": dataset, "split": "train", "n": len(items), "by_dataset": counts, "hash": content_hash(items)}
+    if dataset in data.PERSONALIZATION:
+        from .data.contexts import contexts_path
+
+        path = contexts_path(dataset, recipe.data.contexts)
+        source["contexts"] = {"path": str(path) if path else None, "hash": file_hash(path) if path else None}
+    return items, source
 
 
 def run_pairs(recipe: Recipe, run_dir: Path, backend=None) -> dict:
+    """Build the recipe's pairs. Sampling: the recipe's values, else the paper's for the dataset; generation stops at
+    the eval task's stop strings (plus the recipe's). The manifest records the effective values and their origin."""
     items, source = training_items(recipe)
-    engine = {k: recipe.pairs[k] for k in BACKEND_OPTIONS if k in recipe.pairs}  # e.g. vLLM parallelism
-    backend = backend or get_backend(
-        recipe.pairs.get("backend", "hf"), recipe.model, batch_size=recipe.pairs.get("batch_size", 16), **engine
-    )
+    engine = {k: getattr(recipe.pairs, k) for k in BACKEND_OPTIONS if getattr(recipe.pairs, k) is not None}
+    backend = backend or get_backend(recipe.pairs.backend, recipe.model, batch_size=recipe.pairs.batch_size, **engine)
     with progress_bar() as progress:
         manifest = build_pairs(
             items,
-            recipe.pairs.get("strategy", "random_prompt"),
+            recipe.pairs.strategy,
             backend,
             recipe.sampling(),
             run_dir / "pairs",
             recipe.seed,
-            recipe.pairs.get("batch_size", 16),
-            source,
+            recipe.pairs.batch_size,
+            {**source, "sampling_origin": recipe.sampling_origin()},
             progress,
         )
     console.print(f"pairs: {manifest['counts']} -> {run_dir / 'pairs' / 'pairs.jsonl'}")
     return manifest
 
 
-def run_train(recipe: Recipe, run_dir: Path, pairs_path: Path | None = None, out: Path | None = None) -> dict:
+def run_train(recipe: Recipe, run_dir: Path, data_path: Path | None = None, out: Path | None = None) -> dict:
+    """Train the recipe's method on ``data_path`` (default: the run's pairs); skipped when the method, the base
+    model's weights, the seed, the settings and the data are unchanged."""
     from dataclasses import asdict
 
     from .training import train
+    from .training.common import is_main_process, wait_for_everyone
 
-    pairs_path = pairs_path or run_dir / "pairs" / "pairs.jsonl"
+    data_path = data_path or run_dir / "pairs" / "pairs.jsonl"
     out = out or run_dir / "train"
     key = content_hash(
         {
             "method": recipe.method,
-            "model": recipe.model,
+            "model": model_fingerprint(recipe.model),
             "seed": recipe.seed,
             "settings": asdict(recipe.train),
-            "pairs": file_hash(pairs_path),
+            "data": file_hash(data_path),
         }
     )
     if stage_is_current(out, "train_inputs", key) and (out / "model" / "config.json").exists():
         console.print(f"train: unchanged, reusing {out / 'model'}")
         return json.loads((out / "train.manifest.json").read_text())
-    manifest = train(recipe.method, pairs_path, recipe.model, out, recipe.train, recipe.seed, recipe=recipe.source)
-    write_manifest(out, "train_inputs", key)
+    manifest = train(
+        recipe.method, data_path, recipe.model, out, recipe.train, recipe.seed, recipe=recipe, run_dir=run_dir
+    )
+    if is_main_process():  # under `accelerate launch` every rank runs this; one writes
+        write_manifest(out, "train_inputs", key)
+    wait_for_everyone()
     return manifest
 
 
 def run_eval_stage(
     model_path: str, tasks: list[str], out: Path, limit=None, batch_size: int = 16, gen_kwargs: str | None = None
 ) -> dict:
+    """lm-eval (with the paper's re-ask pass) on ``model_path``; skipped when the model's weights, the tasks and
+    the settings are unchanged. Writes lm-eval's files and ``eval_results.json``: the task reports and, per
+    sample, the scores under the sample's own metric names (what :mod:`mipo_bench.report` compares)."""
     from .evaluate import results_table, run_eval
 
     key = content_hash(
         {
             "model": model_path,
             "model_files": _model_fingerprint(model_path),
+            "task_files": _task_files_hash(),
             "tasks": tasks,
             "limit": limit,
             "gen_kwargs": gen_kwargs,
+            "outputs": 2,  # eval_results.json with per-sample metric names and the paper filter
         }
     )
     if stage_is_current(out, "eval", key):
@@ -122,44 +163,112 @@ def run_eval_stage(
         "results": results["results"],
         "n-samples": results.get("n-samples", {}),
         "mipo_bench": results["mipo_bench"],
-        "samples": {
-            t: [
-                {
-                    "doc_id": s["doc_id"],
-                    "filter": s["filter"],
-                    "exact_match": s["exact_match"],
-                    "filtered_resps": s["filtered_resps"],
-                    "resps": s["resps"],
-                }
-                for s in ss
-            ]
-            for t, ss in results.get("samples", {}).items()
-        },
+        "samples": {t: [_slim_sample(s) for s in ss] for t, ss in results.get("samples", {}).items()},
     }
-    (out / "eval_results.json").write_text(json.dumps(slim, default=str))
+    write_json(out / "eval_results.json", slim)
     write_manifest(out, "eval", key, model=model_path, tasks=tasks, limit=limit)
     console.print(results_table(results, f"{model_path}"))
     return slim
 
 
+def _slim_sample(sample: dict) -> dict:
+    """What a report needs of one lm-eval sample: its scores under its own metric names (``exact_match``, ``acc``,
+    ``bypass``, …), the answers, and the paper re-ask reply where there was one."""
+    metrics = list(sample.get("metrics") or [])
+    slim = {"doc_id": sample["doc_id"], "filter": sample["filter"], "metrics": metrics}
+    slim.update({m: sample.get(m) for m in metrics})
+    slim.update(filtered_resps=sample["filtered_resps"], resps=sample["resps"])
+    if "reask_reply" in sample:
+        slim["reask_reply"] = sample["reask_reply"]
+    return slim
+
+
 def _model_fingerprint(model_path: str) -> str:
-    weights = Path(model_path) / "model.safetensors"
-    return file_hash(weights) if weights.exists() else model_path
+    """The content of every weight file (all shards), a GGUF's hash, or a hub model's cached revision."""
+    return model_fingerprint(model_path)
+
+
+def _task_files_hash() -> str:
+    """The task YAMLs (and their hooks' module): an edited task reruns the eval stage."""
+    root = tasks_dir()
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name.endswith((".yaml", "_yaml", ".py")))
+    return content_hash({str(p.relative_to(root)): file_hash(p) for p in files})
+
+
+def prompt_rows(recipe: Recipe) -> tuple[list[dict], dict]:
+    """The PROMPTS input of online methods (see ``training.base``): one row per training prompt.
+
+    ``prompt`` is the chat the policy answers (the eval task's prompt; personalization: the paper's personalized
+    prompt); ``base_prompt`` is what an MI reward compares against: the same query without the user's context
+    (personalization) or another training prompt x' drawn per item under the recipe's seed (general tasks, as the
+    ``random_prompt`` pairs do). ``answer`` (and GSM8K's ``paper_answer``) carry the gold for verifiable rewards.
+    """
+    import random
+
+    from .prompts import personalized_prompt
+
+    dataset = recipe.data.dataset
+    personal = dataset in data.PERSONALIZATION
+    records = data.train_prompts(
+        dataset, recipe.data.n_prompts, recipe.seed, contexts=recipe.data.contexts, needs_context=personal
+    )
+    if not personal and len(records) < 2:
+        raise ValueError(f"{dataset}: an online method needs at least two training prompts (x' for the MI reward)")
+    rows = []
+    for r in records:
+        if personal:
+            prompt, base = personalized_prompt(r["prompt"], r["context"]), personalized_prompt(r["prompt"], None)
+            extra = {"query": r["prompt"], "context": r["context"], "preferences": r.get("preferences") or []}
+        else:
+            other = random.Random(f"{recipe.seed}:{r['id']}").choice([o for o in records if o["id"] != r["id"]])
+            prompt, base = task_prompt(r), task_prompt(other)
+            extra = {"query": r["question"], "answer": r["answer"], "paper_answer": r.get("paper_answer", r["answer"])}
+            extra.update({k: r[k] for k in ("choices", "solution", "equation") if r.get(k) is not None})
+        rows.append(
+            {"id": r["id"], "dataset": r["dataset"], "prompt": _user(prompt), "base_prompt": _user(base), **extra}
+        )
+    return rows, {"dataset": dataset, "split": "train", "n": len(rows), "hash": content_hash(rows)}
+
+
+def _user(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+def run_prompts(recipe: Recipe, run_dir: Path) -> Path:
+    """Write ``<run_dir>/prompts/prompts.jsonl`` for an online method; skipped when unchanged (no generation)."""
+    from .runs import write_jsonl
+
+    rows, source = prompt_rows(recipe)
+    out = run_dir / "prompts"
+    if not stage_is_current(out, "prompts", source["hash"]):
+        write_jsonl(out / "prompts.jsonl", rows)
+        write_manifest(out, "prompts", source["hash"], source=source, seed=recipe.seed)
+    console.print(f"prompts: {len(rows)} -> {out / 'prompts.jsonl'}")
+    return out / "prompts.jsonl"
+
+
+def run_inputs(recipe: Recipe, run_dir: Path) -> Path:
+    """The training input the recipe's method consumes: pairs (offline methods) or prompts (online ones)."""
+    from .training import METHODS, PROMPTS
+
+    if METHODS.get(recipe.method).consumes == PROMPTS:
+        return run_prompts(recipe, run_dir)
+    run_pairs(recipe, run_dir)
+    return run_dir / "pairs" / "pairs.jsonl"
 
 
 def run_recipe(recipe: Recipe, run_dir: Path) -> dict:
-    """pairs -> train -> eval; each stage is skipped when its inputs are unchanged."""
+    """input (pairs or prompts) -> train -> eval; each stage is skipped when its inputs are unchanged."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    run_pairs(recipe, run_dir)
-    run_train(recipe, run_dir)
-    tasks = list(recipe.eval.get("tasks") or [])
+    run_train(recipe, run_dir, run_inputs(recipe, run_dir))
+    tasks = list(recipe.eval.tasks or [])
     if not tasks:
         return {}
     return run_eval_stage(
         str(run_dir / "train" / "model"),
         tasks,
         run_dir / "eval",
-        recipe.eval.get("limit"),
-        recipe.eval.get("batch_size", 16),
-        recipe.eval.get("gen_kwargs"),
+        recipe.eval.limit,
+        recipe.eval.batch_size,
+        recipe.eval.gen_kwargs,
     )

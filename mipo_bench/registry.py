@@ -6,7 +6,8 @@ datasets, judge parsers.
     @STRATEGIES.register("random_prompt")
     class RandomPrompt: ...
 
-    STRATEGIES.get("random_promt")  # ValueError: unknown pair strategy 'random_promt' (did you mean 'random_prompt'?); known: …
+    STRATEGIES.get("random_promt")
+    # ValueError: unknown pair strategy 'random_promt' (did you mean 'random_prompt'?); known: …
 
 Code outside the package registers the same way (``from mipo_bench.training import METHODS``), so a new method,
 strategy or backend is one module plus one ``register`` line, never an edit of the core.

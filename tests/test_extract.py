@@ -135,7 +135,7 @@ def test_number_reask_takes_the_first_number(reply, expected):
 @pytest.mark.parametrize(
     "text,expected",
     [
-        ('The answer is: B', "B"),
+        ("The answer is: B", "B"),
         ("The answer is: <C>", "C"),
         ("the answer is (d)", None),  # lowercase letters are not read
         ("THE ANSWER IS A", "A"),

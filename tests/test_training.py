@@ -8,7 +8,7 @@ import torch
 from mipo_bench.generation import SamplingParams, get_backend
 from mipo_bench.pairs.build import build_pairs
 from mipo_bench.recipe import load_recipe
-from mipo_bench.training import TrainSettings, train
+from mipo_bench.training import MipoSettings, TrainSettings, train
 
 CHATS = [
     [{"role": "user", "content": text}]
@@ -67,7 +67,7 @@ def test_recipe_trains_and_writes_a_loadable_checkpoint(method, tiny_pairs, tiny
     before = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     assert not torch.equal(model.model.layers[0].mlp.up_proj.weight, before.model.layers[0].mlp.up_proj.weight)
     card = (tmp_path / "model" / "README.md").read_text()
-    assert f"**method**: {method}" in card and "pairs_hash" in card
+    assert f"**method**: {method}" in card and "data_hash" in card
     assert manifest["method"] == method and manifest["data_manifest"]["strategy"] == "random_prompt"
 
 
@@ -105,12 +105,12 @@ def test_frozen_copy_reference_and_bad_reference(tiny_pairs, tiny_model_dir, tmp
         tiny_pairs,
         tiny_model_dir,
         tmp_path / "a",
-        TrainSettings(reference="frozen_copy", gradient_accumulation_steps=4),
+        MipoSettings(reference="frozen_copy", gradient_accumulation_steps=4),
         device="cpu",
     )
     assert (tmp_path / "a" / "model" / "model.safetensors").exists()
     with pytest.raises(ValueError, match="reference must be"):
-        train("mipo", tiny_pairs, tiny_model_dir, tmp_path / "b", TrainSettings(reference="disk"), device="cpu")
+        train("mipo", tiny_pairs, tiny_model_dir, tmp_path / "b", MipoSettings(reference="disk"), device="cpu")
 
 
 def test_recipe_overrides_and_errors(tmp_path):
@@ -177,7 +177,7 @@ def test_trainer_built_for_gpu_holds_fp32_weights_and_autocasts(method, tiny_mod
     # check is lifted to build the GPU trainer on CPU. bf16 compute itself would die with SIGILL on this CPU.
     monkeypatch.setattr(transformers.training_args, "is_torch_bf16_gpu_available", lambda: True)
     pairs = tiny_pairs_file(tmp_path / "pairs.jsonl")
-    settings = TrainSettings(reference="frozen_copy", max_length=64)
+    settings = MipoSettings(reference="frozen_copy", max_length=64)
     trainer = build_trainer(method, pairs, tiny_model_dir, tmp_path / "gpu", settings, 0, "cuda")
     assert trainer.args.bf16 and not trainer.args.use_cpu and not trainer.args.fp16
     assert {p.dtype for p in trainer.model.parameters()} == {torch.float32}

@@ -16,24 +16,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from ..registry import Registry
+
 ScoreParser = Callable[[str], "int | None"]
-PARSERS: dict[str, ScoreParser] = {}
+PARSERS: Registry[ScoreParser] = Registry("score parser")
 DEFAULT_PARSER = "tolerant"
 LOW, HIGH = 1, 5
 
 
 def register(name: str):
-    def wrap(fn: ScoreParser) -> ScoreParser:
-        PARSERS[name] = fn
-        return fn
-
-    return wrap
+    """Decorator: ``@register("name")`` adds a score parser (the package's one registry style)."""
+    return PARSERS.register(name)
 
 
 def get_parser(name: str) -> ScoreParser:
-    if name not in PARSERS:
-        raise ValueError(f"unknown score parser {name!r}; known: {', '.join(sorted(PARSERS))}")
-    return PARSERS[name]
+    return PARSERS.get(name)
 
 
 def _in_range(number: float) -> int | None:

@@ -1,4 +1,4 @@
-"""Shared training settings and the entry point that dispatches to a method module.
+"""Shared training settings and the entry point that dispatches to a registered method (``base.METHODS``).
 
 Training runs in one process or under ``accelerate launch`` (DDP, FSDP, DeepSpeed): the policy is held in fp32 with
 bf16 autocast on GPU (``training_precision``), and only the main process writes files.
@@ -9,31 +9,22 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from ..runs import append_jsonl, content_hash, file_hash, manifest_path, write_manifest
+from ..runs import append_jsonl, content_hash, file_hash, manifest_path, read_jsonl, write_manifest
+from .base import METHODS, PAIRS, PROMPTS, SFT, Method, TrainContext
 
 if TYPE_CHECKING:
     import torch
 
-METHODS: dict[str, Callable] = {}
-
-
-def method(name: str):
-    def wrap(fn):
-        METHODS[name] = fn
-        return fn
-
-    return wrap
-
 
 @dataclass
 class TrainSettings:
-    """The paper's settings (appendix D, OpenRLHF) mapped onto TRL.
+    """The settings every method shares: the paper's optimizer and schedule (appendix D, OpenRLHF) mapped onto TRL.
+    A method's own settings subclass this (``dpo.MipoSettings``, ``infonce.InfoNCESettings``, ...).
 
     Args:
         learning_rate: peak learning rate; the paper swept {1e-6, 5e-7, 1e-7}.
-        beta: DPO temperature (ignored by SFT).
         per_device_train_batch_size: micro batch (OpenRLHF micro_train_batch_size = 1).
         gradient_accumulation_steps: global batch = micro x accumulation x devices (paper: 4).
         num_train_epochs: passes over the pairs (paper: 1; 2-3 on Multi-Bench).
@@ -43,9 +34,7 @@ class TrainSettings:
             transformers 5 reads as a ratio when below 1).
         adam_beta1, adam_beta2: Adam betas (OpenRLHF: 0.9, 0.95).
         max_grad_norm: gradient clipping.
-        max_length: prompt + response tokens kept per sequence.
-        reference: ``precompute`` (reference log-probs computed once from the in-memory model) or ``frozen_copy``
-            (a frozen deep copy kept beside the policy). Never a reload from disk.
+        max_length: prompt + response tokens kept per sequence (online methods: not used; see their settings).
         lora_r: LoRA rank; 0 trains all weights.
         lora_alpha: LoRA scaling.
         gradient_checkpointing: trade compute for memory (off by default: small models on CPU).
@@ -53,7 +42,6 @@ class TrainSettings:
     """
 
     learning_rate: float = 5e-7
-    beta: float = 0.1
     per_device_train_batch_size: int = 1
     gradient_accumulation_steps: int = 4
     num_train_epochs: float = 1.0
@@ -64,7 +52,6 @@ class TrainSettings:
     adam_beta2: float = 0.95
     max_grad_norm: float = 1.0
     max_length: int = 1024
-    reference: str = "precompute"
     lora_r: int = 0
     lora_alpha: int = 16
     gradient_checkpointing: bool = False
@@ -206,44 +193,85 @@ def save_checkpoint(trainer, base_model: str, out_dir: Path, card: dict) -> Path
     return target
 
 
+def load_rows(method: Method, data_path: str | Path) -> list[dict]:
+    """The rows ``method`` consumes, read from ``data_path`` (a ``pairs.jsonl``, an SFT file or a ``prompts.jsonl``).
+
+    An SFT method given a pairs file trains on the chosen sides (the paper's SFT baseline). Every row is checked; a
+    bad one is an error naming the file and the line.
+    """
+    from ..pairs.build import load_pairs
+
+    if method.consumes == PAIRS:
+        return load_pairs(data_path)
+    rows = list(read_jsonl(data_path))
+    if not rows:
+        raise ValueError(f"{data_path}: no training rows")
+    need = {SFT: ("prompt", "completion"), PROMPTS: ("prompt",)}[method.consumes]
+    if method.consumes == SFT and "completion" not in rows[0]:
+        rows = [{**r, "completion": r.get("chosen")} for r in rows]
+    for i, row in enumerate(rows, 1):
+        for key in need:
+            if not isinstance(row.get(key), list) or not row[key]:
+                raise ValueError(f"{data_path}:{i}: missing or empty {key!r} message list")
+    return rows
+
+
+def as_settings(method: Method, settings: TrainSettings) -> TrainSettings:
+    """``settings`` as ``method``'s own settings class: the fields they share are kept, the method's other fields
+    take their defaults (e.g. one recipe's MIPO settings reused for its SFT baseline)."""
+    from dataclasses import fields
+
+    if isinstance(settings, method.settings):
+        return settings
+    shared = {f.name: getattr(settings, f.name) for f in fields(method.settings) if hasattr(settings, f.name)}
+    return method.settings(**shared)
+
+
 def build_trainer(
     method_name: str,
-    pairs_path: str | Path,
+    data_path: str | Path,
     model: str,
     out_dir: str | Path,
     settings: TrainSettings,
     seed: int,
     device: str,
     callbacks: list | None = None,
+    recipe=None,
+    run_dir: str | Path | None = None,
 ):
-    """Load the policy in its training precision and hand it to the method's TRL trainer (nothing trained yet).
+    """Load the policy in its training precision and hand it to the method's trainer builder (nothing trained yet).
 
-    The policy is loaded on the CPU; the trainer places it on its own device (``cuda:<local rank>`` under
-    ``accelerate launch``), or leaves placement to FSDP / DeepSpeed. So the GPU settings can be built on a CPU machine.
+    The rows come from ``data_path`` as the method consumes them, then through the method's ``prepare`` (e.g.
+    self-revisions) when it has one. The policy is loaded on the CPU; the trainer places it on its own device
+    (``cuda:<local rank>`` under ``accelerate launch``), or leaves placement to FSDP / DeepSpeed. So the GPU settings
+    can be built on a CPU machine.
     """
     from ..models import load_model
 
-    if method_name not in METHODS:
-        raise ValueError(f"unknown method {method_name!r}; known: {', '.join(sorted(METHODS))}")
+    method = METHODS.get(method_name)
+    settings = as_settings(method, settings)
+    rows = load_rows(method, data_path)
+    if method.prepare is not None:
+        rows = method.prepare(recipe, Path(run_dir or Path(out_dir).parent), rows)
     load_dtype, _ = training_precision(device)
     policy, tokenizer = load_model(model, dtype=load_dtype, device="cpu")
     policy.train()
-    return METHODS[method_name](
-        policy, tokenizer, pairs_path, settings, Path(out_dir), seed, device, list(callbacks or [])
-    )
+    ctx = TrainContext(model, Path(out_dir), seed, device, list(callbacks or []), recipe)
+    return method.build(policy, tokenizer, rows, settings, ctx)
 
 
 def train(
     method_name: str,
-    pairs_path: str | Path,
+    data_path: str | Path,
     model: str,
     out_dir: str | Path,
     settings: TrainSettings,
     seed: int = 42,
     device: str | None = None,
-    recipe: str = "",
+    recipe=None,
+    run_dir: str | Path | None = None,
 ) -> dict:
-    """Train ``model`` with ``method_name`` on ``pairs_path``; writes ``model/``, ``train_log.jsonl``, manifest.
+    """Train ``model`` with ``method_name`` on ``data_path``; writes ``model/``, ``train_log.jsonl``, manifest.
 
     Works in one process or under ``accelerate launch`` (DDP, FSDP, DeepSpeed): only the main process writes files,
     and every rank returns the manifest, read back after a barrier.
@@ -255,24 +283,24 @@ def train(
     device = device or default_device()
     log_path = out_dir / "train_log.jsonl"
     trainer = build_trainer(
-        method_name, pairs_path, model, out_dir, settings, seed, device, [jsonl_log_callback(log_path)]
+        method_name, data_path, model, out_dir, settings, seed, device, [jsonl_log_callback(log_path)], recipe, run_dir
     )
     if trainer.is_world_process_zero():
         log_path.unlink(missing_ok=True)
     result = trainer.train()
-    data_manifest = Path(pairs_path).with_name("pairs.manifest.json")
+    data_manifest = next(Path(data_path).parent.glob("*.manifest.json"), None)
     card = {
         "method": method_name,
-        "recipe": recipe,
+        "recipe": getattr(recipe, "source", recipe) or "",
         "base_model": model,
         "seed": seed,
-        "pairs": str(pairs_path),
-        "pairs_hash": file_hash(pairs_path),
-        "data_manifest": json.loads(data_manifest.read_text()) if data_manifest.exists() else None,
+        "data": str(data_path),
+        "data_hash": file_hash(data_path),
+        "data_manifest": json.loads(data_manifest.read_text()) if data_manifest else None,
         "settings": asdict(settings),
     }
     save_checkpoint(
-        trainer, model, out_dir, {k: card[k] for k in ("method", "recipe", "base_model", "seed", "pairs", "pairs_hash")}
+        trainer, model, out_dir, {k: card[k] for k in ("method", "recipe", "base_model", "seed", "data", "data_hash")}
     )
     if trainer.is_world_process_zero():
         write_manifest(
@@ -285,6 +313,3 @@ def train(
         )
     trainer.accelerator.wait_for_everyone()
     return json.loads(manifest_path(out_dir, "train").read_text())
-
-
-from . import dpo, sft  # noqa: E402,F401  (method registration)

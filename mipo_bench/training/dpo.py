@@ -3,20 +3,42 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
-from .common import method, shared_dataset
+from .base import PAIRS, TrainContext, register_method
+from .common import TrainSettings, shared_dataset
+
+REFERENCES = ("precompute", "frozen_copy")
 
 
-@method("mipo")
-def build_dpo_trainer(policy, tokenizer, pairs_path, settings, out_dir, seed, device, callbacks):
+@dataclass
+class MipoSettings(TrainSettings):
+    """MIPO's DPO settings (the paper's appendix D; OpenRLHF ``train_dpo`` mapped onto TRL's DPOConfig), on top of
+    :class:`TrainSettings`.
+
+    Args:
+        beta: DPO temperature (paper: 0.1).
+        reference: ``precompute`` (reference log-probs computed once from the in-memory model before training, the
+            default) or ``frozen_copy`` (a frozen deep copy kept beside the policy). Never TRL's reload of the
+            reference from the model's path on disk.
+    """
+
+    beta: float = 0.1
+    reference: str = "precompute"
+
+
+def preference_columns(rows: list[dict]) -> list[dict]:
+    """Only what TRL's preference trainers read: provenance columns stay in pairs.jsonl."""
+    return [{k: row[k] for k in ("prompt", "chosen", "rejected")} for row in rows]
+
+
+@register_method("mipo", consumes=PAIRS, settings=MipoSettings)
+def build_dpo_trainer(policy, tokenizer, rows: list[dict], settings: MipoSettings, ctx: TrainContext):
     from trl import DPOConfig, DPOTrainer
 
-    from ..pairs.build import load_pairs
-
-    pairs = load_pairs(pairs_path)
+    if settings.reference not in REFERENCES:
+        raise ValueError(f"train.reference must be one of {REFERENCES}, not {settings.reference!r}")
     precompute = settings.reference == "precompute"
-    if settings.reference not in ("precompute", "frozen_copy"):
-        raise ValueError(f"reference must be 'precompute' or 'frozen_copy', not {settings.reference!r}")
     ref_model = None
     if not precompute and not settings.lora_r:
         # The copy stays in the policy's dtype, fp32 (see common.training_precision): 4 bytes a parameter where bf16
@@ -29,9 +51,10 @@ def build_dpo_trainer(policy, tokenizer, pairs_path, settings, out_dir, seed, de
         loss_type=["sigmoid"],
         precompute_ref_log_probs=precompute,
         precompute_ref_batch_size=8,
-        **settings.trl_kwargs(device, seed, out_dir),
+        **settings.trl_kwargs(ctx.device, ctx.seed, ctx.out_dir),
     )
-    dataset = shared_dataset(pairs, out_dir / "trainer" / "pairs_dataset")  # precompute works across processes
+    # precompute works across processes only on a disk-backed dataset (see common.shared_dataset)
+    dataset = shared_dataset(preference_columns(rows), ctx.out_dir / "trainer" / "pairs_dataset")
     # ref_model=None is safe here: with precompute (or LoRA) TRL uses the in-memory policy, never a disk reload.
     return DPOTrainer(
         model=policy,
@@ -39,6 +62,6 @@ def build_dpo_trainer(policy, tokenizer, pairs_path, settings, out_dir, seed, de
         args=config,
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=callbacks,
+        callbacks=ctx.callbacks,
         peft_config=settings.peft_config(),
     )

@@ -1,24 +1,36 @@
-"""``sft``: the paper's SFT baseline, supervised fine-tuning on the chosen responses only (loss on completions)."""
+"""``sft``: the paper's SFT baseline, supervised fine-tuning on the model's own chosen responses (loss on the
+completion only), with the same data and learning-rate grid as MIPO."""
 
 from __future__ import annotations
 
-from .common import method
+from dataclasses import dataclass
+
+from .base import SFT, TrainContext, register_method
+from .common import TrainSettings
 
 
-@method("sft")
-def build_sft_trainer(policy, tokenizer, pairs_path, settings, out_dir, seed, device, callbacks):
+@dataclass
+class SFTSettings(TrainSettings):
+    """The paper's SFT settings (appendix D; OpenRLHF ``train_sft`` mapped onto TRL's SFTConfig): the fields of
+    :class:`TrainSettings`, nothing more."""
+
+
+def build_sft(policy, tokenizer, rows: list[dict], settings: TrainSettings, ctx: TrainContext):
+    """TRL's SFTTrainer on ``{"prompt", "completion"}`` message rows, loss on the completion (shared by the
+    revision methods)."""
     import datasets
     from trl import SFTConfig, SFTTrainer
 
-    from ..pairs.build import load_pairs
-
-    rows = [{"prompt": p["prompt"], "completion": p["chosen"]} for p in load_pairs(pairs_path)]
-    config = SFTConfig(completion_only_loss=True, **settings.trl_kwargs(device, seed, out_dir))
+    data = datasets.Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
+    config = SFTConfig(completion_only_loss=True, **settings.trl_kwargs(ctx.device, ctx.seed, ctx.out_dir))
     return SFTTrainer(
         model=policy,
         args=config,
-        train_dataset=datasets.Dataset.from_list(rows),
+        train_dataset=data,
         processing_class=tokenizer,
-        callbacks=callbacks,
+        callbacks=ctx.callbacks,
         peft_config=settings.peft_config(),
     )
+
+
+register_method("sft", consumes=SFT, settings=SFTSettings)(build_sft)

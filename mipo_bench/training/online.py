@@ -1,0 +1,267 @@
+"""The paper's online baselines on TRL's GRPOTrainer: ``rlvr``, ``rlvr_judged``, ``rlaif``, ``mi_rl``, ``rlaif_mi``.
+
+Each consumes PROMPTS rows (training/base.py) and differs only in its rewards (:mod:`mipo_bench.rewards`):
+
+``rlvr``         Table 2's "RLVR (Ground-truth)" as the released code trained it: exact match through the task's
+                 ``paper`` extraction (``rlvr_exact_match``).
+``rlvr_judged``  the paper's own description of RLVR (§5.1 L158): the frozen initial model, shown the correct answer,
+                 scores 1-5 (``rlvr_judged``).
+``rlaif``        Table 1's "RLAIF": the frozen initial model scores 1-5 how well the completion fits the user's
+                 context (``rlaif_critic``).
+``mi_rl``        Table 1's "PPO (MI)": log pi(y | x, c) - log pi(y | x) (``mutual_information``).
+``rlaif_mi``     Table 1's "RLAIF (MI)": critic score / 5 + 0.1 x MI (the released code's sum).
+
+Why GRPO. The paper trained these with OpenRLHF's PPO with a critic (GAE). TRL 1.x has no stable PPO (the
+experimental one takes only reward models), so we use a critic-free trainer with callable rewards. GRPO and RLOO both
+qualify; GRPO is TRL's main online trainer (vLLM rollouts, ``reward_weights``, per-reward logging), and with the
+settings below it keeps the paper's batch structure. RLOO would map the KL more literally (a k1 penalty in the reward,
+as OpenRLHF's ``init_kl_coef``) and has a reward clip like OpenRLHF's (-10, 10); at the paper's KL coefficient of
+0.001 the KL term is negligible either way.
+
+Combining rewards. GRPO sums the weighted rewards of ``reward_funcs`` first and normalizes the SUM
+(``multi_objective_aggregation="sum_then_normalize"``, TRL's default): ``reward_funcs=[critic, mi]`` with
+``reward_weights=[1.0, 0.1]`` is exactly the released ``critic/5 + 0.1 * MI``, normalized as one reward, as the released
+code normalizes the sum. A row a reward does not apply to (None) adds nothing to the sum (TRL's ``nansum``).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+from dataclasses import dataclass
+
+from ..rewards import REWARDS, is_chat
+from .base import PROMPTS, register_method
+from .common import TrainSettings
+
+METHOD_REWARDS = {
+    "rlvr": ["rlvr_exact_match"],
+    "rlvr_judged": ["rlvr_judged"],
+    "rlaif": ["rlaif_critic"],
+    "mi_rl": ["mutual_information"],
+    "rlaif_mi": ["rlaif_critic", "mutual_information"],
+}
+METHOD_WEIGHTS = {"rlaif_mi": [1.0, 0.1]}  # the released code: critic score / 5 + 0.1 x MI
+SCORERS = ("policy", "reference")
+
+
+@dataclass
+class OnlineSettings(TrainSettings):
+    """The recipe's ``train:`` section for the online methods: TrainSettings' optimizer and schedule plus the rollout,
+    reward and KL settings. Defaults are the paper's PPO settings (appendix D L484-L519, PROTOCOL.md §7) mapped onto
+    GRPO as follows.
+
+    ========================  ==========================================  ===========================================
+    paper (OpenRLHF PPO)       here (GRPOConfig)                           note
+    ========================  ==========================================  ===========================================
+    actor_learning_rate 5e-7   learning_rate 5e-7                          the paper's sweep: {1e-6, 5e-7, 1e-7}
+    critic_learning_rate 9e-6  (none)                                      no critic: the group mean is the baseline
+    init_kl_coef 0.001         beta 0.001                                  GRPO: k3 KL to the initial model in the
+                                                                           loss; PPO: k1 KL penalty in the reward
+    train_batch_size 4,        per_device_train_batch_size 1 x             4 completions per optimizer step
+    micro_train_batch_size 1   gradient_accumulation_steps 4
+    rollout_batch_size 8       generation_batch_size 8,                    8 completions per rollout, 2 optimizer
+    (1 sample per prompt)      num_generations 2                           steps per rollout, as PPO; GRPO needs >= 2
+                                                                           samples per prompt, so a rollout is 4
+                                                                           prompts x 2 (PPO: 8 x 1) and an epoch has
+                                                                           twice the rollouts and steps
+    micro_rollout_batch 2      (none)                                      rollouts are generated in one batch
+    normalize_reward           scale_rewards "batch"                       rewards centred per prompt group and scaled
+                                                                           by the batch std (a global scale, like a
+                                                                           running normalization; with 2 samples a
+                                                                           group std would reduce every advantage to
+                                                                           +-0.71, its sign)
+    eps_clip 0.2, 1 epoch      epsilon 0.2, num_iterations 1               TRL's defaults
+    per-sequence token mean    loss_type "grpo"                            OpenRLHF's policy loss with micro batch 1
+    generate_max_len 256       max_completion_length 256
+    temperature 1.0, top_p 1   temperature 1.0, top_p 1.0                  rollout sampling (top_k off)
+    max_epochs 2 (RLVR GSM8K)  num_train_epochs (recipes/rlvr.yaml: 2)     the paper gives no epochs for the others
+    reward clip (-10, 10)      (none)                                      GRPO has no reward clip
+    ========================  ==========================================  ===========================================
+
+    Args:
+        beta: KL coefficient against the initial model (GRPO's ``beta``; the paper's ``init_kl_coef`` 0.001). This
+            overrides TrainSettings' DPO ``beta``. With beta > 0 TRL loads the reference from the policy's own
+            directory (the same weights); with LoRA it disables the adapter instead.
+        rewards: reward names in :data:`mipo_bench.rewards.REWARDS`; None = the method's own (``METHOD_REWARDS``).
+        reward_weights: one weight per reward, summed before normalization; None = the method's own for its own
+            rewards (``rlaif_mi``: [1.0, 0.1], the released code's) and 1.0 each otherwise.
+        scorer: the MI reward's model: ``policy`` (the policy being trained, the paper's "under the learned policy")
+            or ``reference`` (the frozen initial model: TRL's reference model when beta > 0 without LoRA, else a
+            frozen copy made before training).
+        scorer_batch_size: sequences per forward pass of the MI scorer.
+        judge: model spec of the frozen judge / critic; None = the base model itself (the paper's "same, but frozen,
+            model").
+        judge_template: ``paper`` (the released code's reward message: the ground-truth rubric for ``rlvr_judged``,
+            the paper's RLAIF instruction for ``rlaif_critic``) or a ``judges/`` template name or path (e.g.
+            ``rlaif_critic``, the guarded variant); see :mod:`mipo_bench.rewards.critic`.
+        judge_max_new_tokens: cap on the judge's reply budget (default 32; the paper's 1256 when None); the score is
+            the reply's first number.
+        judge_retries: sampled re-asks of an unparseable reply; None = the template's own (paper: 0, asked once).
+        judge_batch_size: judge requests per generation batch.
+        num_generations: completions per prompt (GRPO's group size G; at least 2).
+        generation_batch_size: completions per rollout across all processes (a multiple of ``num_generations`` and
+            of the global micro batch); the paper's ``rollout_batch_size`` 8.
+        max_completion_length: new tokens per completion (the paper's ``generate_max_len`` 256).
+        temperature: rollout sampling temperature (paper 1.0).
+        top_p: rollout nucleus mass (paper 1.0).
+        scale_rewards: GRPO's reward scaling: ``batch`` (default, see the table), ``group`` or ``none``.
+        loss_type: GRPO's loss aggregation; ``grpo`` = per-sequence token mean, OpenRLHF's with micro batch 1.
+        use_vllm: generate rollouts with TRL's own vLLM integration (colocated; needs a GPU and ``vllm`` installed);
+            False = transformers ``generate``.
+
+    ``max_length`` and ``reference`` (inherited) do not apply: GRPO takes the prompts whole and builds its own
+    reference. ``extra`` (inherited) passes further GRPOConfig keywords (e.g. ``max_steps``, ``vllm_mode``) and wins
+    over the fields above.
+    """
+
+    beta: float = 0.001
+    rewards: list[str] | None = None
+    reward_weights: list[float] | None = None
+    scorer: str = "policy"
+    scorer_batch_size: int = 4
+    judge: str | None = None
+    judge_template: str = "paper"
+    judge_max_new_tokens: int | None = 32
+    judge_retries: int | None = None
+    judge_batch_size: int = 8
+    num_generations: int = 2
+    generation_batch_size: int = 8
+    max_completion_length: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    scale_rewards: str = "batch"
+    loss_type: str = "grpo"
+    use_vllm: bool = False
+
+
+def method_rewards(method: str, settings: OnlineSettings) -> tuple[list[str], list[float]]:
+    """The reward names and weights of ``method`` under ``settings``, checked (unknown names get a did-you-mean)."""
+    names = list(settings.rewards or METHOD_REWARDS[method])
+    default_weights = None if settings.rewards else METHOD_WEIGHTS.get(method)  # the method's, for its own rewards
+    weights = list(settings.reward_weights or default_weights or [1.0] * len(names))
+    if not names:
+        raise ValueError(f"{method}: train.rewards is empty")
+    if len(weights) != len(names):
+        raise ValueError(f"{method}: {len(weights)} train.reward_weights for {len(names)} rewards {names}")
+    for name in names:
+        REWARDS.get(name)
+    return names, weights
+
+
+def check_settings(method: str, settings: OnlineSettings) -> None:
+    if settings.scorer not in SCORERS:
+        raise ValueError(f"{method}: train.scorer must be one of {SCORERS}, not {settings.scorer!r}")
+    if settings.num_generations < 2:
+        raise ValueError(f"{method}: train.num_generations must be at least 2 (GRPO's group baseline)")
+    if settings.generation_batch_size % settings.num_generations:
+        raise ValueError(
+            f"{method}: train.generation_batch_size ({settings.generation_batch_size}) must be a multiple of "
+            f"train.num_generations ({settings.num_generations})"
+        )
+    if settings.use_vllm and importlib.util.find_spec("vllm") is None:
+        raise ValueError(f"{method}: train.use_vllm needs the `vllm` package (a GPU machine); it is not installed")
+
+
+def check_rows(method: str, rows: list[dict], rewards: list) -> None:
+    """Every row has a chat ``prompt`` and the columns its rewards need; an error names the first row that lacks one."""
+    if not rows:
+        raise ValueError(f"{method}: no training prompts")
+    for n, row in enumerate(rows, 1):
+        where = f"{method}: PROMPTS row {n} (id {row.get('id')!r})"
+        if not is_chat(row.get("prompt")):
+            raise ValueError(f"{where}: 'prompt' is not a non-empty message list")
+        for reward in rewards:
+            for key in reward.required_columns:
+                value = row.get(key)
+                present = is_chat(value) if key == "base_prompt" else value is not None and str(value).strip() != ""
+                if not present:
+                    raise ValueError(f"{where}: no {key!r}, which the reward {reward.name!r} needs")
+
+
+def grpo_config(settings: OnlineSettings, ctx, weights: list[float]):
+    """GRPOConfig from the common TRL keywords (minus ``max_length``) and the online fields; ``extra`` wins."""
+    from trl import GRPOConfig
+
+    common = settings.trl_kwargs(ctx.device, ctx.seed, ctx.out_dir)
+    common.pop("max_length", None)
+    online = dict(
+        beta=settings.beta,
+        num_generations=settings.num_generations,
+        generation_batch_size=settings.generation_batch_size,
+        max_completion_length=settings.max_completion_length,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        top_k=0,
+        scale_rewards=settings.scale_rewards,
+        loss_type=settings.loss_type,
+        reward_weights=weights,
+        multi_objective_aggregation="sum_then_normalize",
+        use_vllm=settings.use_vllm,
+    )
+    return GRPOConfig(**{**online, **common})
+
+
+def build_online_trainer(method: str, policy, tokenizer, rows: list[dict], settings: OnlineSettings, ctx):
+    """The rewards, the GRPOConfig and the GRPOTrainer of ``method``; MI scorers are bound to their model."""
+    import datasets
+    from trl import GRPOTrainer
+
+    check_settings(method, settings)
+    names, weights = method_rewards(method, settings)
+    rewards = [REWARDS.get(name).from_settings(settings, ctx, tokenizer) for name in names]
+    check_rows(method, rows, rewards)
+    scored = [r for r in rewards if hasattr(r, "bind")]
+    trl_reference = settings.beta != 0 and not settings.lora_r  # TRL keeps its own frozen reference model
+    frozen = None
+    if scored and settings.scorer == "reference" and not trl_reference:
+        frozen = copy.deepcopy(policy).eval().requires_grad_(False)
+    config = grpo_config(settings, ctx, weights)
+    trainer = GRPOTrainer(
+        model=policy,
+        reward_funcs=rewards,
+        args=config,
+        train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=tokenizer,
+        callbacks=ctx.callbacks,
+        peft_config=settings.peft_config(),
+    )
+    if settings.scorer == "policy":
+        scorer_model = trainer.model
+    elif trl_reference:
+        scorer_model = trainer.ref_model
+    else:
+        scorer_model = frozen.to(trainer.accelerator.device) if frozen is not None else None
+    for reward in scored:
+        reward.bind(scorer_model)
+    return trainer
+
+
+@register_method("rlvr", consumes=PROMPTS, settings=OnlineSettings)
+def build_rlvr_trainer(policy, tokenizer, rows, settings, ctx):
+    """RLVR with the exact-match reward (the released code's binary verifiable reward, the paper's extraction)."""
+    return build_online_trainer("rlvr", policy, tokenizer, rows, settings, ctx)
+
+
+@register_method("rlvr_judged", consumes=PROMPTS, settings=OnlineSettings)
+def build_rlvr_judged_trainer(policy, tokenizer, rows, settings, ctx):
+    """RLVR as the paper describes it: the frozen judge scores 1-5 given the correct answer."""
+    return build_online_trainer("rlvr_judged", policy, tokenizer, rows, settings, ctx)
+
+
+@register_method("rlaif", consumes=PROMPTS, settings=OnlineSettings)
+def build_rlaif_trainer(policy, tokenizer, rows, settings, ctx):
+    """RLAIF: the frozen initial model as the 1-5 personalization critic."""
+    return build_online_trainer("rlaif", policy, tokenizer, rows, settings, ctx)
+
+
+@register_method("mi_rl", consumes=PROMPTS, settings=OnlineSettings)
+def build_mi_rl_trainer(policy, tokenizer, rows, settings, ctx):
+    """PPO (MI): the conditional mutual-information reward alone."""
+    return build_online_trainer("mi_rl", policy, tokenizer, rows, settings, ctx)
+
+
+@register_method("rlaif_mi", consumes=PROMPTS, settings=OnlineSettings)
+def build_rlaif_mi_trainer(policy, tokenizer, rows, settings, ctx):
+    """RLAIF (MI): critic score / 5 + 0.1 x MI."""
+    return build_online_trainer("rlaif_mi", policy, tokenizer, rows, settings, ctx)

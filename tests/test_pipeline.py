@@ -1,0 +1,106 @@
+"""`mipo-bench run` end to end on the tiny model: tasks whose metric is not exact_match, and the eval stage's key."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from mipo_bench.pipeline import run_eval_stage, run_recipe
+from mipo_bench.recipe import load_recipe
+
+
+def _recipe(tmp_path, model_dir, dataset, task, **pairs) -> str:
+    raw = {
+        "name": f"tiny_{dataset}",
+        "method": "mipo",
+        "model": model_dir,
+        "seed": 3,
+        "data": {"dataset": dataset, "n_prompts": 4},
+        "pairs": {"backend": "hf", "batch_size": 4, "temperature": 0.7, "top_p": 0.9, "max_new_tokens": 8, **pairs},
+        "train": {"learning_rate": 1e-4, "gradient_accumulation_steps": 2, "max_length": 256},
+        "eval": {"tasks": [task], "limit": 2, "batch_size": 2, "gen_kwargs": "max_gen_toks=8"},
+    }
+    path = tmp_path / f"{dataset}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def _forbid_every_stage(monkeypatch):
+    """A run that regenerates pairs, retrains or re-evaluates fails."""
+    import mipo_bench.evaluate
+    import mipo_bench.training
+    from mipo_bench.generation.hf import HFBackend
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a stage ran again although its inputs are unchanged")
+
+    monkeypatch.setattr(HFBackend, "generate", fail)
+    monkeypatch.setattr(mipo_bench.training, "train", fail)
+    monkeypatch.setattr(mipo_bench.evaluate, "run_eval", fail)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "task", "strategy", "metric"),
+    [
+        ("prefeval", "mipo_prefeval", "missing", "bypass"),  # personalization: generation only
+        ("arc_easy", "mipo_arc_easy_loglik", "random_prompt", "acc"),  # loglikelihood: acc, acc_norm
+    ],
+)
+def test_run_on_tasks_without_exact_match(
+    tiny_model_dir, mirror, tmp_path, monkeypatch, dataset, task, strategy, metric
+):
+    """Defect 2: the eval stage read s["exact_match"] and crashed on these tasks before writing its manifest."""
+    recipe = load_recipe(_recipe(tmp_path, tiny_model_dir, dataset, task, strategy=strategy))
+    run_dir = tmp_path / "run"
+    out = run_recipe(recipe, run_dir)
+    manifest = json.loads((run_dir / "eval" / "eval.manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["tasks"] == [task]
+    saved = json.loads((run_dir / "eval" / "eval_results.json").read_text())
+    assert saved == json.loads(json.dumps(out, default=str))
+    samples = saved["samples"][task]
+    assert len({s["doc_id"] for s in samples}) == 2
+    assert all(metric in s["metrics"] and metric in s for s in samples)
+    assert f"{metric},none" in saved["results"][task]
+    _forbid_every_stage(monkeypatch)
+    assert run_recipe(recipe, run_dir) == saved
+
+
+def _sharded_model(tiny_model_dir, path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    AutoModelForCausalLM.from_pretrained(tiny_model_dir).save_pretrained(path, max_shard_size="2MB")
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(path)
+    shards = sorted(path.glob("model-*.safetensors"))
+    assert len(shards) > 1 and not (path / "model.safetensors").exists()
+    return shards
+
+
+def test_eval_stage_reruns_when_one_shard_changes(tiny_model_dir, mirror, tmp_path, monkeypatch):
+    """Defect 9: the key hashed only model.safetensors, so a sharded checkpoint retrained in place was skipped."""
+    from safetensors.torch import load_file, save_file
+
+    import mipo_bench.evaluate
+
+    model = tmp_path / "model"
+    shards = _sharded_model(tiny_model_dir, model)
+    calls = []
+    real_run_eval = mipo_bench.evaluate.run_eval
+
+    def counting_run_eval(*args, **kwargs):
+        calls.append(args[0])
+        return real_run_eval(*args, **kwargs)
+
+    monkeypatch.setattr(mipo_bench.evaluate, "run_eval", counting_run_eval)
+    stage = dict(tasks=["mipo_arc_easy_loglik"], out=tmp_path / "eval", limit=1, batch_size=2)
+    first = run_eval_stage(str(model), **stage)
+    run_eval_stage(str(model), **stage)
+    assert len(calls) == 1  # unchanged weights: skipped
+    tensors = load_file(shards[-1])
+    name = next(iter(tensors))
+    tensors[name] = tensors[name] + 1.0
+    save_file(tensors, shards[-1], metadata={"format": "pt"})
+    second = run_eval_stage(str(model), **stage)
+    assert len(calls) == 2  # one shard changed: evaluated again
+    assert second["samples"]["mipo_arc_easy_loglik"][0]["resps"] != first["samples"]["mipo_arc_easy_loglik"][0]["resps"]
