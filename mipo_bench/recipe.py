@@ -18,11 +18,9 @@ from pathlib import Path
 
 import yaml
 
-from .generation import SamplingParams
+from .generation import BACKENDS, SamplingParams
 from .resources import recipes_dir
 from .training import METHODS, TrainSettings
-
-BACKENDS = ("hf", "vllm", "openai")
 
 
 class RecipeError(ValueError):
@@ -325,7 +323,7 @@ def load_recipe(spec: str, overrides: list[str] | None = None) -> Recipe:
     sections = {name: build_section(cls, raw.get(name), path, name) for name, cls in classes.items()}
     _check_choices(sections["data"].dataset, sorted(protocol.PAIR_SAMPLING), f"{path}: data.dataset")
     _check_choices(sections["pairs"].strategy, sorted(STRATEGIES), f"{path}: pairs.strategy")
-    _check_choices(sections["pairs"].backend, BACKENDS, f"{path}: pairs.backend")
+    _check_choices(sections["pairs"].backend, sorted(BACKENDS), f"{path}: pairs.backend")
     if sections["pairs"].n < 1:
         raise RecipeError(f"{path}: pairs.n={sections['pairs'].n}: need at least one sample per side")
     return Recipe(

@@ -11,13 +11,15 @@ import functools
 import os
 import random
 from pathlib import Path
+from typing import Callable
 
+from ..registry import Registry
 from . import arc, community_alignment, gsm8k, mmlu, multibench, prefeval, prism, svamp
 from .records import DataFormatError, format_number
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
-__all__ = ["DATASETS", "DataFormatError", "load", "eval_docs", "train_prompts", "data_root", "format_number"]
+__all__ = ["DATASETS", "LOADERS", "DataFormatError", "load", "eval_docs", "train_prompts", "data_root", "format_number"]
 
 DATASETS = ("gsm8k", "svamp", "mmlu", "arc_easy", "arc_challenge")
 PERSONALIZATION = ("prefeval", "prism", "community_alignment", "multibench")
@@ -53,29 +55,49 @@ def data_root(data_dir: str | Path | None = None) -> Path | None:
     return root
 
 
-@functools.lru_cache(maxsize=64)
-def _load_cached(name: str, split: str, root: Path | None) -> tuple[dict, ...]:
-    if name in _PERSONALIZATION_MODULES:
-        if split != "test":
-            raise ValueError(f"{name} is loaded as one split, 'test'")
-        module = _PERSONALIZATION_MODULES[name]
-        return tuple(module.from_mirror(root) if root else module.from_hub())
-    if name == "prefeval":
-        if split != "test":
-            raise ValueError("prefeval has one split, 'test'")
-        if root is None:
-            raise DataFormatError("MIPO_BENCH_DATA", None, "PrefEval is read from a local mirror; set MIPO_BENCH_DATA")
-        return tuple(prefeval.from_mirror(root))
-    if name in arc.SUBSETS:
-        recs = arc.from_mirror(root, split, name) if root else arc.from_hub(split, name)
-    elif name in ("gsm8k", "svamp", "mmlu"):
-        module = {"gsm8k": gsm8k, "svamp": svamp, "mmlu": mmlu}[name]
+LOADERS: Registry[Callable[[str, "Path | None"], list[dict]]] = Registry("dataset")
+"""name -> ``loader(split, mirror_root_or_None)``: the mirror's release files when a root is given, else the hub."""
+
+
+def _split_loader(name: str, module, subset: str | None = None):
+    def load_split(split: str, root: Path | None) -> list[dict]:
         if split not in module.SPLITS:
             raise ValueError(f"{name} has splits {module.SPLITS}, not {split!r}")
-        recs = module.from_mirror(root, split) if root else module.from_hub(split)
-    else:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-    return tuple(recs)
+        args = (split, subset) if subset else (split,)
+        return module.from_mirror(root, *args) if root else module.from_hub(*args)
+
+    return load_split
+
+
+def _single_split_loader(name: str, module):
+    def load_split(split: str, root: Path | None) -> list[dict]:
+        if split != "test":
+            raise ValueError(f"{name} is loaded as one split, 'test'")
+        return module.from_mirror(root) if root else module.from_hub()
+
+    return load_split
+
+
+def _prefeval(split: str, root: Path | None) -> list[dict]:
+    if split != "test":
+        raise ValueError("prefeval has one split, 'test'")
+    if root is None:
+        raise DataFormatError("MIPO_BENCH_DATA", None, "PrefEval is read from a local mirror; set MIPO_BENCH_DATA")
+    return prefeval.from_mirror(root)
+
+
+for _name, _module in (("gsm8k", gsm8k), ("svamp", svamp), ("mmlu", mmlu)):
+    LOADERS.register(_name)(_split_loader(_name, _module))
+for _name in arc.SUBSETS:
+    LOADERS.register(_name)(_split_loader(_name, arc, _name))
+for _name, _module in _PERSONALIZATION_MODULES.items():
+    LOADERS.register(_name)(_single_split_loader(_name, _module))
+LOADERS.register("prefeval")(_prefeval)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_cached(name: str, split: str, root: Path | None) -> tuple[dict, ...]:
+    return tuple(LOADERS.get(name)(split, root))
 
 
 def load(name: str, split: str, data_dir: str | Path | None = None) -> list[dict]:

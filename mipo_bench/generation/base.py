@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
+from ..registry import Registry
 from ..runs import append_jsonl, content_hash, read_jsonl
 
 Messages = list[dict]
@@ -66,20 +68,34 @@ class Backend:
         raise NotImplementedError
 
 
+BACKENDS: Registry[Callable[[], type]] = Registry("generation backend")
+"""name -> a function returning the backend class (imported on use: vLLM is an optional GPU extra)."""
+
+
+@BACKENDS.register("hf")
+def _hf() -> type:
+    from .hf import HFBackend
+
+    return HFBackend
+
+
+@BACKENDS.register("vllm")
+def _vllm() -> type:
+    from .vllm import VLLMBackend
+
+    return VLLMBackend
+
+
+@BACKENDS.register("openai")
+def _openai() -> type:
+    from .openai_compat import OpenAICompatBackend
+
+    return OpenAICompatBackend
+
+
 def get_backend(name: str, model: str, **options) -> Backend:
-    if name == "hf":
-        from .hf import HFBackend
-
-        return HFBackend(model, options)
-    if name == "vllm":
-        from .vllm import VLLMBackend
-
-        return VLLMBackend(model, options)
-    if name == "openai":
-        from .openai_compat import OpenAICompatBackend
-
-        return OpenAICompatBackend(model, options)
-    raise ValueError(f"unknown backend {name!r}; choose 'hf', 'vllm' or 'openai'")
+    """A backend by its registered name (``hf``, ``vllm``, ``openai``, or one registered from outside)."""
+    return BACKENDS.get(name)()(model, options)
 
 
 def truncate_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
