@@ -98,7 +98,8 @@ def cmd_run(args) -> None:
 def cmd_demo(args) -> None:
     from .demo import run_demo
 
-    run_demo(args.run_dir, args.overrides)
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    run_demo(args.run_dir, args.overrides, methods=methods)
 
 
 def cmd_judge(args) -> None:
@@ -338,6 +339,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="a small MIPO experiment on the embedded model (~20-25 min on 2 CPU cores)")
     _recipe_args(p, with_recipe=False)
+    p.add_argument(
+        "--methods",
+        default="mipo,sft",
+        help="methods compared with the base model on the same prompts, pairs and items, e.g. "
+        "mipo,sft,sft_revision,infonce,rlvr (stages already in the run directory are reused)",
+    )
     p.set_defaults(func=cmd_demo, run_dir="runs/demo")
     return parser
 

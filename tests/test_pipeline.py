@@ -104,3 +104,26 @@ def test_eval_stage_reruns_when_one_shard_changes(tiny_model_dir, mirror, tmp_pa
     second = run_eval_stage(str(model), **stage)
     assert len(calls) == 2  # one shard changed: evaluated again
     assert second["samples"]["mipo_arc_easy_loglik"][0]["resps"] != first["samples"]["mipo_arc_easy_loglik"][0]["resps"]
+
+
+def test_demo_compares_any_registered_methods_on_the_same_pairs(tmp_path, tiny_model_dir):
+    """`mipo-bench demo --methods ...`: every method trains on the run's one pairs file (or prompt set) and is
+    evaluated on the same items; the table has one row per method and the base model."""
+    from mipo_bench.demo import run_demo
+
+    overrides = [
+        f"model={tiny_model_dir}",
+        "data.n_prompts=4",
+        "pairs.max_new_tokens=6",
+        "train.max_length=256",
+        "train.num_train_epochs=1",
+        "eval.limit=2",
+        "eval.gen_kwargs=max_gen_toks=4",
+    ]
+    summary = run_demo(tmp_path, overrides, methods=("mipo", "infonce", "rlvr"))
+    assert [r["model"] for r in summary["rows"]] == ["base", "mipo", "infonce", "rlvr"]
+    assert (tmp_path / "pairs" / "pairs.jsonl").exists() and (tmp_path / "prompts" / "prompts.jsonl").exists()
+    for name in ("mipo", "infonce", "rlvr"):
+        manifest = json.loads((tmp_path / name / "train.manifest.json").read_text())
+        assert manifest["method"] == name
+    assert json.loads((tmp_path / "infonce" / "train.manifest.json").read_text())["data"].endswith("pairs.jsonl")
