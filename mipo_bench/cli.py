@@ -73,6 +73,8 @@ def cmd_train(args) -> None:
         recipe = load_recipe(args.recipe, args.overrides + extra)
         run_dir = Path(args.run_dir or f"runs/{recipe.name}")
         out = run_dir / ("train" if not extra else "train-" + extra[0].split("=", 1)[1])
+        if any(o.startswith("method=") for o in args.overrides):  # keep the recipe's own checkpoint
+            out = out.with_name(f"{out.name}-{recipe.method}")
         if args.pairs:
             data_path = Path(args.pairs)
         elif METHODS.get(recipe.method).consumes == PROMPTS:  # online methods: the prompt set, no generation

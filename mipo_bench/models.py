@@ -186,16 +186,26 @@ def model_fingerprint(spec: str) -> str:
 
 
 def _hub_revision(repo_id: str) -> str:
-    """``repo_id@<commit>`` from the local hub cache (what transformers would load offline), else ``repo_id``."""
-    try:
-        from huggingface_hub import scan_cache_dir
+    """``repo_id@<commit>``: the commit ``main`` points at, from the local hub cache's ``refs/main`` (what
+    transformers loads) or, when nothing is cached and the hub is reachable, from the hub; else ``repo_id``.
 
-        for repo in scan_cache_dir().repos:
-            if repo.repo_id == repo_id and repo.repo_type == "model":
-                newest = max(repo.revisions, key=lambda r: r.last_modified)
-                return f"{repo_id}@{newest.commit_hash}"
-    except Exception:  # no cache directory yet: the id is all we know
-        pass
+    Asking the hub before the first download keeps the key stable across that download: a crashed run on a hub model
+    resumes instead of starting over.
+    """
+    import os
+
+    from huggingface_hub import constants
+
+    ref = Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}" / "refs" / "main"
+    if ref.is_file():
+        return f"{repo_id}@{ref.read_text().strip()}"
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("1", "true", "yes"):
+        try:
+            from huggingface_hub import HfApi
+
+            return f"{repo_id}@{HfApi().model_info(repo_id).sha}"
+        except Exception:  # unreachable hub or unknown repo: loading will say so
+            pass
     return repo_id
 
 

@@ -188,11 +188,29 @@ def _model_fingerprint(model_path: str) -> str:
     return model_fingerprint(model_path)
 
 
+# The code that renders the tasks' prompts, selects their items and scores the answers: an edit reruns the eval.
+EVAL_CODE = ("lm_eval_hooks.py", "prompts.py", "extract.py", "reask.py", "protocol.py", "data")
+
+
 def _task_files_hash() -> str:
-    """The task YAMLs (and their hooks' module): an edited task reruns the eval stage."""
-    root = tasks_dir()
+    """The task YAMLs, the code behind them, and the data they read (the mirror's root, the contexts files named in
+    the environment): any change reruns the eval stage."""
+    import os
+
+    root, package = tasks_dir(), Path(__file__).parent
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.name.endswith((".yaml", "_yaml", ".py")))
-    return content_hash({str(p.relative_to(root)): file_hash(p) for p in files})
+    code = sorted(p for name in EVAL_CODE for p in ([package / name] + list((package / name).rglob("*.py"))))
+    contexts = {
+        k: file_hash(v) for k, v in os.environ.items() if k.startswith("MIPO_BENCH_CONTEXTS_") and Path(v).is_file()
+    }
+    return content_hash(
+        {
+            "tasks": {str(p.relative_to(root)): file_hash(p) for p in files},
+            "code": {str(p.relative_to(package)): file_hash(p) for p in code if p.is_file()},
+            "data_root": str(data.data_root() or "hub"),
+            "contexts": contexts,
+        }
+    )
 
 
 def prompt_rows(recipe: Recipe) -> tuple[list[dict], dict]:
@@ -220,13 +238,18 @@ def prompt_rows(recipe: Recipe) -> tuple[list[dict], dict]:
             prompt, base = personalized_prompt(r["prompt"], r["context"]), personalized_prompt(r["prompt"], None)
             extra = {"query": r["prompt"], "context": r["context"], "preferences": r.get("preferences") or []}
         else:
-            other = random.Random(f"{recipe.seed}:{r['id']}").choice([o for o in records if o["id"] != r["id"]])
+            rng = random.Random(f"{recipe.seed}:{r['id']}")
+            other = records[rng.randrange(len(records))]
+            while other["id"] == r["id"]:  # x' is another prompt (ids are unique)
+                other = records[rng.randrange(len(records))]
             prompt, base = task_prompt(r), task_prompt(other)
             extra = {"query": r["question"], "answer": r["answer"], "paper_answer": r.get("paper_answer", r["answer"])}
             extra.update({k: r[k] for k in ("choices", "solution", "equation") if r.get(k) is not None})
         rows.append(
             {"id": r["id"], "dataset": r["dataset"], "prompt": _user(prompt), "base_prompt": _user(base), **extra}
         )
+    columns = list(dict.fromkeys(k for row in rows for k in row))  # every row every column: datasets.Dataset
+    rows = [{k: row.get(k) for k in columns} for row in rows]  # takes its columns from the first row
     return rows, {"dataset": dataset, "split": "train", "n": len(rows), "hash": content_hash(rows)}
 
 

@@ -277,20 +277,22 @@ def _check_choices(value: str, choices, where: str) -> None:
 
 
 def _train_for_switched_method(file_raw: dict, raw: dict, method, overrides: list[str], path) -> dict:
-    """``method=NAME`` on the command line: the recipe file's train keys that only its own method knows are dropped
-    (said on stderr); keys the new method does not know that were given on the command line stay errors."""
+    """``method=NAME`` on the command line: of the recipe file's train keys only the shared optimizer and schedule
+    (:class:`TrainSettings`) carry over; the file method's own keys are dropped (said on stderr), even when the new
+    method has a field of the same name (DPO's ``beta`` is not GRPO's KL weight, InfoNCE's ``temperature`` is not a
+    rollout temperature). Keys given on the command line are kept, and stay errors when the method does not know them.
+    """
     import sys
 
-    try:
-        own = {f.name for f in fields(METHODS.get(file_raw.get("method", "mipo")).settings)}
-    except ValueError:
-        return raw.get("train")
-    valid = {f.name for f in fields(method.settings)}
+    shared = {f.name for f in fields(TrainSettings)}
     given = {item.split("=", 1)[0].removeprefix("train.") for item in overrides if item.startswith("train.")}
     train = dict(raw.get("train") or {})
-    dropped = [k for k in train if k not in valid and k in own and k not in given]
+    dropped = [k for k in train if k not in shared and k not in given]
     if dropped:
-        print(f"{path}: method {method.name!r} does not use train.{', train.'.join(dropped)}; ignored", file=sys.stderr)
+        print(
+            f"{path}: method {method.name!r}: train.{', train.'.join(dropped)} of the recipe's own method not used",
+            file=sys.stderr,
+        )
     return {k: v for k, v in train.items() if k not in dropped}
 
 

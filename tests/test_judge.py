@@ -278,3 +278,11 @@ def test_cli_judges_with_the_paper_template_on_a_tiny_model(tiny_model_dir, tmp_
     generations = [json.loads(line) for line in open(out / "judgments.generations.jsonl")]
     assert len(generations) == 3 and {r["sampling"]["max_new_tokens"] for r in generations} == {4}
     assert {(r["sampling"]["temperature"], r["sampling"]["top_p"]) for r in generations} == {(0.1, 0.9)}
+
+
+def test_judge_names_a_missing_samples_file(tmp_path, capsys):
+    """A typo in the samples path is one clear line, not an empty judgement."""
+    from mipo_bench.cli import main
+
+    assert main(["judge", str(tmp_path / "typo.jsonl"), "--backend", "openai", "--output", str(tmp_path / "j")]) == 2
+    assert "no samples file" in capsys.readouterr().err

@@ -72,7 +72,9 @@ def test_unknown_method_is_one_clear_error(tmp_path, tiny_model_dir):
 def test_method_switched_on_the_command_line_keeps_only_its_own_settings(capsys):
     recipe = load_recipe("mipo", ["method=infonce", "train.temperature=10"])
     assert type(recipe.train).__name__ == "InfoNCESettings" and recipe.train.temperature == 10
-    assert "does not use train.beta, train.reference" in capsys.readouterr().err
+    assert "train.beta, train.reference of the recipe's own method not used" in capsys.readouterr().err
+    rlvr = load_recipe("mipo", ["method=rlvr"])  # DPO's beta 0.1 must not become GRPO's KL weight (paper: 0.001)
+    assert rlvr.train.beta == type(rlvr.train)().beta
     with pytest.raises(RecipeError, match="unknown train settings \\['beta'\\]"):
         load_recipe("sft", ["method=infonce", "train.beta=0.2"])  # a key typed by the user stays an error
 
@@ -103,8 +105,9 @@ def test_cli_trains_a_recipe_with_another_method_on_the_same_pairs(tmp_path, tin
     run_pairs(load_recipe(str(path)), tmp_path / "run")
     code = main(["train", str(path), "method=infonce", "--run-dir", str(tmp_path / "run")])
     assert code == 0
-    manifest = json.loads((tmp_path / "run" / "train" / "train.manifest.json").read_text())
+    manifest = json.loads((tmp_path / "run" / "train-infonce" / "train.manifest.json").read_text())
     assert manifest["method"] == "infonce" and "temperature" in manifest["settings"]
+    assert not (tmp_path / "run" / "train").exists()  # the recipe's own (mipo) checkpoint is not overwritten
 
 
 def test_online_method_trains_from_the_prompt_stage(tmp_path, tiny_model_dir):

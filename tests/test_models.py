@@ -126,3 +126,18 @@ def test_cli_reports_a_bad_model_spec_in_one_line(argv, tmp_path, capsys):
     err = capsys.readouterr().err
     spec = argv[argv.index("model-path") + 1] if "model-path" in argv else "/nonexistent/model"
     assert err == f"mipo-bench: model {spec!r}: {NOT_A_MODEL}\n"
+
+
+def test_hub_fingerprint_is_the_commit_main_points_at(tmp_path, monkeypatch):
+    """The key of a hub model is the commit ``refs/main`` names in the cache (not the newest snapshot, not the path)."""
+    from huggingface_hub import constants
+
+    from mipo_bench.models import model_fingerprint
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert model_fingerprint("someone/model") == "hub:someone/model"  # nothing cached, hub offline
+    ref = tmp_path / "models--someone--model" / "refs" / "main"
+    ref.parent.mkdir(parents=True)
+    ref.write_text("abc123\n")
+    assert model_fingerprint("someone/model") == "hub:someone/model@abc123"

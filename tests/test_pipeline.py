@@ -127,3 +127,19 @@ def test_demo_compares_any_registered_methods_on_the_same_pairs(tmp_path, tiny_m
         manifest = json.loads((tmp_path / name / "train.manifest.json").read_text())
         assert manifest["method"] == name
     assert json.loads((tmp_path / "infonce" / "train.manifest.json").read_text())["data"].endswith("pairs.jsonl")
+
+
+def test_eval_key_follows_the_code_and_the_contexts_behind_the_tasks(tmp_path, monkeypatch):
+    """An edited hook module or a different contexts file must rerun the eval stage, not reuse stale results."""
+    from mipo_bench import pipeline
+
+    before = pipeline._task_files_hash()
+    (tmp_path / "ctx.jsonl").write_text('{"id": "x", "value": "Be brief.", "failed": false}\n')
+    monkeypatch.setenv("MIPO_BENCH_CONTEXTS_PRISM", str(tmp_path / "ctx.jsonl"))
+    with_contexts = pipeline._task_files_hash()
+    assert with_contexts != before
+    (tmp_path / "ctx.jsonl").write_text('{"id": "x", "value": "Be long.", "failed": false}\n')
+    assert pipeline._task_files_hash() != with_contexts
+    monkeypatch.setattr(pipeline, "EVAL_CODE", pipeline.EVAL_CODE[1:])  # as if lm_eval_hooks.py had changed
+    monkeypatch.delenv("MIPO_BENCH_CONTEXTS_PRISM")
+    assert pipeline._task_files_hash() != before

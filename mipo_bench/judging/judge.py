@@ -28,6 +28,8 @@ NO_PREFERENCES = "the item has no preferences to judge against (run `mipo-bench 
 def read_samples(path: str | Path) -> list[dict]:
     """Items from an lm-eval ``samples_<task>_*.jsonl``: query, preferences, the generated response, and the
     doc's ``reference`` / ``rubric`` where it has them."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no samples file {path} (an lm-eval samples_<task>_*.jsonl)")
     items, seen = [], {}
     for i, row in enumerate(read_jsonl(path), 1):
         doc = row.get("doc") or {}

@@ -217,13 +217,14 @@ def load_rows(method: Method, data_path: str | Path) -> list[dict]:
 
 
 def as_settings(method: Method, settings: TrainSettings) -> TrainSettings:
-    """``settings`` as ``method``'s own settings class: the fields they share are kept, the method's other fields
-    take their defaults (e.g. one recipe's MIPO settings reused for its SFT baseline)."""
+    """``settings`` as ``method``'s own settings class: the shared optimizer and schedule (:class:`TrainSettings`)
+    are kept, the method's own fields take their defaults (a same-named field of another method means something
+    else: DPO's ``beta`` is not GRPO's KL weight)."""
     from dataclasses import fields
 
     if isinstance(settings, method.settings):
         return settings
-    shared = {f.name: getattr(settings, f.name) for f in fields(method.settings) if hasattr(settings, f.name)}
+    shared = {f.name: getattr(settings, f.name) for f in fields(TrainSettings)}
     return method.settings(**shared)
 
 
@@ -251,8 +252,11 @@ def build_trainer(
     method = METHODS.get(method_name)
     settings = as_settings(method, settings)
     rows = load_rows(method, data_path)
-    if method.prepare is not None:
-        rows = method.prepare(recipe, Path(run_dir or Path(out_dir).parent), rows)
+    if method.prepare is not None:  # a cached stage: the main process runs it, the other ranks then read its output
+        if is_main_process():
+            rows_main = method.prepare(recipe, Path(run_dir or Path(out_dir).parent), rows)
+        wait_for_everyone()
+        rows = rows_main if is_main_process() else method.prepare(recipe, Path(run_dir or Path(out_dir).parent), rows)
     load_dtype, _ = training_precision(device)
     policy, tokenizer = load_model(model, dtype=load_dtype, device="cpu")
     policy.train()

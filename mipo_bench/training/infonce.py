@@ -40,8 +40,8 @@ class InfoNCESettings(TrainSettings):
             difference, a hinge on sequence log-probs. At 100 it is a smooth contrast (like DPO with beta 0.01 and no
             reference). ``train.temperature=1`` gives Eq. 14 literally.
 
-    ``max_length`` (inherited) caps each of the four sequences; see :func:`truncate_group`. ``beta`` and
-    ``reference`` (inherited, DPO-only) are ignored: InfoNCE has no reference model and no beta.
+    ``max_length`` (inherited) caps each of the four sequences; see :func:`truncate_group`. InfoNCE has no
+    reference model and no beta.
     """
 
     temperature: float = 100.0

@@ -80,9 +80,9 @@ class OnlineSettings(TrainSettings):
     ========================  ==========================================  ===========================================
 
     Args:
-        beta: KL coefficient against the initial model (GRPO's ``beta``; the paper's ``init_kl_coef`` 0.001). This
-            overrides TrainSettings' DPO ``beta``. With beta > 0 TRL loads the reference from the policy's own
-            directory (the same weights); with LoRA it disables the adapter instead.
+        beta: KL coefficient against the initial model (GRPO's ``beta``; the paper's ``init_kl_coef`` 0.001). With
+            beta > 0 TRL loads the reference from the policy's own directory (the same weights); with LoRA it
+            disables the adapter instead.
         rewards: reward names in :data:`mipo_bench.rewards.REWARDS`; None = the method's own (``METHOD_REWARDS``).
         reward_weights: one weight per reward, summed before normalization; None = the method's own for its own
             rewards (``rlaif_mi``: [1.0, 0.1], the released code's) and 1.0 each otherwise.
@@ -110,7 +110,7 @@ class OnlineSettings(TrainSettings):
         use_vllm: generate rollouts with TRL's own vLLM integration (colocated; needs a GPU and ``vllm`` installed);
             False = transformers ``generate``.
 
-    ``max_length`` and ``reference`` (inherited) do not apply: GRPO takes the prompts whole and builds its own
+    ``max_length`` (inherited) does not apply: GRPO takes the prompts whole and builds its own
     reference. ``extra`` (inherited) passes further GRPOConfig keywords (e.g. ``max_steps``, ``vllm_mode``) and wins
     over the fields above.
     """

@@ -42,7 +42,7 @@ DEFAULT_TEMPLATES = {GROUND_TRUTH: "revise_ground_truth", WITH_EXAMPLES: "revise
 
 @dataclass
 class RevisionSettings(TrainSettings):
-    """The SFT settings (every field of :class:`TrainSettings`; ``beta`` and ``reference`` are unused, as in ``sft``)
+    """The SFT settings (every field of :class:`TrainSettings`)
     plus how the revisions are generated. The paper gives no revision sampling: by default the reviser samples as the
     pairs were sampled (the recipe's effective pair-generation settings, i.e. the paper's for the dataset).
 
