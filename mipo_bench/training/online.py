@@ -237,31 +237,22 @@ def build_online_trainer(method: str, policy, tokenizer, rows: list[dict], setti
     return trainer
 
 
-@register_method("rlvr", consumes=PROMPTS, settings=OnlineSettings)
-def build_rlvr_trainer(policy, tokenizer, rows, settings, ctx):
-    """RLVR with the exact-match reward (the released code's binary verifiable reward, the paper's extraction)."""
-    return build_online_trainer("rlvr", policy, tokenizer, rows, settings, ctx)
+ONLINE_METHODS = {
+    "rlvr": "RLVR with the exact-match reward (the released code's binary verifiable reward, the paper's extraction).",
+    "rlvr_judged": "RLVR as the paper describes it: the frozen judge scores 1-5 given the correct answer.",
+    "rlaif": "RLAIF: the frozen initial model as the 1-5 personalization critic.",
+    "mi_rl": "PPO (MI): the conditional mutual-information reward alone.",
+    "rlaif_mi": "RLAIF (MI): critic score / 5 + 0.1 x MI.",
+}
 
 
-@register_method("rlvr_judged", consumes=PROMPTS, settings=OnlineSettings)
-def build_rlvr_judged_trainer(policy, tokenizer, rows, settings, ctx):
-    """RLVR as the paper describes it: the frozen judge scores 1-5 given the correct answer."""
-    return build_online_trainer("rlvr_judged", policy, tokenizer, rows, settings, ctx)
+def _online_builder(name: str, doc: str):
+    def build(policy, tokenizer, rows, settings, ctx):
+        return build_online_trainer(name, policy, tokenizer, rows, settings, ctx)
+
+    build.__name__, build.__doc__ = f"build_{name}_trainer", doc
+    return build
 
 
-@register_method("rlaif", consumes=PROMPTS, settings=OnlineSettings)
-def build_rlaif_trainer(policy, tokenizer, rows, settings, ctx):
-    """RLAIF: the frozen initial model as the 1-5 personalization critic."""
-    return build_online_trainer("rlaif", policy, tokenizer, rows, settings, ctx)
-
-
-@register_method("mi_rl", consumes=PROMPTS, settings=OnlineSettings)
-def build_mi_rl_trainer(policy, tokenizer, rows, settings, ctx):
-    """PPO (MI): the conditional mutual-information reward alone."""
-    return build_online_trainer("mi_rl", policy, tokenizer, rows, settings, ctx)
-
-
-@register_method("rlaif_mi", consumes=PROMPTS, settings=OnlineSettings)
-def build_rlaif_mi_trainer(policy, tokenizer, rows, settings, ctx):
-    """RLAIF (MI): critic score / 5 + 0.1 x MI."""
-    return build_online_trainer("rlaif_mi", policy, tokenizer, rows, settings, ctx)
+for _name, _doc in ONLINE_METHODS.items():
+    register_method(_name, consumes=PROMPTS, settings=OnlineSettings)(_online_builder(_name, _doc))
