@@ -1,0 +1,78 @@
+"""``mipo-bench leaderboard``: add run directories to the results store, then rank everything in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEFAULT_DB = "runs/leaderboard.sqlite"
+FORMATS = ("table", "markdown", "csv", "html")
+
+
+def register(subparsers) -> None:
+    """Add the ``leaderboard`` verb to ``mipo-bench``'s sub-commands."""
+    p = subparsers.add_parser(
+        "leaderboard",
+        help="rank methods per task and across tasks (gain over the same base model, paired CIs, ties, costs)",
+    )
+    p.add_argument(
+        "run_dirs",
+        nargs="*",
+        metavar="RUN_DIR",
+        help="run or eval directories to add first (searched for eval.manifest.json; re-adding one changes nothing)",
+    )
+    p.add_argument("--db", default=DEFAULT_DB, help=f"the SQLite results store (default {DEFAULT_DB})")
+    p.add_argument("--label", default=None, help="display name for the runs added now (default: their method)")
+    p.add_argument("--base", default="base", help="label of the reference rows: the untrained base model's runs")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the tied groups")
+    p.add_argument("--format", default="table", choices=FORMATS)
+    p.add_argument(
+        "--output", default=None, help="write there instead of the terminal (html: default leaderboard.html)"
+    )
+    p.add_argument("--title", default="mipo-bench leaderboard", help="title of the HTML page")
+    p.set_defaults(func=cmd_leaderboard)
+
+
+def cmd_leaderboard(args) -> None:
+    from rich.console import Console
+
+    from .rank import leaderboard
+    from .render import markdown, rich_tables, to_csv
+    from .store import ResultsStore
+
+    console = Console(stderr=args.format != "table" and args.output is None)
+    with ResultsStore(args.db) as store:
+        if args.run_dirs:
+            added, skipped = store.add_paths([Path(p) for p in args.run_dirs], args.label)
+            for line in skipped:
+                console.print(f"skipped: {line}", markup=False)
+            console.print(f"added {added} entr{'y' if added == 1 else 'ies'} to {args.db}", markup=False)
+        board = leaderboard(store, base=args.base, alpha=args.alpha)
+    if not board["tasks"]:
+        raise ValueError(f"{args.db}: the store has no entries; give run directories to add")
+    if args.format == "html":
+        from .page import write_page
+
+        path = write_page(board, args.output or "leaderboard.html", args.title)
+        console.print(f"leaderboard page written to {path}", markup=False)
+        return
+    if args.format == "table":
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:
+                _print_tables(Console(file=f, width=200), board, rich_tables)
+            console.print(f"written to {args.output}", markup=False)
+        else:
+            _print_tables(console, board, rich_tables)
+        return
+    text = markdown(board) if args.format == "markdown" else to_csv(board)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        console.print(f"written to {args.output}", markup=False)
+    else:
+        print(text, end="")
+
+
+def _print_tables(console, board: dict, rich_tables) -> None:
+    for table in rich_tables(board):
+        console.print(table)
+    for note in board["notes"]:
+        console.print(f"note: {note}", markup=False)

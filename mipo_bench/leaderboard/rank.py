@@ -1,0 +1,200 @@
+"""Rank the stored runs: per task, each (base model, method) against the SAME base model's evaluation on the same
+items, and across tasks by the mean of those gains.
+
+Per task and base model, a row pools a method's seeds: the headline score's mean ± std over seeds (the paper's
+form), the gain over the base model with a paired bootstrap CI on the per-item scores averaged over seeds, a paired
+test's p-value Holm-corrected over all comparisons of the task, and a rank from tied groups (methods not
+significantly different from their group's best share a rank). Costs are summed over seeds.
+
+The renderers (terminal, Markdown, CSV) are in :mod:`mipo_bench.leaderboard.render`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from itertools import combinations
+
+from ..metrics.stats import (
+    holm,
+    paired_bootstrap,
+    paired_test,
+    per_item_mean,
+    ranks_from_groups,
+    seed_mean_std,
+    tied_groups,
+)
+from ..results import EvalEntry
+
+COST_KEYS = ("generated_tokens", "train_seconds", "judge_calls")
+
+
+def leaderboard(store, base: str = "base", alpha: float = 0.05, seed: int = 0) -> dict:
+    """The board: ``{"base", "alpha", "tasks": {task: {"headline", "percent", "rows"}}, "overall": rows, "notes"}``.
+
+    ``base`` is the label of the reference rows (the untrained model's evaluation). Rows of a task are sorted by
+    base model, then rank. ``store`` is a :class:`~mipo_bench.leaderboard.store.ResultsStore` or a list of entries.
+    """
+    entries = store if isinstance(store, list) else store.entries()
+    notes: list[str] = []
+    by_task: dict[str, list[EvalEntry]] = defaultdict(list)
+    for entry in entries:
+        by_task[entry.task].append(entry)
+    tasks = {task: _task_board(task, group, base, alpha, seed, notes) for task, group in sorted(by_task.items())}
+    overall = _overall(tasks, base, alpha, seed)
+    return {"base": base, "alpha": alpha, "tasks": tasks, "overall": overall, "notes": notes}
+
+
+def _task_board(task: str, entries: list[EvalEntry], base: str, alpha: float, seed: int, notes: list[str]) -> dict:
+    headline = _most_common([e.headline for e in entries])
+    groups: dict[tuple[str, str], dict] = {}
+    for entry in entries:
+        if headline not in entry.scores:
+            notes.append(f"{task}: {entry.eval_dir} [{entry.label}] has no {headline!r} score; left out")
+            continue
+        runs = groups.setdefault((entry.model, entry.label), {})
+        if entry.seed in runs:
+            notes.append(f"{task}: {entry.label} on {entry.model} has seed {entry.seed} twice; the later run is used")
+        runs[entry.seed] = entry
+    rows = {key: _pooled_row(task, key, list(runs.values()), headline) for key, runs in groups.items()}
+    for (model, label), row in rows.items():
+        reference = rows.get((model, base))
+        if label == base:
+            continue
+        if reference is None:
+            notes.append(f"{task}: no {base!r} entry for {model}; {label} has no gain")
+            continue
+        delta = paired_bootstrap(reference["items"], row["items"], seed=seed)
+        row.update(gain=delta.mean, low=delta.low, high=delta.high, n_shared=delta.n)
+        row["test"], row["p"] = paired_test(reference["items"], row["items"], seed=seed)
+        shared = set(reference["items"]) & set(row["items"])
+        row["item_gains"] = {i: row["items"][i] - reference["items"][i] for i in shared}
+    adjusted = holm({key: row["p"] for key, row in rows.items() if row.get("p") is not None})
+    for key, p in adjusted.items():
+        rows[key]["p_holm"] = p
+    for model in sorted({m for m, _ in rows}):
+        members = {label: row["items"] for (m, label), row in rows.items() if m == model}
+        try:
+            ranks = ranks_from_groups(tied_groups(members, alpha, seed=seed))
+        except ValueError as e:  # no item shared by all of them: no ranks for this model
+            notes.append(f"{task}, {model}: {e}")
+            continue
+        for label, rank in ranks.items():
+            rows[(model, label)]["rank"] = rank
+            rows[(model, label)]["tied"] = sum(r == rank for r in ranks.values()) > 1
+    ordered = sorted(rows.values(), key=lambda r: (r["model"], r.get("rank") or math.inf, -r["mean"], r["label"]))
+    values = [v for row in ordered for v in row["items"].values()]
+    return {"headline": headline, "percent": all(0 <= v <= 1 for v in values), "rows": ordered}
+
+
+def _pooled_row(task: str, key: tuple[str, str], runs: list[EvalEntry], headline: str) -> dict:
+    """One (model, label) of a task, its seeds pooled."""
+    model, label = key
+    mean, std = seed_mean_std([_mean(e.scores[headline]) for e in runs])
+    items = per_item_mean([e.scores[headline] for e in runs])
+    row = {
+        "task": task,
+        "model": model,
+        "label": label,
+        "method": _most_common([e.method for e in runs]),
+        "seeds": sorted((e.seed for e in runs), key=lambda s: (s is None, s)),
+        "n_items": len(items),
+        "mean": mean,
+        "std": std,
+        "items": items,
+        "gain": None,
+        "low": None,
+        "high": None,
+        "test": None,
+        "p": None,
+        "p_holm": None,
+        "rank": None,
+        "tied": False,
+        "hardware": sorted({describe_hardware(e.cost.get("hardware")) for e in runs}),
+        "train_runs": {_train_key(e): e.cost.get("train_seconds") for e in runs if e.manifest.get("train")},
+    }
+    for cost in COST_KEYS:
+        known = [e.cost.get(cost) for e in runs if e.cost.get(cost) is not None]
+        row[cost] = sum(known) if known else None
+    return row
+
+
+def _overall(tasks: dict, base: str, alpha: float, seed: int) -> list[dict]:
+    """Across tasks: each (model, label)'s unweighted mean gain over the tasks where it has one, ranked by it with
+    ties (:func:`_rank_with_ties`); training time counted once per training run, other costs summed over tasks."""
+    per_method: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for board in tasks.values():
+        for row in board["rows"]:
+            if row["label"] != base and row["gain"] is not None:
+                per_method[(row["model"], row["label"])].append(row)
+    out = []
+    for (model, label), rows in per_method.items():
+        train_runs = {k: v for row in rows for k, v in row["train_runs"].items() if v is not None}
+        out.append(
+            {
+                "model": model,
+                "label": label,
+                "method": rows[0]["method"],
+                "tasks": len(rows),
+                "mean_gain": sum(r["gain"] for r in rows) / len(rows),
+                "better": sum(r["gain"] > 0 and (r["p_holm"] or 1) < alpha for r in rows),
+                "worse": sum(r["gain"] < 0 and (r["p_holm"] or 1) < alpha for r in rows),
+                "generated_tokens": _sum_known(r["generated_tokens"] for r in rows),
+                "train_seconds": sum(train_runs.values()) if train_runs else None,
+                "judge_calls": _sum_known(r["judge_calls"] for r in rows),
+                "hardware": sorted({h for r in rows for h in r["hardware"]}),
+                "item_gains": {(r["task"], i): g for r in rows for i, g in r["item_gains"].items()},
+            }
+        )
+    out.sort(key=lambda r: (-r["mean_gain"], r["label"], r["model"]))
+    _rank_with_ties(out, alpha, seed)
+    return out
+
+
+def _rank_with_ties(rows: list[dict], alpha: float, seed: int) -> None:
+    """Set ``rank`` and ``tied`` on rows sorted by mean gain, the rule of
+    :func:`~mipo_bench.metrics.stats.tied_groups` in this order: every pair is tested on its per-item gains over
+    the (task, item)s both have (Holm over all pairs); walking down, a row joins the current group unless it differs
+    significantly from the group's first row. A pair with no shared item cannot be told apart: tied."""
+    names = list(range(len(rows)))
+    raw = {
+        (a, b): paired_test(rows[a]["item_gains"], rows[b]["item_gains"], seed=seed)[1]
+        for a, b in combinations(names, 2)
+    }
+    adjusted = holm(raw)
+    groups: list[list[int]] = []
+    for i in names:
+        if groups and not adjusted[(groups[-1][0], i)] < alpha:  # nan (nothing shared) is not < alpha
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    for name, rank in ranks_from_groups(groups).items():
+        rows[name]["rank"] = rank
+        rows[name]["tied"] = any(len(g) > 1 and name in g for g in groups)
+
+
+def describe_hardware(hardware: dict | None) -> str:
+    """``2× NVIDIA H100`` or ``AMD EPYC 7B13 (16 cores)``; ``unknown`` when the manifest did not record it."""
+    if not hardware:
+        return "unknown"
+    if hardware.get("gpu"):
+        return f"{hardware.get('gpus') or 1}× {hardware['gpu']}"
+    return f"{hardware.get('cpu') or 'CPU'} ({hardware.get('cores') or '?'} cores)"
+
+
+def _train_key(entry: EvalEntry) -> str:
+    train = entry.manifest["train"]
+    return str(train.get("inputs_hash") or entry.eval_dir)
+
+
+def _mean(scores: dict) -> float:
+    return sum(scores.values()) / len(scores) if scores else math.nan
+
+
+def _sum_known(values) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _most_common(values: list[str]) -> str:
+    return max(dict.fromkeys(values), key=values.count)

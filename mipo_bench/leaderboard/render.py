@@ -1,0 +1,185 @@
+"""Render a leaderboard (:func:`mipo_bench.leaderboard.rank.leaderboard`) as rich tables, Markdown or CSV; the cell
+formatting is shared with the HTML page (:mod:`mipo_bench.leaderboard.page`). Scores and gains are shown in points
+(× 100) on tasks whose scores lie in [0, 1].
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+from rich.table import Table
+
+from .rank import COST_KEYS
+
+TASK_COLUMNS = (
+    "rank",
+    "model",
+    "method",
+    "seeds",
+    "n",
+    "score",
+    "gain [95% CI]",
+    "p (Holm)",
+    "tokens",
+    "train s",
+    "judge calls",
+    "hardware",
+)
+OVERALL_COLUMNS = (
+    "rank",
+    "model",
+    "method",
+    "tasks",
+    "mean gain",
+    "better / worse",
+    "tokens",
+    "train s",
+    "judge calls",
+    "hardware",
+)
+
+
+def _num(value, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _rank(row: dict) -> str:
+    if row.get("rank") is None:
+        return "-"
+    return f"{row['rank']}{' (tied)' if row['tied'] else ''}"
+
+
+def task_cells(row: dict, percent: bool, base: str) -> list[str]:
+    """The display strings of one task row, in :data:`TASK_COLUMNS` order (scores in points when ``percent``)."""
+    k = 100 if percent else 1
+    score = f"{k * row['mean']:.1f}" + (f" ± {k * row['std']:.1f}" if len(row["seeds"]) > 1 else "")
+    if row["label"] == base:
+        gain = "reference"
+    elif row["gain"] is None:
+        gain = "no base"
+    else:
+        gain = f"{k * row['gain']:+.1f} [{k * row['low']:+.1f}, {k * row['high']:+.1f}]"
+    p = "-" if row["p_holm"] is None else f"{row['p_holm']:.3g}"
+    seeds = ",".join("-" if s is None else str(s) for s in row["seeds"])
+    return [
+        _rank(row),
+        row["model"],
+        row["label"],
+        seeds,
+        str(row["n_items"]),
+        score,
+        gain,
+        p,
+        _num(row["generated_tokens"]),
+        _num(row["train_seconds"], 1),
+        _num(row["judge_calls"]),
+        "; ".join(row["hardware"]),
+    ]
+
+
+def overall_cells(row: dict, percent: bool) -> list[str]:
+    k = 100 if percent else 1
+    return [
+        _rank(row),
+        row["model"],
+        row["label"],
+        str(row["tasks"]),
+        f"{k * row['mean_gain']:+.2f}",
+        f"{row['better']} / {row['worse']}",
+        _num(row["generated_tokens"]),
+        _num(row["train_seconds"], 1),
+        _num(row["judge_calls"]),
+        "; ".join(row["hardware"]),
+    ]
+
+
+def overall_percent(board: dict) -> bool:
+    return all(t["percent"] for t in board["tasks"].values())
+
+
+def _sections(board: dict):
+    """(title, columns, rows of cells) for every task and the overall table."""
+    for task, tb in board["tasks"].items():
+        title = f"{task}: {tb['headline']}{' (points)' if tb['percent'] else ''}, gain over the same base model"
+        yield title, TASK_COLUMNS, [task_cells(r, tb["percent"], board["base"]) for r in tb["rows"]]
+    percent = overall_percent(board)
+    yield (
+        "all tasks: mean gain over the tasks each method has",
+        OVERALL_COLUMNS,
+        [overall_cells(r, percent) for r in board["overall"]],
+    )
+
+
+def rich_tables(board: dict) -> list[Table]:
+    tables = []
+    for title, columns, rows in _sections(board):
+        table = Table(title=title)
+        for col in columns:
+            table.add_column(col, justify="left" if col in ("model", "method", "hardware") else "right")
+        for cells in rows:
+            table.add_row(*cells)
+        tables.append(table)
+    return tables
+
+
+def markdown(board: dict) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    parts = []
+    for title, columns, rows in _sections(board):
+        parts += [f"### {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        parts += ["| " + " | ".join(cell(c) for c in cells) + " |" for cells in rows]
+        parts.append("")
+    parts += [f"- {note}" for note in board["notes"]]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+CSV_COLUMNS = (
+    "scope",
+    "model",
+    "label",
+    "method",
+    "rank",
+    "tied",
+    "seeds",
+    "n_items",
+    "mean",
+    "std",
+    "gain",
+    "low",
+    "high",
+    "test",
+    "p",
+    "p_holm",
+    "tasks",
+    "better",
+    "worse",
+    *COST_KEYS,
+    "hardware",
+)
+
+
+def to_csv(board: dict) -> str:
+    """One row per task row (scope = the task) and per overall row (scope ``overall``, gain = the mean gain);
+    raw numbers, not points."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for task, tb in board["tasks"].items():
+        for row in tb["rows"]:
+            writer.writerow(
+                {
+                    **row,
+                    "scope": task,
+                    "seeds": " ".join("-" if s is None else str(s) for s in row["seeds"]),
+                    "hardware": "; ".join(row["hardware"]),
+                }
+            )
+    for row in board["overall"]:
+        writer.writerow({**row, "scope": "overall", "gain": row["mean_gain"], "hardware": "; ".join(row["hardware"])})
+    return out.getvalue()

@@ -1,0 +1,178 @@
+"""The results store: one SQLite file holding every evaluation entry, its manifest, its cost and its per-item
+scores (so paired statistics can be computed later, against any other run on the same items).
+
+Tables:
+
+- ``runs``: one row per (evaluation, task, label); ``run_id`` is a content hash of the eval manifest's
+  ``inputs_hash``, the task and the label, so re-adding the same run changes nothing.
+- ``metrics``: one row per run × score label (``paper``, ``strict``, ``acc`` …): the mean over items, with the seed.
+- ``items``: one row per run × score label × item: the item's score.
+
+A run is written in one transaction: a crash part-way leaves no trace of it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from ..results import EvalEntry, collect
+from ..runs import content_hash
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    label TEXT NOT NULL,
+    method TEXT NOT NULL,
+    model TEXT NOT NULL,
+    seed INTEGER,
+    task TEXT NOT NULL,
+    headline TEXT NOT NULL,
+    n_items INTEGER NOT NULL,
+    eval_dir TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    generated_tokens INTEGER,
+    token_counter TEXT,
+    train_seconds REAL,
+    judge_calls INTEGER,
+    hardware TEXT,
+    added_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    task TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    seed INTEGER,
+    value REAL NOT NULL,
+    PRIMARY KEY (run_id, metric)
+);
+CREATE TABLE IF NOT EXISTS items (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    task TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    doc_id INTEGER NOT NULL,
+    score REAL NOT NULL,
+    PRIMARY KEY (run_id, metric, doc_id)
+);
+CREATE INDEX IF NOT EXISTS runs_by_task ON runs(task);
+"""
+
+
+def run_id(entry: EvalEntry) -> str:
+    """The identity of a run: what was evaluated and how (the eval manifest's inputs hash), the task, the label."""
+    eval_manifest = entry.manifest.get("eval") or {}
+    inputs = eval_manifest.get("inputs_hash") or content_hash(eval_manifest)
+    return content_hash({"inputs_hash": inputs, "task": entry.task, "label": entry.label})
+
+
+class ResultsStore:
+    """An SQLite results store at ``path`` (created with its tables when missing)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path)
+        with self.conn:
+            self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def add(self, entry: EvalEntry) -> bool:
+        """Write one entry, all of it or nothing; False when the same run is in the store already."""
+        rid = run_id(entry)
+        cost = entry.cost
+        with self.conn:  # one transaction: committed at the end, rolled back on any exception
+            inserted = self.conn.execute(
+                "INSERT OR IGNORE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    rid,
+                    entry.label,
+                    entry.method,
+                    entry.model,
+                    entry.seed,
+                    entry.task,
+                    entry.headline,
+                    len(entry.scores.get(entry.headline, {})),
+                    str(entry.eval_dir),
+                    json.dumps(entry.manifest, sort_keys=True, default=str),
+                    cost.get("generated_tokens"),
+                    cost.get("token_counter"),
+                    cost.get("train_seconds"),
+                    cost.get("judge_calls"),
+                    json.dumps(cost.get("hardware")) if cost.get("hardware") is not None else None,
+                    time.time(),
+                ),
+            ).rowcount
+            if not inserted:
+                return False
+            self.conn.executemany(
+                "INSERT INTO metrics VALUES (?,?,?,?,?)",
+                [
+                    (rid, entry.task, metric, entry.seed, sum(items.values()) / len(items))
+                    for metric, items in entry.scores.items()
+                    if items
+                ],
+            )
+            self.conn.executemany("INSERT INTO items VALUES (?,?,?,?,?)", self._item_rows(rid, entry))
+        return True
+
+    @staticmethod
+    def _item_rows(rid: str, entry: EvalEntry):
+        for metric, items in entry.scores.items():
+            for doc_id, score in items.items():
+                yield rid, entry.task, metric, int(doc_id), float(score)
+
+    def add_paths(self, paths: list[Path], label: str | None = None) -> tuple[int, list[str]]:
+        """Collect the evaluations under ``paths`` and add them: (entries added, lines naming what was skipped,
+        runs already in the store included)."""
+        entries, skipped = collect(paths, label)
+        added = 0
+        for entry in entries:
+            if self.add(entry):
+                added += 1
+            else:
+                skipped.append(f"{entry.eval_dir} [{entry.task}, {entry.label}]: already in {self.path}")
+        return added, skipped
+
+    def entries(self, task: str | None = None) -> list[EvalEntry]:
+        """Every stored entry (of ``task`` when given), in the order they were added, with per-item scores."""
+        where, args = ("WHERE task = ?", (task,)) if task else ("", ())
+        rows = self.conn.execute(
+            "SELECT run_id, eval_dir, task, method, model, seed, label, headline, manifest, generated_tokens, "
+            f"token_counter, train_seconds, judge_calls, hardware FROM runs {where} ORDER BY added_at, run_id",
+            args,
+        ).fetchall()
+        out = []
+        for rid, eval_dir, task_, method, model, seed, label, headline, manifest, tokens, counter, *rest in rows:
+            train_s, calls, hardware = rest
+            scores: dict[str, dict[int, float]] = {}
+            for metric, doc_id, score in self.conn.execute(
+                "SELECT metric, doc_id, score FROM items WHERE run_id = ? ORDER BY rowid", (rid,)
+            ):
+                scores.setdefault(metric, {})[doc_id] = score
+            cost = {
+                "generated_tokens": tokens,
+                "token_counter": counter,
+                "train_seconds": train_s,
+                "judge_calls": calls,
+                "hardware": json.loads(hardware) if hardware else None,
+            }
+            out.append(
+                EvalEntry(
+                    Path(eval_dir), task_, method, model, seed, label, scores, headline, cost, json.loads(manifest)
+                )
+            )
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (for tests and for the CLI's summary line)."""
+        return {t: self.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("runs", "metrics", "items")}
