@@ -32,9 +32,10 @@ def cmd_eval(args) -> None:
     from .evaluate import console, results_table, run_eval
 
     limit = int(args.limit) if args.limit is not None and float(args.limit).is_integer() else args.limit
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     results = run_eval(
         args.model,
-        [t.strip() for t in args.tasks.split(",") if t.strip()],
+        tasks,
         limit=limit,
         output=args.output,
         batch_size=args.batch_size,
@@ -45,7 +46,12 @@ def cmd_eval(args) -> None:
         gen_kwargs=args.gen_kwargs,
     )
     console.print(results_table(results, f"{args.model}  ({results['mipo_bench']['wall_seconds']} s)"))
-    if args.output:
+    if args.output:  # an evaluation directory that `report` and `leaderboard` read like any stage's
+        from .pipeline import save_evaluation
+        from .runs import content_hash
+
+        settings = {k: v for k, v in vars(args).items() if k not in ("func", "output")}
+        save_evaluation(Path(args.output), results, content_hash(settings), args.model, tasks, limit, args.label)
         console.print(f"results and per-sample logs written under {args.output}")
 
 
@@ -105,60 +111,28 @@ def cmd_demo(args) -> None:
 
 
 def cmd_judge(args) -> None:
-    from dataclasses import asdict
-
     from rich.table import Table
 
     from .evaluate import console
-    from .generation import get_backend
-    from .judging.judge import dump, judge_items, read_samples, reference_items, response_scores, summary
-    from .judging.templates import load_template, template_decoding
-    from .judging.winrate import compare
+    from .judging.run import judge_samples
 
     if args.backend != "openai":  # an OpenAI-compatible endpoint names its own models
         locate_model(args.judge)  # a bad --judge is one line here, before the samples are read
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    template = load_template(args.template)
-    decoding = template_decoding(template, args.max_new_tokens, args.retries, args.seed)
-    items = read_samples(args.samples)
-    if args.dataset and args.reference != "dataset":
-        raise ValueError("--dataset names where to look up reference responses: use it with --reference dataset")
-    if args.reference == "dataset":  # the dataset's own reference (PRISM / CA: the human-chosen response)
-        lookup = None
-        if args.dataset:
-            from . import data
-
-            lookup = {r["id"]: r.get("reference") for r in data.load(args.dataset, "test")}
-        ref_items = reference_items(items, args.samples, lookup)
-    else:
-        ref_items = read_samples(args.reference) if args.reference else None
-    backend = get_backend(args.backend, args.judge, batch_size=args.batch_size)
-
-    def judge(judged: list[dict], name: str) -> list[dict]:
-        """Samples and reference alike: the same judge, template, decoding and seed."""
-        return judge_items(
-            judged,
-            backend,
-            out / name,
-            args.template,
-            retries=decoding.retries,
-            batch_size=args.batch_size,
-            max_new_tokens=decoding.max_new_tokens,
-            constrained=args.constrained,
-            seed=args.seed,
-        )
-
-    rows = judge(items, "judgments.jsonl")
-    report = {
-        "samples": args.samples,
-        "judge": args.judge,
-        "template": args.template,
-        "template_path": template["path"],
-        "decoding": asdict(decoding),
-        "constrained": args.constrained,
-        **summary(rows),
-    }
+    report = judge_samples(
+        args.samples,
+        args.judge,
+        out,
+        template=args.template,
+        backend=args.backend,
+        reference=args.reference,
+        dataset=args.dataset,
+        retries=args.retries,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        constrained=args.constrained,
+    )
     table = Table(title=f"judged by {args.judge} (template {args.template})")
     for col in ("", "items", "mean score", "failed items", "failed judgments"):
         table.add_column(col)
@@ -168,13 +142,8 @@ def cmd_judge(args) -> None:
         table.add_row(name, str(s["items"]), mean, str(s["failed_items"]), str(s["failed"]))
 
     add_row("samples", report)
-    if ref_items is not None:
-        ref_rows = judge(ref_items, "reference_judgments.jsonl")
-        ref = summary(ref_rows)
-        add_row("reference", ref)
-        report["reference"] = {"source": args.reference, "dataset": args.dataset, **ref}
-        report["win_rate"] = compare(response_scores(rows), response_scores(ref_rows), seed=args.seed)
-    dump(report, out / "judge_summary.json")
+    if "reference" in report:
+        add_row("reference", report["reference"])
     console.print(table)
     if "win_rate" in report:
         w = report["win_rate"]
@@ -227,6 +196,58 @@ def cmd_contexts(args) -> None:
     console.print(f"use it with: export MIPO_BENCH_CONTEXTS_{args.dataset.upper()}={out.resolve()}")
 
 
+def cmd_report(args) -> None:
+    from .evaluate import console
+    from .results import collect
+    from .tables import build_table, load_table, render
+
+    if args.table is None:  # no table: the per-run comparison of every evaluation found
+        raise ValueError("--table is required (1-6): which of the paper's tables to build from the run directories")
+    spec = load_table(args.table)
+    if spec.kind == "critic":
+        raise ValueError("Table 6 is built by `mipo-bench critic-accuracy` (or `reproduce table6`), not from runs")
+    entries, skipped = collect([Path(p) for p in args.run_dirs])
+    for line in skipped:
+        console.print(f"[yellow]skipped: {line}")
+    built = build_table(spec, entries)
+    if args.table == "4" or args.table == "table4":
+        built.spec.title = "Table 4: self-BLEU-4 per task (lower = more diverse)"
+    if not built.rows:
+        raise ValueError(f"no evaluation under {', '.join(args.run_dirs)} is a row of table {spec.name}")
+    if args.format == "rich":
+        console.print(render(built, "rich"))
+    else:
+        text = render(built, args.format)
+        if args.output:
+            Path(args.output).write_text(text)
+            console.print(f"table written to {args.output}")
+        else:
+            print(text, end="")
+    for line in built.missing:
+        console.print(f"[dim]not a row: {line}")
+
+
+def cmd_critic_accuracy(args) -> None:
+    from .critic_accuracy import critic_table
+    from .tables import load_table
+
+    if args.backend != "openai":
+        locate_model(args.judge)
+    spec = load_table("6")
+    if args.dataset:
+        spec.tasks = {d: d for d in args.dataset.split(",")}
+    scale = {"limit": args.limit, "batch_size": args.batch_size}
+    critic_table(spec, scale, args.judge, Path(args.output), args.backend)
+
+
+def cmd_reproduce(args) -> None:
+    from .reproduce import reproduce
+
+    locate_model(args.model)
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    reproduce(args.table, args.model, args.seeds, tasks, args.scale, args.run_dir, args.judge)
+
+
 def _recipe_args(p, with_recipe: bool = True) -> None:
     if with_recipe:
         p.add_argument("recipe", help="a recipe name from recipes/ (mipo, sft, demo) or a YAML path")
@@ -253,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", required=True, help="comma-separated task or group names, e.g. mipo_reasoning")
     p.add_argument("--limit", type=float, default=None, help="items per task (as lm-eval's --limit)")
     p.add_argument("--output", default=None, help="directory for lm-eval's results JSON and sample logs")
+    p.add_argument("--label", default=None, help="the name this evaluation carries in reports and the leaderboard")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default=None, help="cpu / cuda (default: cuda if available)")
     p.add_argument("--backend", default="hf", choices=["hf", "vllm"])
@@ -348,6 +370,39 @@ def build_parser() -> argparse.ArgumentParser:
         "mipo,sft,sft_revision,infonce,rlvr (stages already in the run directory are reused)",
     )
     p.set_defaults(func=cmd_demo, run_dir="runs/demo")
+
+    p = sub.add_parser("report", help="build one of the paper's tables from run directories")
+    p.add_argument("run_dirs", nargs="+", help="run directories (searched for evaluations)")
+    p.add_argument("--table", default=None, help="1-6 (Table 4 = Table 3 per task) or a table spec YAML")
+    p.add_argument("--format", default="rich", choices=["rich", "markdown", "csv", "latex"])
+    p.add_argument("--output", default=None, help="write the table here (markdown, csv, latex)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("critic-accuracy", help="Table 6: a critic's strict / tie-tolerant accuracy on human labels")
+    p.add_argument("--judge", default=DEFAULT_MODEL, help="the critic's model spec")
+    p.add_argument("--dataset", default=None, help="comma-separated labelled sets (default: community_alignment,prism)")
+    p.add_argument("--limit", type=int, default=200, help="pairs per dataset (the paper: 200)")
+    p.add_argument("--backend", default="hf", choices=["hf", "vllm", "openai"])
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--output", default="runs/critic")
+    p.add_argument("--data", default=None, help="local data mirror (default: $MIPO_BENCH_DATA, else the HF hub)")
+    p.set_defaults(func=cmd_critic_accuracy)
+
+    p = sub.add_parser("reproduce", help="run everything one paper table needs and print it (resumable)")
+    p.add_argument("table", help="table1, table2, table3, table5 or table6 (specs in recipes/reproduce/)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="HF id, local dir, .gguf file or an embedded name")
+    p.add_argument("--seeds", type=int, default=1, help="training seeds per method (the paper: 3)")
+    p.add_argument("--tasks", default=None, help="comma-separated subset of the table's tasks, e.g. arc_easy,mmlu")
+    p.add_argument("--scale", default="demo", choices=["demo", "paper"], help="demo: 2 CPU cores; paper: GPUs")
+    p.add_argument("--judge", default=None, help="judge model spec for judged tables (default: --model)")
+    p.add_argument("--run-dir", default=None, help="default runs/reproduce/table<N>-<scale>")
+    p.add_argument("--data", default=None, help="local data mirror (default: $MIPO_BENCH_DATA, else the HF hub)")
+    p.set_defaults(func=cmd_reproduce)
+    from .leaderboard.cli import register as register_leaderboard
+    from .mi_meter import register as register_mi
+
+    register_mi(sub)
+    register_leaderboard(sub)
     return parser
 
 

@@ -28,7 +28,7 @@ from .pairs.build import build_pairs
 from .prompts import task_prompt
 from .recipe import Recipe
 from .resources import tasks_dir
-from .runs import content_hash, file_hash, stage_is_current, write_json, write_manifest
+from .runs import content_hash, file_hash, manifest_path, stage_is_current, write_json, write_manifest
 
 console = Console(stderr=True)
 BACKEND_OPTIONS = ("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization", "dtype", "device")
@@ -137,11 +137,18 @@ def run_train(recipe: Recipe, run_dir: Path, data_path: Path | None = None, out:
 
 
 def run_eval_stage(
-    model_path: str, tasks: list[str], out: Path, limit=None, batch_size: int = 16, gen_kwargs: str | None = None
+    model_path: str,
+    tasks: list[str],
+    out: Path,
+    limit=None,
+    batch_size: int = 16,
+    gen_kwargs: str | None = None,
+    label: str | None = None,
 ) -> dict:
     """lm-eval (with the paper's re-ask pass) on ``model_path``; skipped when the model's weights, the tasks and
     the settings are unchanged. Writes lm-eval's files and ``eval_results.json``: the task reports and, per
-    sample, the scores under the sample's own metric names (what :mod:`mipo_bench.report` compares)."""
+    sample, the scores under the sample's own metric names (what :mod:`mipo_bench.report` compares). ``label`` names
+    the evaluated row in the manifest (reports and the leaderboard show it; it is not part of the cache key)."""
     from .evaluate import results_table, run_eval
 
     key = content_hash(
@@ -157,8 +164,20 @@ def run_eval_stage(
     )
     if stage_is_current(out, "eval", key):
         console.print(f"eval: unchanged, reusing {out / 'eval_results.json'}")
+        if label is not None and json.loads(manifest_path(out, "eval").read_text()).get("label") != label:
+            write_json(
+                manifest_path(out, "eval"), {**json.loads(manifest_path(out, "eval").read_text()), "label": label}
+            )
         return json.loads((out / "eval_results.json").read_text())
     results = run_eval(model_path, tasks, limit=limit, output=out, batch_size=batch_size, gen_kwargs=gen_kwargs)
+    slim = save_evaluation(out, results, key, model_path, tasks, limit, label)
+    console.print(results_table(results, f"{model_path}"))
+    return slim
+
+
+def save_evaluation(out: Path, results: dict, key: str, model: str, tasks: list[str], limit, label=None) -> dict:
+    """``eval_results.json`` (task reports + slim per-sample scores) and the eval manifest: what reports, the
+    leaderboard and the stage cache read. Written by the eval stage and by `mipo-bench eval --output`."""
     slim = {
         "results": results["results"],
         "n-samples": results.get("n-samples", {}),
@@ -166,8 +185,7 @@ def run_eval_stage(
         "samples": {t: [_slim_sample(s) for s in ss] for t, ss in results.get("samples", {}).items()},
     }
     write_json(out / "eval_results.json", slim)
-    write_manifest(out, "eval", key, model=model_path, tasks=tasks, limit=limit)
-    console.print(results_table(results, f"{model_path}"))
+    write_manifest(out, "eval", key, model=model, tasks=tasks, limit=limit, label=label)
     return slim
 
 

@@ -89,6 +89,28 @@ def versions() -> dict[str, str]:
     return out
 
 
+def hardware() -> dict:
+    """Where a stage ran, for cost comparisons: CPU model, cores, and the GPU (name, count) when torch sees one."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpu, gpus = None, 0
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpus = torch.cuda.device_count()
+            gpu = torch.cuda.get_device_name(0)
+    except Exception:  # torch missing or a broken driver: the record says "no GPU seen"
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "gpus": gpus}
+
+
 def manifest_path(run_dir: str | Path, stage: str) -> Path:
     return Path(run_dir) / f"{stage}.manifest.json"
 
@@ -108,6 +130,7 @@ def write_manifest(run_dir: str | Path, stage: str, inputs_hash: str, **fields) 
         "inputs_hash": inputs_hash,
         "finished_at": time.time(),
         "versions": versions(),
+        "hardware": hardware(),
         **fields,
     }
     write_json(manifest_path(run_dir, stage), manifest)

@@ -1,0 +1,99 @@
+"""Figures 2-3 from run directories: per item, the entropy of the model's next-token distribution over the option
+letters right after the paper's answer marker in its own response (:mod:`mipo_bench.metrics.entropy`), base vs MIPO,
+split by whether the item was answered correctly (the paper extraction's score).
+
+The text scored is exactly what the model was evaluated on: lm-eval's rendered prompt (chat template included, from
+the samples file) followed by the model's response up to its answer marker. Multiple-choice tasks only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .metrics.entropy import answer_prefix, entropy, option_distribution
+
+LETTERS = "ABCDEFGHIJ"
+MULTIPLE_CHOICE = ("arc_easy", "arc_challenge", "mmlu")
+
+
+def samples_rows(samples_file: Path, filt: str = "paper") -> list[dict]:
+    """One row per item of an lm-eval samples file: ``prompt`` (the rendered text), ``response``, ``options``
+    (letters), ``correct``."""
+    rows = []
+    for line_no, line in enumerate(samples_file.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        s = json.loads(line)
+        if s.get("filter") != filt:
+            continue
+        try:
+            prompt = s["arguments"]["gen_args_0"]["arg_0"]
+            response = s["resps"][0][0]
+            choices = s["doc"]["choices"]
+        except (KeyError, IndexError, TypeError) as e:
+            raise ValueError(f"{samples_file}:{line_no}: not a multiple-choice generation sample ({e!r})") from None
+        if isinstance(choices, dict):  # ARC's raw {"text": [...], "label": [...]}
+            choices = choices.get("text", [])
+        rows.append(
+            {
+                "prompt": prompt,
+                "response": response,
+                "options": list(LETTERS[: len(choices)]),
+                "correct": bool(s.get("exact_match")),
+            }
+        )
+    return rows
+
+
+def item_entropies(model_path: str, samples_file: Path, batch_size: int = 8) -> tuple[list[float], list[bool]]:
+    """Entropy (nats) over the option letters after the answer marker, and correctness, for each item."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    rows = samples_rows(samples_file)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    texts = [r["prompt"] + answer_prefix(r["response"]) for r in rows]
+    dists = option_distribution(model, tokenizer, texts, [r["options"] for r in rows], batch_size=batch_size)
+    return [entropy(d) for d in dists], [r["correct"] for r in rows]
+
+
+def entropy_figures(spec, out: Path, models: dict, evals: dict) -> dict:
+    """One PNG per multiple-choice task of a reproduce run: base vs MIPO (the first seed), correct / incorrect."""
+    from .figures import entropy_figure
+
+    written = {}
+    for key, task in spec.tasks.items():
+        if key not in MULTIPLE_CHOICE:
+            continue
+        compared = {}
+        for (k, row, seed), model_path in sorted(models.items(), key=lambda kv: str(kv[0])):
+            if k == key and row in ("base", "mipo") and row not in compared:
+                files = sorted(Path(evals[(k, row, seed)]).rglob(f"samples_{task}_*.jsonl"))
+                if files:
+                    compared[row] = item_entropies(model_path, files[-1])
+        if len(compared) < 2:
+            continue
+        labels = {"base": "base", "mipo": "MIPO"}
+        path = out / "figures" / f"entropy_{key}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        entropy_figure(
+            {labels[r]: v[0] for r, v in compared.items()},
+            {labels[r]: v[1] for r, v in compared.items()},
+            path,
+            f"{task}: entropy over the answer letters after the answer marker",
+        )
+        written[key] = {
+            "path": str(path),
+            **{
+                f"mean_entropy_{r}_{'correct' if c else 'incorrect'}": _mean([e for e, ok in zip(*v) if ok == c])
+                for r, v in compared.items()
+                for c in (True, False)
+            },
+        }
+    return written
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None

@@ -1,0 +1,80 @@
+"""One judge run over an lm-eval samples file: judge every response (and the reference side, when there is one) with
+the same judge, template, decoding and seed, then the win-rate against the reference. Used by `mipo-bench judge` and
+by `mipo-bench reproduce` for the judged tables; writes ``judgments.jsonl``, ``reference_judgments.jsonl`` and
+``judge_summary.json`` under ``out`` (cached and resumable through the generation cache)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from .. import generation
+from .judge import dump, judge_items, read_samples, reference_items, response_scores, summary
+from .templates import load_template, template_decoding
+from .winrate import compare
+
+
+def judge_samples(
+    samples: str | Path,
+    judge: str,
+    out: str | Path,
+    template: str = "personalization_score",
+    backend: str = "hf",
+    reference: str | Path | None = None,
+    dataset: str | None = None,
+    retries: int | None = None,
+    max_new_tokens: int | None = None,
+    seed: int = 0,
+    batch_size: int = 16,
+    constrained: bool = False,
+) -> dict:
+    """Judge ``samples``; ``reference`` is another samples file, ``"dataset"`` (each item's reference response,
+    looked up in ``dataset`` by id where the sample's doc lacks it) or None (scores only). Returns the summary."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = load_template(template)
+    decoding = template_decoding(spec, max_new_tokens, retries, seed)
+    items = read_samples(samples)
+    if dataset and reference != "dataset":
+        raise ValueError("--dataset names where to look up reference responses: use it with --reference dataset")
+    if reference == "dataset":  # the dataset's own reference (PRISM / CA: the human-chosen response)
+        lookup = None
+        if dataset:
+            from .. import data
+
+            lookup = {r["id"]: r.get("reference") for r in data.load(dataset, "test")}
+        ref_items = reference_items(items, samples, lookup)
+    else:
+        ref_items = read_samples(reference) if reference else None
+    engine = generation.get_backend(backend, judge, batch_size=batch_size)
+
+    def run(judged: list[dict], name: str) -> list[dict]:
+        """Samples and reference alike: the same judge, template, decoding and seed."""
+        return judge_items(
+            judged,
+            engine,
+            out / name,
+            template,
+            retries=decoding.retries,
+            batch_size=batch_size,
+            max_new_tokens=decoding.max_new_tokens,
+            constrained=constrained,
+            seed=seed,
+        )
+
+    rows = run(items, "judgments.jsonl")
+    report = {
+        "samples": str(samples),
+        "judge": judge,
+        "template": template,
+        "template_path": spec["path"],
+        "decoding": asdict(decoding),
+        "constrained": constrained,
+        **summary(rows),
+    }
+    if ref_items is not None:
+        ref_rows = run(ref_items, "reference_judgments.jsonl")
+        report["reference"] = {"source": str(reference), "dataset": dataset, **summary(ref_rows)}
+        report["win_rate"] = compare(response_scores(rows), response_scores(ref_rows), seed=seed)
+    dump(report, out / "judge_summary.json")
+    return report

@@ -1,0 +1,224 @@
+"""`mipo-bench reproduce tableN`: everything a paper table needs — pairs or prompts, each method's training per seed,
+evaluation, judging — in one run directory, every stage cached and resumable, then the table.
+
+Layout of ``runs/reproduce/table<N>-<scale>/``::
+
+    <task>/eval/<row>/                 untrained rows (base model; "Default" / personalized prompting)
+    <task>/seed<s>/pairs|prompts/      the training input of seed s (shared by the rows that use it)
+    <task>/seed<s>/<row>/model         a trained row          <task>/seed<s>/eval/<row>/   its evaluation
+    <eval dir>/judge/                  judged tables: judgments and judge_summary.json (win-rate)
+    table.{md,csv,tex}, mi/, figures/, leaderboard.sqlite, leaderboard.html, reproduce_summary.json
+
+A crash anywhere loses at most the batch in flight: a rerun skips every stage whose manifest matches its inputs.
+What each table runs is its YAML spec in ``recipes/reproduce/`` (:mod:`mipo_bench.tables`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from .models import resolve_model_path
+from .pipeline import console, run_eval_stage, run_inputs, run_train
+from .recipe import find_recipe, load_recipe
+from .runs import write_json
+from .tables import Row, TableSpec, build_table, load_table, render
+
+
+def row_recipe(spec: TableSpec, scale: dict, row: Row, model: str, task_key: str, seed_offset: int):
+    """The recipe that trains ``row`` on ``task_key``: the scale's recipe (``{method}`` = the row's method's own
+    recipe), the model, seed, dataset, and the scale's, method's and row's overrides (in that order)."""
+    name = scale.get("recipe", "{method}").format(method=row.method)
+    try:
+        find_recipe(name)
+    except (FileNotFoundError, ValueError):
+        if not scale.get("recipe_fallback"):
+            raise
+        name = scale["recipe_fallback"].format(method=row.method)
+    base = load_recipe(name)
+    overrides = [
+        f"method={row.method}",
+        f"model={model}",
+        f"seed={base.seed + seed_offset}",
+        f"data.dataset={task_key}",
+        *scale.get("overrides", []),
+        *scale.get("method_overrides", {}).get(row.method, []),
+        *row.overrides,
+    ]
+    return load_recipe(name, overrides)
+
+
+def reproduce(
+    table: str,
+    model: str,
+    seeds: int = 1,
+    tasks: list[str] | None = None,
+    scale: str = "demo",
+    run_dir: str | Path | None = None,
+    judge: str | None = None,
+    extras: bool = True,
+) -> dict:
+    """Run every stage of ``table`` at ``scale`` for ``model`` and ``seeds`` seeds; returns the summary it writes."""
+    started = time.time()
+    full = load_table(table)
+    spec = full.at_scale(scale)
+    if tasks:
+        unknown = [t for t in tasks if t not in full.tasks and t not in spec.tasks]
+        if unknown:
+            raise ValueError(f"{full.path}: unknown task(s) {unknown}; the table has {list(full.tasks)}")
+        names = dict(full.tasks, **full.scales[scale].get("task_names", {}))
+        spec.tasks = {t: names[t] for t in tasks}
+    s = full.scales[scale]
+    out = Path(run_dir or f"runs/reproduce/table{spec.name}-{scale}")
+    out.mkdir(parents=True, exist_ok=True)
+    if spec.kind == "critic":
+        from .critic_accuracy import critic_table
+
+        return critic_table(spec, s, judge or model, out)
+    timings: dict[str, float] = {}
+
+    def timed(name, fn, *args, **kwargs):
+        t = time.time()
+        console.rule(f"[bold]{name}")
+        result = fn(*args, **kwargs)
+        timings[name] = round(time.time() - t, 1)
+        return result
+
+    ev = s.get("eval", {})
+    base_path = str(resolve_model_path(model))
+    evals: dict[tuple[str, str, int | None], Path] = {}  # (task, row, seed) -> eval dir
+    models: dict[tuple[str, str, int | None], str] = {}
+    for key, task in spec.tasks.items():
+        for row in spec.rows:
+            if row.method is None:  # the untrained model: one run (the paper prints no ± for it)
+                where = out / key / "eval" / row.name
+                timed(f"{key}: eval {row.name}", _eval, base_path, task + row.task_suffix, where, ev, row.name)
+                evals[(key, row.name, None)], models[(key, row.name, None)] = where, base_path
+                continue
+            for k in range(seeds):
+                recipe = row_recipe(spec, s, row, model, key, k)
+                seed_dir = out / key / f"seed{recipe.seed}"
+                input_dir = seed_dir / row.name if row.overrides else seed_dir  # own pairs when the row changes them
+                data_path = timed(f"{key}: input {row.name} seed {recipe.seed}", run_inputs, recipe, input_dir)
+                trained = seed_dir / row.name
+                timed(f"{key}: train {row.name} seed {recipe.seed}", run_train, recipe, input_dir, data_path, trained)
+                where = seed_dir / "eval" / row.name
+                timed(f"{key}: eval {row.name} seed {recipe.seed}", _eval, trained / "model", task, where, ev, row.name)
+                evals[(key, row.name, recipe.seed)] = where
+                models[(key, row.name, recipe.seed)] = str(trained / "model")
+        if spec.kind == "win_rate":
+            timed(f"{key}: judge", _judge_task, spec, s, key, evals, judge or model)
+
+    from .results import collect
+
+    entries, skipped = collect([out])
+    for line in skipped:
+        console.print(f"[yellow]not in the table: {line}")
+    built = build_table(spec, entries)
+    console.print(render(built, "rich"))
+    for fmt, ext in (("markdown", "md"), ("csv", "csv"), ("latex", "tex")):
+        (out / f"table.{ext}").write_text(render(built, fmt))
+    summary = {"table": spec.name, "scale": scale, "model": model, "seeds": seeds, "tasks": list(spec.tasks)}
+    if extras:
+        summary.update(_extras(spec, s, out, models, evals, base_path, timed))
+    summary.update(stage_seconds=timings, wall_seconds=round(time.time() - started, 1))
+    write_json(out / "reproduce_summary.json", summary)
+    console.print(f"table, figures and leaderboard in {out}; stage times (s): {json.dumps(timings)}")
+    return summary
+
+
+def _eval(model_path, task: str, where: Path, ev: dict, label: str) -> dict:
+    return run_eval_stage(
+        str(model_path), [task], where, ev.get("limit"), ev.get("batch_size", 16), ev.get("gen_kwargs"), label=label
+    )
+
+
+def _samples_file(eval_dir: Path, task: str) -> Path:
+    files = sorted(eval_dir.rglob(f"samples_{task}_*.jsonl"))
+    if not files:
+        raise FileNotFoundError(f"{eval_dir}: no lm-eval samples file for {task}")
+    return files[-1]
+
+
+def _judge_task(spec: TableSpec, scale: dict, key: str, evals: dict, judge: str) -> None:
+    """Judge every evaluation of one task. The reference side is the dataset's reference response (PRISM / CA's
+    human-chosen one, Multi-Bench's GPT-4o one); a dataset without one (PrefEval, the demo's) is compared with the
+    table's reference row instead (personalized prompting), which the summary names."""
+    from .judging.run import judge_samples
+
+    task = spec.tasks[key]
+    ref_dir = evals.get((key, spec.reference, None))
+    use_dataset = key not in scale.get("no_reference", ["prefeval"])
+    for (k, row_name, _seed), eval_dir in evals.items():
+        if k != key:
+            continue
+        row = spec.row(row_name)
+        samples = _samples_file(eval_dir, task + row.task_suffix)
+        if use_dataset:
+            reference = "dataset"
+        elif ref_dir is not None and row_name != spec.reference:
+            reference = _samples_file(ref_dir, task)
+        else:
+            continue  # the reference row against itself: nothing to judge
+        judge_samples(
+            samples,
+            judge,
+            eval_dir / "judge",
+            template=spec.judge_template or "paper",
+            reference=reference,
+            dataset=key if use_dataset else None,
+            batch_size=scale.get("judge_batch_size", 8),
+        )
+
+
+def _extras(spec: TableSpec, scale: dict, out: Path, models: dict, evals: dict, base_path: str, timed) -> dict:
+    """The MI meter's readings, the entropy figure and the leaderboard (store + page) for the table's runs."""
+    extras: dict = {}
+    if spec.mi:
+        from .mi_meter import measure_mi
+
+        mi_cfg = scale.get("mi", {})
+        readings = {}
+        for (key, row_name, seed), model_path in models.items():
+            if row_name != "mipo" and row_name != spec.reference:
+                continue
+            name = f"{key}/{row_name}" + ("" if seed is None else f"/seed{seed}")
+            readings[name] = timed(
+                f"mi {name}",
+                measure_mi,
+                model_path,
+                base_path,
+                key,
+                out / "mi" / name.replace("/", "-"),
+                **mi_cfg,
+            )
+        from .metrics.stats import paired_bootstrap
+        from .mi_meter import item_scores
+
+        extras["mi"] = {}
+        for name, r in readings.items():
+            reading = {"mean": r["mean"], "low": r["ci_low"], "high": r["ci_high"], "n": r["n"]}
+            base = readings.get(f"{name.split('/')[0]}/{spec.reference}")
+            if base is not None and base is not r:  # the same prompts, the same reference: a paired difference
+                d = paired_bootstrap(item_scores(base), item_scores(r))
+                reading["delta_vs_base"] = {"mean": d.mean, "low": d.low, "high": d.high, "n": d.n}
+            extras["mi"][name] = reading
+            ci = "" if reading["low"] is None else f" [{reading['low']:+.3f}, {reading['high']:+.3f}]"
+            delta = reading.get("delta_vs_base")
+            vs = "" if not delta else f"; vs base {delta['mean']:+.3f} [{delta['low']:+.3f}, {delta['high']:+.3f}]"
+            console.print(f"MI meter {name}: {reading['mean']:+.3f} nats{ci} (n={reading['n']}){vs}")
+    if spec.figure == "entropy":
+        from .entropy_figure import entropy_figures
+
+        extras["figures"] = timed("figures", entropy_figures, spec, out, models, evals)
+    from .leaderboard.page import write_page
+    from .leaderboard.rank import leaderboard
+    from .leaderboard.store import ResultsStore
+
+    store = ResultsStore(out / "leaderboard.sqlite")
+    added, skipped = store.add_paths([out])
+    board = leaderboard(store, base=spec.reference or "base")
+    write_page(board, out / "leaderboard.html", f"mipo-bench leaderboard — {spec.title}")
+    extras["leaderboard"] = {"db": str(out / "leaderboard.sqlite"), "page": str(out / "leaderboard.html")}
+    return extras

@@ -1,0 +1,94 @@
+"""`mipo-bench reproduce`: every stage of a table on the tiny model, the table, the MI meter, the entropy figure and the
+leaderboard page; a rerun reuses every stage, and a run that crashed mid-way resumes where it stopped."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.image
+import pytest
+import yaml
+
+from mipo_bench.recipe import find_recipe
+from mipo_bench.tables import load_table
+from tests.test_pipeline import _forbid_every_stage
+
+
+def tiny_spec(tmp_path, model_dir) -> str:
+    """Table 2's spec with a ``tiny`` scale: base + SFT + MIPO on ARC-Easy, a handful of items and tokens."""
+    raw = yaml.safe_load(open(load_table("2").path))
+    raw["scales"]["tiny"] = {
+        "recipe": str(find_recipe("demo")),
+        "rows": ["base", "sft", "mipo"],
+        "tasks": ["arc_easy"],
+        "overrides": [
+            "data.n_prompts=4",
+            "pairs.max_new_tokens=6",
+            "pairs.batch_size=4",
+            "train.max_length=256",
+            "train.num_train_epochs=1",
+            "train.gradient_accumulation_steps=2",
+        ],
+        "eval": {"limit": 3, "batch_size": 3, "gen_kwargs": "max_gen_toks=24"},
+        "mi": {"n": 3, "max_new_tokens": 6, "contrasts": 2},
+    }
+    path = tmp_path / "table2_tiny.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def test_reproduce_runs_every_stage_and_resumes(tmp_path, tiny_model_dir, monkeypatch):
+    import mipo_bench.training
+    from mipo_bench.reproduce import reproduce
+
+    spec = tiny_spec(tmp_path, tiny_model_dir)
+    out = tmp_path / "run"
+    real_train = mipo_bench.training.train
+
+    def crash_on_mipo(method, *args, **kwargs):
+        if method == "mipo":
+            raise RuntimeError("simulated crash while training mipo")
+        return real_train(method, *args, **kwargs)
+
+    monkeypatch.setattr(mipo_bench.training, "train", crash_on_mipo)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        reproduce(spec, tiny_model_dir, seeds=2, scale="tiny", run_dir=out)
+    sft_model = out / "arc_easy" / "seed42" / "sft" / "model" / "config.json"
+    assert sft_model.exists()  # what finished before the crash is kept
+    stamp = sft_model.stat().st_mtime_ns
+    monkeypatch.setattr(mipo_bench.training, "train", real_train)
+
+    summary = reproduce(spec, tiny_model_dir, seeds=2, scale="tiny", run_dir=out)
+    assert sft_model.stat().st_mtime_ns == stamp  # resumed: SFT of seed 42 was not trained again
+    for seed in (42, 43):
+        for row in ("sft", "mipo"):
+            manifest = json.loads((out / "arc_easy" / f"seed{seed}" / row / "train.manifest.json").read_text())
+            assert manifest["method"] == row and manifest["seed"] == seed
+
+    table = (out / "table.md").read_text()
+    assert "+ MIPO (Ours)" in table and "+ SFT" in table and " ± " in table  # two seeds: mean ± std
+    assert (out / "table.csv").exists() and "\\begin{tabular}" in (out / "table.tex").read_text()
+
+    mi = summary["mi"]
+    assert {"arc_easy/base", "arc_easy/mipo/seed42", "arc_easy/mipo/seed43"} <= set(mi)
+    assert all(r["n"] == 3 and r["low"] <= r["mean"] <= r["high"] for r in mi.values())
+
+    figure = summary["figures"]["arc_easy"]["path"]
+    assert matplotlib.image.imread(figure).shape[0] > 100
+
+    page = (out / "leaderboard.html").read_text()
+    assert "mipo" in page and "sft" in page and "<table" in page
+    assert summary["leaderboard"]["db"].endswith("leaderboard.sqlite")
+
+    _forbid_every_stage(monkeypatch)  # a third run: every stage is current, nothing is computed again
+    again = reproduce(spec, tiny_model_dir, seeds=2, scale="tiny", run_dir=out)
+    assert again["mi"] == summary["mi"]
+
+
+def test_unknown_task_and_table_are_one_line_errors(tmp_path, tiny_model_dir):
+    from mipo_bench.reproduce import reproduce
+
+    with pytest.raises(ValueError, match="unknown task"):
+        reproduce("2", tiny_model_dir, tasks=["arc_eazy"], run_dir=tmp_path)
+    with pytest.raises(ValueError, match="unknown table '9'"):
+        reproduce("9", tiny_model_dir, run_dir=tmp_path)

@@ -1,0 +1,142 @@
+"""`mipo-bench report --table N`: the paper's tables built from run directories the test writes (known per-item
+scores, so every mean, std, delta and highlight is checked against a hand computation)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mipo_bench.cli import main
+from mipo_bench.results import collect
+from mipo_bench.tables import build_table, load_table, render
+
+MODEL = "tiny-base"
+
+
+def write_eval(
+    root: Path,
+    task: str,
+    scores: list[int],
+    method: str | None = None,
+    seed: int | None = None,
+    responses: list[str] | None = None,
+    label: str | None = None,
+) -> Path:
+    """One evaluation directory as the eval stage writes it (slim samples, paper filter), and the train manifest of
+    the evaluated model when ``method`` is given."""
+    name = method or "base"
+    if method:
+        model_dir = root / f"{name}-{seed}" / "model"
+        model_dir.mkdir(parents=True, exist_ok=True)
+        (model_dir.parent / "train.manifest.json").write_text(
+            json.dumps({"stage": "train", "status": "complete", "method": method, "base_model": MODEL, "seed": seed})
+        )
+    else:
+        model_dir = Path(MODEL)
+    out = root / "eval" / f"{name}-{seed}-{task}"
+    out.mkdir(parents=True)
+    texts = responses or [f"response {i} of {name}" for i in range(len(scores))]
+    samples = [
+        {
+            "doc_id": i,
+            "filter": "paper",
+            "metrics": ["exact_match"],
+            "exact_match": float(s),
+            "filtered_resps": ["A"],
+            "resps": [[texts[i]]],
+        }
+        for i, s in enumerate(scores)
+    ]
+    (out / "eval_results.json").write_text(
+        json.dumps({"results": {task: {}}, "mipo_bench": {"model_spec": str(model_dir)}, "samples": {task: samples}})
+    )
+    manifest = {"stage": "eval", "status": "complete", "model": str(model_dir), "tasks": [task], "label": label}
+    (out / "eval.manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+def _scores(k: int, n: int = 20) -> list[int]:
+    """k correct answers out of n."""
+    return [1] * k + [0] * (n - k)
+
+
+@pytest.fixture
+def table2_runs(tmp_path) -> Path:
+    write_eval(tmp_path, "mipo_arc_easy", _scores(10))  # base 50.0
+    write_eval(tmp_path, "mipo_arc_challenge", _scores(4))  # base 20.0
+    for seed, k in ((1, 12), (2, 14)):  # MIPO arc_easy 60, 70 -> 65 ± 7.07
+        write_eval(tmp_path, "mipo_arc_easy", _scores(k), "mipo", seed)
+    for seed, k in ((1, 5), (2, 5)):  # MIPO arc_challenge 25, 25 -> 25 ± 0
+        write_eval(tmp_path, "mipo_arc_challenge", _scores(k), "mipo", seed)
+    write_eval(tmp_path, "mipo_arc_easy", _scores(10), "sft", 1)  # one seed: no ±, delta 0
+    write_eval(tmp_path, "mipo_arc_easy", _scores(2), "unknown_method", 1)  # not a row of Table 2
+    return tmp_path
+
+
+def test_table2_cells_deltas_and_highlights(table2_runs):
+    spec = load_table("2").at_scale("demo")
+    entries, skipped = collect([table2_runs])
+    assert not skipped
+    built = build_table(spec, entries)
+    rows = {label: cells for _, label, cells in built.rows}
+    assert list(rows) == [MODEL, "+ SFT", "+ MIPO (Ours)"]  # the spec's row order, untrained model first
+    assert rows[MODEL]["arc_easy"].mean == pytest.approx(50.0) and rows[MODEL]["arc_easy"].std is None
+    mipo = rows["+ MIPO (Ours)"]
+    assert mipo["arc_easy"].mean == pytest.approx(65.0)
+    assert mipo["arc_easy"].std == pytest.approx(7.0710678, rel=1e-6)  # sample std (ddof=1) of 60 and 70
+    assert mipo["arc_easy"].delta == pytest.approx(15.0) and mipo["arc_challenge"].delta == pytest.approx(5.0)
+    assert mipo["avg"].mean == pytest.approx(45.0) and mipo["avg"].delta == pytest.approx(10.0)
+    assert "avg" not in rows["+ SFT"]  # no average over a task the row does not have
+    assert rows["+ SFT"]["arc_easy"].delta == pytest.approx(0.0)
+    assert any("unknown_method" in line for line in built.missing)
+
+    markdown = render(built, "markdown")
+    assert "| + MIPO (Ours) | 65.00 ± 7.07 **+15.00** | 25.00 ± 0.00 **+5.00** | 45.00 **+10.00** |" in markdown
+    assert "| + SFT | 50.00 | - | - |" in markdown  # a delta under 3 points is not highlighted
+    latex = render(built, "latex")
+    assert "65.00 $\\pm$ 7.07 \\textcolor{blue}{+15.00}" in latex and "\\begin{tabular}{lrrr}" in latex
+    csv_rows = render(built, "csv").splitlines()
+    assert csv_rows[0] == "model,row,column,mean,std,seeds,delta"
+    assert f"{MODEL},+ MIPO (Ours),arc_easy,65.0,7.0710678118654755,2,15.0" in csv_rows
+
+
+def test_a_drop_is_red_and_self_bleu_reads_lower_as_better(tmp_path):
+    write_eval(tmp_path, "mipo_arc_easy", _scores(10))
+    write_eval(tmp_path, "mipo_arc_easy", _scores(5), "mipo", 1)  # 25.0: -25 points
+    built = build_table(load_table("2").at_scale("demo"), collect([tmp_path])[0])
+    assert "\\textcolor{red}{-25.00}" in render(built, "latex")
+
+    same = ["the cat sat on the mat today"] * 6
+    varied = [
+        "the cat sat on the mat",
+        "a dog ran in the park",
+        "birds fly south in winter",
+        "rain falls on the city",
+        "we ate bread and cheese",
+        "stars shine over the sea",
+    ]
+    root = tmp_path / "bleu"
+    write_eval(root, "mipo_prefeval", [0] * 6, responses=same)
+    write_eval(root, "mipo_prefeval", [0] * 6, "mipo", 1, responses=varied)
+    spec = load_table("3").at_scale("demo")
+    built = build_table(spec, collect([root])[0])
+    rows = {label: cells for _, label, cells in built.rows}
+    assert rows[f"{MODEL} (Personalized-Prompting)"]["prefeval"].mean == pytest.approx(1.0)
+    assert rows["+ MIPO-Personalized"]["prefeval"].mean < 0.2
+    assert "\\textcolor{blue}" in render(built, "latex")  # lower self-BLEU = more diverse = the paper's blue
+
+
+def test_report_command_writes_every_format(table2_runs, tmp_path, capsys):
+    for fmt, ext in (("markdown", "md"), ("csv", "csv"), ("latex", "tex")):
+        out = tmp_path / f"t.{ext}"
+        assert main(["report", str(table2_runs), "--table", "2", "--format", fmt, "--output", str(out)]) == 0
+        assert "MIPO" in out.read_text()
+    capsys.readouterr()
+    assert main(["report", str(table2_runs), "--table", "2"]) == 0
+    assert "MIPO" in capsys.readouterr().err  # the rich table goes to the console (stderr)
+    assert main(["report", str(tmp_path / "nothing"), "--table", "2"]) == 2
+    assert main(["report", str(table2_runs), "--table", "7"]) == 2  # unknown table: one line, not a traceback
+    err = capsys.readouterr().err
+    assert "unknown table '7'" in err
