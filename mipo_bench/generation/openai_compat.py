@@ -1,55 +1,195 @@
-"""Any OpenAI-compatible chat-completions endpoint (a vLLM server, a hosted judge, …), requests sent concurrently.
+"""Any OpenAI-compatible chat-completions endpoint (vLLM's server, a router in front of many vLLM replicas,
+``transformers serve``, a hosted judge) through the official ``openai`` client, requests sent concurrently.
 
-Configuration from the environment: ``MIPO_BENCH_API_BASE`` (e.g. ``http://127.0.0.1:8000/v1``) and
-``MIPO_BENCH_API_KEY`` (optional), or the ``base_url`` / ``api_key`` options. Nothing is contacted unless the
-user names this backend.
+Nothing is contacted unless the user names this backend; ``openai`` is imported on first use
+(``pip install 'mipo-bench[serve]'``). Options (``get_backend("openai", model, **options)``), else the environment:
+
+- ``base_url`` / ``$MIPO_BENCH_API_BASE`` (required, e.g. ``http://127.0.0.1:8000/v1``).
+- ``api_key`` / ``$MIPO_BENCH_API_KEY`` (optional). Without one the placeholder ``EMPTY`` is sent (vLLM's convention
+  for a server started without ``--api-key``); ``$OPENAI_API_KEY`` is never read, so a local server never receives
+  the user's OpenAI key.
+- ``max_concurrency`` (alias ``concurrency``) / ``$MIPO_BENCH_API_CONCURRENCY``, default 8: requests in flight at
+  once (an asyncio semaphore around every attempt). A caller's batch bounds it too (``generate_cached`` sends one
+  batch at a time): raise both for a router in front of many replicas.
+- ``timeout`` / ``$MIPO_BENCH_API_TIMEOUT``, default 120: seconds per request attempt.
+
+Retries, in two layers, both only for failures that a later attempt can cure — connection errors, timeouts, HTTP
+408 / 429 and 5xx:
+
+- ``max_retries`` (default 2): the ``openai`` client's own, immediately around each call (0.5-8 s backoff, honours
+  ``Retry-After``); they cover a dropped connection or one overloaded replica.
+- ``retries`` (default 3): ours, once the client has given up, sleeping ``backoff`` · 2^k seconds (default 1 s,
+  capped at ``max_backoff``, 30 s; each delay drawn in [½, 1] of that so clients that failed together do not retry
+  together); they ride out a server restart or a router replacing a replica. Each of our attempts is a fresh call
+  with the client's retries, so a request is sent at most (``retries`` + 1) · (``max_retries`` + 1) times.
+
+Any other refusal (400 bad request, 401 bad key, 404 unknown model, 422 unsupported field) is not retried:
+:class:`EndpointRefused` names the endpoint, the model and the server's message. Out of retries,
+:class:`EndpointUnavailable` says how many attempts were made and the last error.
+
+Each request carries its own ``seed`` (see :class:`~mipo_bench.generation.base.SamplingParams`); replies are cut at
+the first stop string here as well, for servers that return it.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import os
-import urllib.request
+import random
 from concurrent.futures import ThreadPoolExecutor
 
 from .base import Backend, Messages, SamplingParams, truncate_at_stop
+
+RETRYABLE_STATUS = frozenset({408, 429})
+"""Status codes worth another attempt, besides every 5xx."""
+
+
+class EndpointRefused(ValueError):
+    """The endpoint answered with an error that a retry would not cure (bad request, key, model name)."""
+
+
+class EndpointUnavailable(ConnectionError):
+    """The endpoint kept failing (connection refused, timeouts, 5xx) through every retry."""
+
+
+def _import_openai():
+    try:
+        import openai
+    except ImportError as e:
+        raise ImportError("the openai backend needs the official client: pip install 'mipo-bench[serve]'") from e
+    return openai
+
+
+def _option(options: dict, names: tuple[str, ...], env: str | None, default, kind: type):
+    """The first of ``options[names...]``, ``$env``, ``default``, converted to ``kind`` (a clear error if it fails)."""
+    for name in names:
+        if options.get(name) is not None:
+            source, value = f"option {name!r}", options[name]
+            break
+    else:
+        if env and os.environ.get(env):
+            source, value = f"${env}", os.environ[env]
+        else:
+            return default
+    try:
+        return kind(value)
+    except (TypeError, ValueError) as e:
+        wanted = "an integer" if kind is int else "a number"
+        raise ValueError(f"openai backend: {source} must be {wanted}, got {value!r}") from e
+
+
+def _retryable(openai, error: Exception) -> bool:
+    if isinstance(error, openai.APIConnectionError):  # refused / reset connections and timeouts alike
+        return True
+    status = getattr(error, "status_code", None)
+    return isinstance(status, int) and (status in RETRYABLE_STATUS or status >= 500)
+
+
+def _run(coroutine):
+    """Run ``coroutine`` to completion from synchronous code, even when this thread already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(1) as pool:  # inside a running loop (a notebook, an async caller): a thread of its own
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 class OpenAICompatBackend(Backend):
     def __init__(self, model: str, options: dict | None = None):
         super().__init__(model, dict(options or {}))
-        self.base_url = (self.options.get("base_url") or os.environ.get("MIPO_BENCH_API_BASE") or "").rstrip("/")
+        opts = self.options
+        self.base_url = (opts.get("base_url") or os.environ.get("MIPO_BENCH_API_BASE") or "").rstrip("/")
         if not self.base_url:
             raise ValueError("the openai backend needs a base URL: set MIPO_BENCH_API_BASE (e.g. http://host:8000/v1)")
-        self.api_key = self.options.get("api_key") or os.environ.get("MIPO_BENCH_API_KEY", "")
-        self.concurrency = int(self.options.get("concurrency", 8))
-        self.timeout = float(self.options.get("timeout", 120))
+        self.api_key = opts.get("api_key") or os.environ.get("MIPO_BENCH_API_KEY", "")
+        self.max_concurrency = _option(opts, ("max_concurrency", "concurrency"), "MIPO_BENCH_API_CONCURRENCY", 8, int)
+        self.timeout = _option(opts, ("timeout",), "MIPO_BENCH_API_TIMEOUT", 120.0, float)
+        self.max_retries = _option(opts, ("max_retries",), None, 2, int)
+        self.retries = _option(opts, ("retries",), None, 3, int)
+        self.backoff = _option(opts, ("backoff",), None, 1.0, float)
+        self.max_backoff = _option(opts, ("max_backoff",), None, 30.0, float)
+        if self.max_concurrency < 1 or self.timeout <= 0 or min(self.max_retries, self.retries) < 0:
+            raise ValueError(
+                f"openai backend: max_concurrency must be >= 1, timeout > 0 and retries >= 0 (got max_concurrency="
+                f"{self.max_concurrency}, timeout={self.timeout}, max_retries={self.max_retries}, "
+                f"retries={self.retries})"
+            )
 
     def fingerprint(self) -> str:
         """A served model has no local weights to hash: its name is what identifies it."""
         return f"api:{self.model}"
 
-    def _one(self, messages: Messages, params: SamplingParams, seed: int) -> list[str]:
-        body = {
+    def retry_delay(self, attempt: int) -> float:
+        """Seconds to wait after our ``attempt``-th failed attempt (0-based): exponential, capped, jittered."""
+        return min(self.max_backoff, self.backoff * 2**attempt) * random.uniform(0.5, 1.0)
+
+    def generate(self, prompts: list[Messages], params: SamplingParams, seeds=None) -> list[list[str]]:
+        seeds = list(seeds) if seeds is not None else [params.seed] * len(prompts)
+        if len(seeds) != len(prompts):
+            raise ValueError(f"openai backend: {len(seeds)} seeds for {len(prompts)} prompts")
+        if not prompts:
+            return []
+        return _run(self._generate_all(prompts, params, seeds))
+
+    async def _generate_all(self, prompts: list[Messages], params: SamplingParams, seeds: list[int]):
+        openai = _import_openai()
+        in_flight = asyncio.Semaphore(self.max_concurrency)
+        client = openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=self.api_key or "EMPTY",
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+        )
+        async with client:
+            asks = [self._ask(openai, client, in_flight, chat, params, seed) for chat, seed in zip(prompts, seeds)]
+            tasks = [asyncio.ensure_future(ask) for ask in asks]
+            try:
+                return await asyncio.gather(*tasks)
+            except BaseException:  # one request failed for good: stop the others before the client closes
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+
+    def _request(self, messages: Messages, params: SamplingParams, seed: int) -> dict:
+        """Every sampling parameter, explicitly (never the server's defaults)."""
+        request = {
             "model": self.model,
             "messages": messages,
-            "n": params.n,
             "temperature": params.temperature,
             "top_p": params.top_p if params.temperature > 0 else 1.0,
             "max_tokens": params.max_new_tokens,
             "seed": seed,
         }
+        if params.n > 1:  # sent only when needed: some servers (transformers serve) ignore it
+            request["n"] = params.n
         if params.stop:
-            body["stop"] = list(params.stop)
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(f"{self.base_url}/chat/completions", json.dumps(body).encode(), headers)
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # the user's own endpoint
-            reply = json.loads(response.read())
-        return [truncate_at_stop(c["message"]["content"] or "", params.stop) for c in reply["choices"]]
+            request["stop"] = list(params.stop)
+        return request
 
-    def generate(self, prompts: list[Messages], params: SamplingParams, seeds=None) -> list[list[str]]:
-        seeds = seeds or [params.seed] * len(prompts)
-        with ThreadPoolExecutor(self.concurrency) as pool:
-            return list(pool.map(lambda args: self._one(args[0], params, args[1]), zip(prompts, seeds)))
+    async def _ask(self, openai, client, in_flight, messages: Messages, params: SamplingParams, seed: int):
+        request = self._request(messages, params, seed)
+        for attempt in range(self.retries + 1):
+            try:
+                async with in_flight:
+                    reply = await client.chat.completions.create(**request)
+                break
+            except openai.APIError as error:
+                where = f"{self.base_url} (model {self.model!r})"
+                if not _retryable(openai, error):
+                    raise EndpointRefused(f"{where} refused the request: {error}") from error
+                if attempt == self.retries:
+                    raise EndpointUnavailable(
+                        f"{where} failed {attempt + 1} time(s) in a row, each after the client's own "
+                        f"{self.max_retries} retries (timeout {self.timeout:g} s per attempt): {error!r}"
+                    ) from error
+                await asyncio.sleep(self.retry_delay(attempt))
+        choices = sorted(reply.choices, key=lambda choice: choice.index or 0)
+        texts = [truncate_at_stop(choice.message.content or "", params.stop) for choice in choices]
+        if len(texts) != params.n:
+            raise EndpointRefused(
+                f"{self.base_url} (model {self.model!r}) returned {len(texts)} completion(s) for n={params.n}: the "
+                "server ignores n; ask for n=1 (generate_cached always does)"
+            )
+        return texts
