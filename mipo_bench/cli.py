@@ -308,8 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--backend",
         default="hf",
-        choices=["hf", "vllm", "openai"],
-        help="openai: any OpenAI-compatible endpoint at $MIPO_BENCH_API_BASE",
+        choices=["hf", "vllm", "openai", "ray"],
+        help="openai: any OpenAI-compatible endpoint at $MIPO_BENCH_API_BASE; ray: shard over a Ray cluster",
     )
     p.add_argument(
         "--retries",

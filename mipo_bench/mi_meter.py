@@ -378,5 +378,5 @@ def register(subparsers) -> None:
     p.add_argument("--output", default=None, help="directory for mi.json (default runs/mi/<model>-<hash>)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default=None, help="cpu / cuda (default: cuda if available)")
-    p.add_argument("--backend", dest="backend_name", default="hf", choices=["hf", "vllm", "openai"])
+    p.add_argument("--backend", dest="backend_name", default="hf", choices=["hf", "vllm", "openai", "ray"])
     p.set_defaults(func=cmd_mi)

@@ -64,7 +64,8 @@ class PairSettings(_Section):
 
     Args:
         strategy: how the rejected side is drawn (random_prompt | random_prompt_shuffle | missing | random | prompt).
-        backend: hf (CPU default) | vllm (GPU) | openai (a served endpoint).
+        backend: hf (CPU default) | vllm (GPU) | openai (a served endpoint) | ray (hf / vllm workers on a Ray
+            cluster; README "Scaling out").
         batch_size: prompts per generation batch (does not change the samples).
         n: samples per side and item; item i yields n pairs (sample k of chosen with sample k of rejected).
         temperature: sampling temperature; None = the paper's for this dataset.
@@ -72,7 +73,7 @@ class PairSettings(_Section):
         max_new_tokens: generation budget; None = the paper's for this dataset.
         stop: extra stop strings, added to the eval task's (which cannot be dropped).
         tensor_parallel_size: vLLM: shard a big model over GPUs.
-        data_parallel_size: vLLM: one replica per GPU.
+        data_parallel_size: vLLM: one replica per GPU; ray: the number of workers.
         gpu_memory_utilization: vLLM: share of GPU memory to use.
         dtype: model dtype for the backend (e.g. bfloat16); None = the backend's default.
         device: hf: device to generate on; None = cuda if present, else cpu.

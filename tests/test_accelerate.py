@@ -1,7 +1,8 @@
 """Multi-process training for real: ``accelerate launch`` with 2 CPU processes (DDP over gloo) writes every file once.
 
-``--multi_gpu`` is accelerate's torchrun launcher (``--cpu`` alone would start a single process); with no GPU visible
-the processes run on the CPU.
+The launch uses the shipped ``recipes/accelerate/ddp.yaml`` (MULTI_GPU: accelerate's torchrun launcher, 2 processes;
+``--cpu`` alone would start a single process); with no GPU visible the processes run on the CPU, and
+``--mixed_precision no`` overrides the file's bf16.
 """
 
 import json
@@ -12,6 +13,8 @@ import sys
 import pytest
 import torch
 import yaml
+
+from mipo_bench.resources import recipes_dir
 
 N_PAIRS = 8
 
@@ -65,7 +68,7 @@ def test_two_process_training_writes_once(method, lora_r, tiny_model_dir, tmp_pa
     }
     command = [
         *(sys.executable, "-m", "accelerate.commands.launch"),
-        *("--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no"),
+        *("--config_file", str(recipes_dir() / "accelerate" / "ddp.yaml"), "--mixed_precision", "no"),
         *("--dynamo_backend", "no", "-m", "mipo_bench.cli", "train", str(recipe)),
         *("--pairs", str(pairs), "--run-dir", str(run_dir)),
     ]
