@@ -93,6 +93,13 @@ def _openai() -> type:
     return OpenAICompatBackend
 
 
+@BACKENDS.register("ray")
+def _ray() -> type:
+    from .ray_exec import RayBackend
+
+    return RayBackend
+
+
 def get_backend(name: str, model: str, **options) -> Backend:
     """A backend by its registered name (``hf``, ``vllm``, ``openai``, or one registered from outside)."""
     return BACKENDS.get(name)()(model, options)
@@ -113,6 +120,17 @@ def row_key(model: str, messages: Messages, params: SamplingParams, index: int, 
 def request_seed(seed: int, key: str) -> int:
     """The seed of one request: the base seed plus a number derived from its cache key."""
     return seed + int(key[:8], 16) % 1_000_003
+
+
+def generate_batches(backend: Backend, batches: list[tuple[list[Messages], list[int]]], params: SamplingParams):
+    """``(index, outputs)`` for each ``(prompts, seeds)`` batch as it finishes: one after another, or, for a backend
+    with its own ``generate_batches`` (``ray``: batches run on several workers at once), in the order they finish."""
+    concurrent = getattr(backend, "generate_batches", None)
+    if concurrent is not None:
+        yield from concurrent(batches, params)
+        return
+    for index, (prompts, seeds) in enumerate(batches):
+        yield index, backend.generate(prompts, params, seeds)
 
 
 def generate_cached(
@@ -142,10 +160,10 @@ def generate_cached(
                 todo.append((key, req, i))
     one = SamplingParams(**{**params.to_dict(), "n": 1, "stop": tuple(params.stop)})
     task = progress.add_task("generating", total=len(todo)) if progress is not None and todo else None
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start : start + batch_size]
-        seeds = [request_seed(one.seed, key) for key, _, _ in batch]
-        texts = [t[0] for t in backend.generate([req["messages"] for _, req, _ in batch], one, seeds)]
+    batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
+    inputs = [([req["messages"] for _, req, _ in b], [request_seed(one.seed, key) for key, _, _ in b]) for b in batches]
+    for index, outputs in generate_batches(backend, inputs, one):
+        batch, texts = batches[index], [t[0] for t in outputs]
         rows = [
             {
                 "key": key,
