@@ -81,10 +81,10 @@ def critic_table(spec, scale: dict, judge: str, out: Path, backend_name: str = "
 
     from . import data
     from .data.contexts import apply_contexts, contexts_path
-    from .generation import get_backend
+    from .judging.run import judge_backend
     from .pipeline import console
 
-    backend = get_backend(backend_name, judge, batch_size=scale.get("batch_size", 16))
+    backend = judge_backend(backend_name, judge, scale.get("batch_size", 16))
     table = Table(title=f"{spec.title} — critic {judge}")
     table.add_column("dataset")
     for col in ("n", "strict acc.", "tie-tolerant acc.", "unjudged"):

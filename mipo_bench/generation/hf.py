@@ -3,6 +3,8 @@
 Sampling is per row: every sample draws its tokens from its own ``torch.Generator`` seeded by its request's seed
 (:class:`PerRowSampler`), so a sample does not depend on the other prompts of its batch nor on where a run resumed.
 Generation stops at the stop strings (a stopping criterion on the decoded tail), not only after ``max_new_tokens``.
+With ``prefix_cache`` on (what judging asks for), prompts of a call that begin with the same tokens (a judged response
+asked about each of its preferences) have that prefix encoded once (:mod:`.prefix_cache`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import random
 
 from .base import Backend, Messages, SamplingParams, truncate_at_stop
+from .prefix_cache import DEFAULT_MIN_SHARED_PREFIX, generate_shared_prefixes
 
 
 def sample_seed(seed: int, index: int) -> int:
@@ -50,7 +53,11 @@ def make_sampler(seeds: list[int], temperature: float, top_p: float, device):
 class HFBackend(Backend):
     """Options: ``batch_size`` (default 8), ``device``, ``dtype``, ``pad_multiple`` (default 16: each prompt is
     left-padded to a multiple of this many tokens and batched only with prompts of the same padded length, so its
-    padding, hence its logits, do not depend on the batch size); or pass ``model_obj``/``tokenizer_obj``."""
+    padding, hence its logits, do not depend on the batch size); ``prefix_cache`` (default false; judging turns it on:
+    prompts sharing at least ``min_shared_prefix`` leading tokens, default 64, encode them once, see
+    :mod:`.prefix_cache`. Off by default because a prompt's logits then depend on which other prompts share its call,
+    by float rounding, and pairs / evaluation generations promise the same text whatever the batch); or pass
+    ``model_obj``/``tokenizer_obj``."""
 
     def __init__(self, model: str, options: dict | None = None):
         super().__init__(model, dict(options or {}))
@@ -59,6 +66,8 @@ class HFBackend(Backend):
             self._loaded = (self.options.pop("model_obj"), self.options.pop("tokenizer_obj"))
         self.batch_size = int(self.options.get("batch_size", 8))
         self.pad_multiple = int(self.options.get("pad_multiple", 16))
+        self.prefix_cache = bool(self.options.get("prefix_cache", False))
+        self.min_shared_prefix = int(self.options.get("min_shared_prefix", DEFAULT_MIN_SHARED_PREFIX))
         self._stop_criteria: dict[tuple, object] = {}
 
     def _load(self):
@@ -131,12 +140,17 @@ class HFBackend(Backend):
         import torch
 
         texts = [self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in prompts]
-        lengths = [len(self.tokenizer(t, add_special_tokens=False).input_ids) for t in texts]
+        ids = [self.tokenizer(t, add_special_tokens=False).input_ids for t in texts]
         seeds = list(seeds) if seeds is not None else [params.seed] * len(texts)
         config = self._generation_config(params, params.n)
         stopping = self._stopping(tuple(params.stop))
         out: list[list[str] | None] = [None] * len(texts)
-        for idx, padded in self._batches(lengths):
+        if self.prefix_cache:
+            for i, replies in generate_shared_prefixes(self, ids, params, seeds, self.min_shared_prefix).items():
+                out[i] = replies
+        rest = [i for i, replies in enumerate(out) if replies is None]
+        for batch, padded in self._batches([len(ids[i]) for i in rest]):
+            idx = [rest[b] for b in batch]
             enc = self.tokenizer(
                 [texts[i] for i in idx],
                 return_tensors="pt",

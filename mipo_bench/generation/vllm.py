@@ -2,7 +2,9 @@
 
 Options: ``tensor_parallel_size`` (shard a big model over GPUs), ``data_parallel_size`` (one replica per GPU for
 small models: prompts are sharded over replicas, each a process pinned to one GPU with ``CUDA_VISIBLE_DEVICES``),
-``gpu_memory_utilization``, ``dtype``. vLLM is imported lazily; install it with ``pip install 'mipo-bench[vllm]'``
+``gpu_memory_utilization``, ``dtype``, ``enable_prefix_caching`` (default true: vLLM's automatic prefix caching, so
+prompts beginning alike, e.g. a judged response asked about each of its preferences, reuse the prefix's key/value
+blocks; false turns it off). vLLM is imported lazily; install it with ``pip install 'mipo-bench[vllm]'``
 on a GPU machine.
 """
 
@@ -33,6 +35,7 @@ class _Engine:
             tensor_parallel_size=int(options.get("tensor_parallel_size", 1)),
             gpu_memory_utilization=float(options.get("gpu_memory_utilization", 0.85)),
             trust_remote_code=bool(options.get("trust_remote_code", False)),
+            enable_prefix_caching=bool(options.get("enable_prefix_caching", True)),
         )
 
     def generate(self, prompts: list[Messages], params: dict, seeds: list[int]) -> list[list[str]]:

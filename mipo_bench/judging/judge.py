@@ -2,7 +2,9 @@
 decoding and parser, bounded retries, failures recorded (never dropped or defaulted), raw replies kept.
 
 Output rows (``judgments.jsonl``): ``item_id, preference_index, score, replies, failed`` (plus ``error`` for an
-item that could not be asked at all, e.g. one without preferences).
+item that could not be asked at all, e.g. one without preferences). The calls of one response share their leading
+tokens (query and response before the preference): they are sent together, so that prefix is encoded once
+(:mod:`mipo_bench.generation.prefix_cache`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 from pathlib import Path
 
 from ..generation import generate_cached
+from ..generation.prefix_cache import prefix_order
 from ..runs import append_jsonl, read_jsonl
 from .templates import (  # noqa: F401  (load_template, judge_messages, quote: the public names of this module)
     Decoding,
@@ -121,7 +124,9 @@ def judge_items(
     if constrained:
         rows = _judge_constrained(requests, backend)
     else:
-        answers = ask_until_parsed(backend, requests, template_parser(tmpl), out_path, decoding, batch_size)
+        # a response's calls adjacent: its shared prefix is encoded once (hf) or hits the server's prefix cache
+        ordered = prefix_order(requests)
+        answers = ask_until_parsed(backend, ordered, template_parser(tmpl), out_path, decoding, batch_size)
         rows = []
         for req in requests:
             item_id, k = req["id"].rsplit("#", 1)

@@ -14,6 +14,13 @@ from .templates import load_template, template_decoding
 from .winrate import compare
 
 
+def judge_backend(name: str, judge: str, batch_size: int = 16):
+    """The judge's backend: on ``hf`` with the prefix cache on (a response's judge calls share everything up to the
+    preference, encoded once; replies equal the uncached path's, tests/test_prefix_cache.py)."""
+    options = {"prefix_cache": True} if name == "hf" else {}
+    return generation.get_backend(name, judge, batch_size=batch_size, **options)
+
+
 def judge_samples(
     samples: str | Path,
     judge: str,
@@ -46,7 +53,7 @@ def judge_samples(
         ref_items = reference_items(items, samples, lookup)
     else:
         ref_items = read_samples(reference) if reference else None
-    engine = generation.get_backend(backend, judge, batch_size=batch_size)
+    engine = judge_backend(backend, judge, batch_size)
 
     def run(judged: list[dict], name: str) -> list[dict]:
         """Samples and reference alike: the same judge, template, decoding and seed."""

@@ -26,8 +26,16 @@ class _Result:
 
 
 class LLM:
-    def __init__(self, model, dtype=None, tensor_parallel_size=1, gpu_memory_utilization=0.9, trust_remote_code=False):
-        self.model, self.tp = model, tensor_parallel_size
+    def __init__(
+        self,
+        model,
+        dtype=None,
+        tensor_parallel_size=1,
+        gpu_memory_utilization=0.9,
+        trust_remote_code=False,
+        enable_prefix_caching=None,
+    ):
+        self.model, self.tp, self.enable_prefix_caching = model, tensor_parallel_size, enable_prefix_caching
         self.gpu = os.environ.get("CUDA_VISIBLE_DEVICES", "")
 
     def chat(self, messages, sampling_params, use_tqdm=True):
