@@ -59,13 +59,14 @@ def item_entropies(model_path: str, samples_file: Path, batch_size: int = 8) -> 
     return [entropy(d) for d in dists], [r["correct"] for r in rows]
 
 
-def entropy_figures(spec, out: Path, models: dict, evals: dict) -> dict:
-    """One PNG per multiple-choice task of a reproduce run: base vs MIPO (the first seed), correct / incorrect."""
+def entropy_figures(spec, out: Path, models: dict, evals: dict, tasks: list[str] | None = None) -> dict:
+    """One PNG per multiple-choice task of a reproduce run (``tasks``: only these): base vs MIPO (the first seed),
+    correct / incorrect."""
     from .figures import entropy_figure
 
     written = {}
     for key, task in spec.tasks.items():
-        if key not in MULTIPLE_CHOICE:
+        if key not in MULTIPLE_CHOICE or (tasks and key not in tasks):
             continue
         compared = {}
         for (k, row, seed), model_path in sorted(models.items(), key=lambda kv: str(kv[0])):

@@ -178,10 +178,11 @@ def _extras(spec: TableSpec, scale: dict, out: Path, models: dict, evals: dict, 
     if spec.mi:
         from .mi_meter import measure_mi
 
-        mi_cfg = scale.get("mi", {})
+        mi_cfg = dict(scale.get("mi", {}))
+        mi_tasks = mi_cfg.pop("tasks", None)  # a scale may read the meter on some tasks only (the demo: one)
         readings = {}
         for (key, row_name, seed), model_path in models.items():
-            if row_name != "mipo" and row_name != spec.reference:
+            if row_name not in ("mipo", spec.reference) or (mi_tasks and key not in mi_tasks):
                 continue
             name = f"{key}/{row_name}" + ("" if seed is None else f"/seed{seed}")
             readings[name] = timed(
@@ -211,7 +212,7 @@ def _extras(spec: TableSpec, scale: dict, out: Path, models: dict, evals: dict, 
     if spec.figure == "entropy":
         from .entropy_figure import entropy_figures
 
-        extras["figures"] = timed("figures", entropy_figures, spec, out, models, evals)
+        extras["figures"] = timed("figures", entropy_figures, spec, out, models, evals, scale.get("figure_tasks"))
     from .leaderboard.page import write_page
     from .leaderboard.rank import leaderboard
     from .leaderboard.store import ResultsStore
