@@ -21,10 +21,15 @@ class MipoSettings(TrainSettings):
         reference: ``precompute`` (reference log-probs computed once from the in-memory model before training, the
             default) or ``frozen_copy`` (a frozen deep copy kept beside the policy). Never TRL's reload of the
             reference from the model's path on disk.
+        prefix_sharing: encode each pair's prompt once, as one packed row ``[x, y_chosen, y_rejected]`` under a mask
+            that keeps the responses apart (``prefix_sharing.py``), for the policy and the reference log-probs; the
+            log-probs, loss and gradients are those of TRL's two rows. Turns itself off, with the reason logged,
+            where it cannot apply (flash attention, vision-language or mixture-of-experts models).
     """
 
     beta: float = 0.1
     reference: str = "precompute"
+    prefix_sharing: bool = True
 
 
 def preference_columns(rows: list[dict]) -> list[dict]:
@@ -34,7 +39,7 @@ def preference_columns(rows: list[dict]) -> list[dict]:
 
 @register_method("mipo", consumes=PAIRS, settings=MipoSettings)
 def build_dpo_trainer(policy, tokenizer, rows: list[dict], settings: MipoSettings, ctx: TrainContext):
-    from trl import DPOConfig, DPOTrainer
+    from .prefix_sharing import PrefixSharedDPOConfig, PrefixSharedDPOTrainer
 
     if settings.reference not in REFERENCES:
         raise ValueError(f"train.reference must be one of {REFERENCES}, not {settings.reference!r}")
@@ -46,7 +51,8 @@ def build_dpo_trainer(policy, tokenizer, rows: list[dict], settings: MipoSetting
         # under the same bf16 autocast on GPU, so compute is unchanged. The precomputed reference (the default) costs
         # nothing extra: it is the fp32 policy itself, run once (under autocast) before training.
         ref_model = copy.deepcopy(policy).eval().requires_grad_(False)
-    config = DPOConfig(
+    config = PrefixSharedDPOConfig(
+        prefix_sharing=settings.prefix_sharing,
         beta=settings.beta,
         loss_type=["sigmoid"],
         precompute_ref_log_probs=precompute,
@@ -56,7 +62,7 @@ def build_dpo_trainer(policy, tokenizer, rows: list[dict], settings: MipoSetting
     # precompute works across processes only on a disk-backed dataset (see common.shared_dataset)
     dataset = shared_dataset(preference_columns(rows), ctx.out_dir / "trainer" / "pairs_dataset")
     # ref_model=None is safe here: with precompute (or LoRA) TRL uses the in-memory policy, never a disk reload.
-    return DPOTrainer(
+    return PrefixSharedDPOTrainer(
         model=policy,
         ref_model=ref_model,
         args=config,

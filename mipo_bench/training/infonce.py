@@ -15,6 +15,7 @@ temperature of 100 and without the ``- log K``, a constant that changes no gradi
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -39,12 +40,16 @@ class InfoNCESettings(TrainSettings):
             softmax saturates: a response already ranked right gets no gradient and one ranked wrong gets the full
             difference, a hinge on sequence log-probs. At 100 it is a smooth contrast (like DPO with beta 0.01 and no
             reference). ``train.temperature=1`` gives Eq. 14 literally.
+        prefix_sharing: encode each context once for the K responses scored under it: one packed row per context
+            (``prefix_sharing.py``), 2 instead of 4 prompt encodings a pair; the log-probs are those of the separate
+            rows. Turns itself off, with the reason logged, where it cannot apply (e.g. flash attention).
 
     ``max_length`` (inherited) caps each of the four sequences; see :func:`truncate_group`. InfoNCE has no
     reference model and no beta.
     """
 
     temperature: float = 100.0
+    prefix_sharing: bool = True
 
 
 @dataclass
@@ -54,11 +59,13 @@ class InfoNCEConfig(TrainingArguments):
     Args:
         temperature: see :class:`InfoNCESettings`.
         max_length: tokens kept per sequence (prompt + response); None keeps everything.
+        prefix_sharing: see :class:`InfoNCESettings`.
         remove_unused_columns: False: the collator reads the tokenized columns, which the model's signature lacks.
     """
 
     temperature: float = field(default=100.0, metadata={"help": "log-probs are divided by it before the softmax"})
     max_length: int | None = field(default=1024, metadata={"help": "tokens kept per sequence"})
+    prefix_sharing: bool = field(default=True, metadata={"help": "encode each context once for its K responses"})
     remove_unused_columns: bool = False
 
     def __post_init__(self):
@@ -144,20 +151,31 @@ def tokenize_group(tokenizer, contexts: list[list[dict]], responses: list[list[d
     return {"prompt_ids": [p for p, _ in sequences], "response_ids": [r for _, r in sequences]}
 
 
-def collate_groups(features: list[dict], pad_token_id: int) -> dict[str, torch.Tensor]:
-    """All sequences of all groups, right-padded, with a mask of the response tokens."""
+def collate_groups(features: list[dict], pad_token_id: int, share_prefixes: bool = False) -> dict[str, torch.Tensor]:
+    """All sequences of all groups, right-padded, with a mask of the response tokens; with ``share_prefixes`` also
+    ``shared_prefix``: the K responses under each context packed into one row (sequence ``i * K + j`` of a group
+    goes to the row of context j)."""
     from trl.trainer.utils import pad
+
+    from .prefix_sharing import pack_shared_prefix
 
     ids, masks = [], []
     for feature in features:
         for prompt, response in zip(feature["prompt_ids"], feature["response_ids"]):
             ids.append(torch.tensor(prompt + response))
             masks.append(torch.tensor([0] * len(prompt) + [1] * len(response)))
-    return {
+    batch = {
         "input_ids": pad(ids, padding_value=pad_token_id),
         "attention_mask": pad([torch.ones_like(m) for m in masks], padding_value=0),
         "completion_mask": pad(masks, padding_value=0),
     }
+    if share_prefixes:
+        k = math.isqrt(len(features[0]["prompt_ids"]))
+        contexts = [[g * k * k + i * k + j for i in range(k)] for g in range(len(features)) for j in range(k)]
+        batch["shared_prefix"] = pack_shared_prefix(
+            batch["input_ids"], batch["attention_mask"], batch["completion_mask"], contexts, pad_token_id
+        )
+    return batch
 
 
 def summed_response_logps(model, input_ids, attention_mask, completion_mask) -> torch.Tensor:
@@ -187,11 +205,17 @@ class InfoNCETrainer(Trainer):
         pad_token_id = processing_class.pad_token_id
         if pad_token_id is None:
             pad_token_id = processing_class.eos_token_id
+        from .prefix_sharing import unsupported_reason
+
+        self.prefix_sharing_off_reason = unsupported_reason(model) if args.prefix_sharing else "prefix_sharing is false"
+        self.prefix_sharing = self.prefix_sharing_off_reason is None
+        if args.prefix_sharing and not self.prefix_sharing:
+            logging.getLogger(__name__).warning("prefix sharing is off: %s", self.prefix_sharing_off_reason)
         super().__init__(
             model=model,
             args=args,
             train_dataset=features,
-            data_collator=lambda batch: collate_groups(batch, pad_token_id),
+            data_collator=lambda batch: collate_groups(batch, pad_token_id, self.prefix_sharing),
             processing_class=processing_class,
             callbacks=callbacks,
         )
@@ -199,7 +223,15 @@ class InfoNCETrainer(Trainer):
 
     def group_logps(self, model, inputs) -> torch.Tensor:
         """``[B, K, K]`` summed log-probs, ``[b, i, j] = log pi(y_i | x_j)``."""
-        logps = summed_response_logps(model, inputs["input_ids"], inputs["attention_mask"], inputs["completion_mask"])
+        completion_mask = inputs["completion_mask"]
+        if "shared_prefix" in inputs:
+            from .prefix_sharing import shared_response_logps
+
+            unwrapped = self.accelerator.unwrap_model(model)
+            attention, dtype = unwrapped.config._attn_implementation, unwrapped.dtype
+            logps = shared_response_logps(model, inputs["shared_prefix"], completion_mask, attention, dtype)
+        else:
+            logps = summed_response_logps(model, inputs["input_ids"], inputs["attention_mask"], completion_mask)
         return logps.view(-1, self.group_size, self.group_size)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -240,7 +272,11 @@ def pair_groups(rows: list[dict]) -> list[dict]:
 @register_method("infonce", consumes=PAIRS, settings=InfoNCESettings)
 def build_infonce_trainer(policy, tokenizer, rows, settings: InfoNCESettings, ctx) -> InfoNCETrainer:
     groups = pair_groups(rows)
-    config = InfoNCEConfig(temperature=settings.temperature, **settings.trl_kwargs(ctx.device, ctx.seed, ctx.out_dir))
+    config = InfoNCEConfig(
+        temperature=settings.temperature,
+        prefix_sharing=settings.prefix_sharing,
+        **settings.trl_kwargs(ctx.device, ctx.seed, ctx.out_dir),
+    )
     peft_config = settings.peft_config()
     if peft_config is not None:
         from peft import get_peft_model
