@@ -361,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     _recipe_args(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("demo", help="a small MIPO experiment on the embedded model (~20-25 min on 2 CPU cores)")
+    p = sub.add_parser("demo", help="a small MIPO experiment on the embedded model (~11 min on 2 CPU cores)")
     _recipe_args(p, with_recipe=False)
     p.add_argument(
         "--methods",
