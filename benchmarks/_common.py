@@ -16,7 +16,7 @@ if not os.environ.get("MIPO_BENCH_DATA"):
 
 def arc_chats(n: int) -> list[list[dict]]:
     from mipo_bench import data
-    from mipo_bench.prompts import task_prompt
+    from mipo_bench.data.prompts import task_prompt
 
     return [[{"role": "user", "content": task_prompt(r)}] for r in data.train_prompts("arc_easy", n)]
 

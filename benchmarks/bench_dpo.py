@@ -24,7 +24,7 @@ from pathlib import Path
 import datasets
 from _common import Timer
 
-from mipo_bench.models import load_model, resolve_model_path
+from mipo_bench.core.models import load_model, resolve_model_path
 from mipo_bench.pairs.build import load_pairs
 from mipo_bench.training import MipoSettings, train
 from mipo_bench.training.common import training_precision
@@ -34,7 +34,7 @@ from mipo_bench.training.dpo import preference_columns
 def gsm8k_pairs(n: int) -> list[dict]:
     """``n`` GSM8K 8-shot pairs without generation: reference solutions, each rejected being the next item's."""
     from mipo_bench import data
-    from mipo_bench.prompts import task_prompt
+    from mipo_bench.data.prompts import task_prompt
 
     records = data.train_prompts("gsm8k", n)
     return [

@@ -8,8 +8,8 @@ import argparse
 import torch
 from _common import Timer, arc_chats
 
+from mipo_bench.core.models import load_model
 from mipo_bench.generation import SamplingParams, get_backend
-from mipo_bench.models import load_model
 
 
 def plain_loop(model, tokenizer, chats, batch, tokens):

@@ -19,7 +19,7 @@ import _common  # noqa: F401  (environment: offline hub, data mirror)
 
 def arc_rows(n: int) -> list[dict]:
     from mipo_bench import data
-    from mipo_bench.prompts import task_prompt
+    from mipo_bench.data.prompts import task_prompt
 
     records = data.train_prompts("arc_easy", n)
     chats = [[{"role": "user", "content": task_prompt(r)}] for r in records]
@@ -39,7 +39,7 @@ def arc_rows(n: int) -> list[dict]:
 
 def prefeval_rows(n: int) -> list[dict]:
     from mipo_bench import data
-    from mipo_bench.prompts import personalized_prompt
+    from mipo_bench.data.prompts import personalized_prompt
 
     records = [r for r in data.train_prompts("prefeval", None) if r.get("context")][:n]
     return [
@@ -59,7 +59,7 @@ def prefeval_rows(n: int) -> list[dict]:
 def run(method: str, rows: list[dict], args, out_dir: Path) -> dict:
     import torch
 
-    from mipo_bench.models import load_model
+    from mipo_bench.core.models import load_model
     from mipo_bench.training.base import METHODS, TrainContext
     from mipo_bench.training.online import OnlineSettings
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from _common import Timer
 
-from mipo_bench.pipeline import run_pairs
-from mipo_bench.recipe import load_recipe
+from mipo_bench.workflows.pipeline import run_pairs
+from mipo_bench.workflows.recipe import load_recipe
 
 
 def main():

@@ -1,6 +1,6 @@
-"""lm-eval hooks for the mipo_* tasks; the code lives in mipo_bench.lm_eval_hooks."""
+"""lm-eval hooks for the mipo_* tasks; the code lives in mipo_bench.evaluation.hooks."""
 
-from mipo_bench.lm_eval_hooks import (  # noqa: F401
+from mipo_bench.evaluation.hooks import (  # noqa: F401
     arc_loglik_text,
     choice_flexible,
     choice_paper,

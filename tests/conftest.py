@@ -38,7 +38,7 @@ def model_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2_dir(model_cache) -> str:
-    from mipo_bench.models import resolve_model_path
+    from mipo_bench.core.models import resolve_model_path
 
     return resolve_model_path("smollm2-135m-instruct")
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from mipo_bench.resources import recipes_dir
+from mipo_bench.core.resources import recipes_dir
 
 N_PAIRS = 8
 

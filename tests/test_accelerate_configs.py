@@ -14,7 +14,7 @@ from accelerate.commands.launch import _validate_launch_command, launch_command_
 from accelerate.utils import DeepSpeedPlugin, DistributedType, FullyShardedDataParallelPlugin, patch_environment
 from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu_env
 
-from mipo_bench.resources import recipes_dir
+from mipo_bench.core.resources import recipes_dir
 
 CONFIGS = recipes_dir() / "accelerate"
 KINDS = {

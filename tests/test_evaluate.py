@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from mipo_bench import reask
-from mipo_bench.evaluate import format_failures, results_table, run_eval
-from mipo_bench.extract import INVALID
+from mipo_bench.core.runs import read_jsonl
+from mipo_bench.data.extract import INVALID
+from mipo_bench.data.prompts import reask_prompt
+from mipo_bench.evaluation import reask
+from mipo_bench.evaluation.harness import format_failures, results_table, run_eval
 from mipo_bench.generation import Backend
-from mipo_bench.prompts import reask_prompt
-from mipo_bench.runs import read_jsonl
 
 
 class StubBackend(Backend):
@@ -152,7 +152,7 @@ def _lm_eval_cli(monkeypatch, model_dir, out, task):
     """lm-eval's own CLI, in process, with the settings run_eval uses."""
     from lm_eval.__main__ import cli_evaluate
 
-    from mipo_bench.resources import tasks_dir
+    from mipo_bench.core.resources import tasks_dir
 
     argv = ["lm_eval", "run", "--model", "hf", "--model_args", f"pretrained={model_dir},dtype=float32"]
     argv += ["--device", "cpu", "--tasks", task, "--include_path", str(tasks_dir()), "--apply_chat_template"]

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mipo_bench import extract
+from mipo_bench.data import extract
 
 ABCD = list("ABCD")
 CHOICES = [

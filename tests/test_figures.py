@@ -1,4 +1,4 @@
-"""mipo_bench.figures: the PNGs are written, readable, and carry the panels, labels and legends they claim."""
+"""mipo_bench.analysis.figures: the PNGs are written, readable, and carry the panels, labels and legends they claim."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from mipo_bench.figures import bar_figure, build_bar_figure, build_entropy_figure, entropy_figure, model_colors
+from mipo_bench.analysis.figures import bar_figure, build_bar_figure, build_entropy_figure, entropy_figure, model_colors
 
 
 def _models(n: int = 120):

@@ -6,9 +6,9 @@ import shutil
 import pytest
 import torch
 
+from mipo_bench.core.runs import read_jsonl
 from mipo_bench.generation import Backend, SamplingParams, generate_cached, get_backend
 from mipo_bench.generation.base import request_seed, row_key
-from mipo_bench.runs import read_jsonl
 
 # same token length: every chat lands in the same padding bucket, so only the batch composition changes
 CHATS = [[{"role": "user", "content": f"Tell me about item {i}"}] for i in range(8)]
@@ -93,8 +93,8 @@ class _Biased(torch.nn.Module):
 def test_pairs_stop_where_the_math_eval_stops(tiny_model_dir, tmp_path, mirror):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from mipo_bench.pipeline import run_pairs
-    from mipo_bench.recipe import load_recipe
+    from mipo_bench.workflows.pipeline import run_pairs
+    from mipo_bench.workflows.recipe import load_recipe
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)

@@ -94,7 +94,7 @@ def test_truncation_keeps_prompt_end_and_the_same_response_start_under_every_con
 
 
 def build(tiny_model_dir, tmp_path, rows, **overrides):
-    from mipo_bench.models import load_model
+    from mipo_bench.core.models import load_model
 
     policy, tokenizer = load_model(tiny_model_dir, dtype=torch.float32, device="cpu")
     policy.train()

@@ -196,7 +196,7 @@ def write_samples(path, rows):
 
 def run_judge_cli(monkeypatch, backend, argv):
     import mipo_bench.generation
-    from mipo_bench.cli import main
+    from mipo_bench.cli.main import main
 
     monkeypatch.setattr(mipo_bench.generation, "get_backend", lambda name, model, **kw: backend)
     return main(["judge", *argv])
@@ -264,7 +264,7 @@ def test_cli_reference_dataset_looks_up_missing_references(tmp_path, monkeypatch
 
 def test_cli_judges_with_the_paper_template_on_a_tiny_model(tiny_model_dir, tmp_path):
     """End to end, a real (random) judge: its junk replies are counted failures, and every item is counted."""
-    from mipo_bench.cli import main
+    from mipo_bench.cli.main import main
 
     rows = [(f"prism/{k}", f"answer {k}", f"the chosen answer {k}") for k in range(3)]
     samples = write_samples(tmp_path / "samples_mipo_prism.jsonl", rows)
@@ -282,7 +282,7 @@ def test_cli_judges_with_the_paper_template_on_a_tiny_model(tiny_model_dir, tmp_
 
 def test_judge_names_a_missing_samples_file(tmp_path, capsys):
     """A typo in the samples path is one clear line, not an empty judgement."""
-    from mipo_bench.cli import main
+    from mipo_bench.cli.main import main
 
     assert main(["judge", str(tmp_path / "typo.jsonl"), "--backend", "openai", "--output", str(tmp_path / "j")]) == 2
     assert "no samples file" in capsys.readouterr().err

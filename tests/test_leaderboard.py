@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mipo_bench.cli import main
-from mipo_bench.leaderboard.rank import leaderboard
-from mipo_bench.leaderboard.render import markdown, rich_tables, to_csv
-from mipo_bench.leaderboard.store import ResultsStore
-from mipo_bench.results import EvalEntry, collect
+from mipo_bench.analysis.leaderboard.rank import leaderboard
+from mipo_bench.analysis.leaderboard.render import markdown, rich_tables, to_csv
+from mipo_bench.analysis.leaderboard.store import ResultsStore
+from mipo_bench.analysis.results import EvalEntry, collect
+from mipo_bench.cli.main import main
 
 from .test_results import TASK, generation_samples, write_eval, write_trained
 

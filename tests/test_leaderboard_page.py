@@ -9,8 +9,8 @@ import re
 import numpy as np
 import pytest
 
-from mipo_bench.leaderboard.page import write_page
-from mipo_bench.leaderboard.rank import leaderboard
+from mipo_bench.analysis.leaderboard.page import write_page
+from mipo_bench.analysis.leaderboard.rank import leaderboard
 
 from .test_leaderboard import entry, flip, share
 

@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from mipo_bench.recipe import RecipeError, load_recipe
 from mipo_bench.training import METHODS, PAIRS, PROMPTS
+from mipo_bench.workflows.recipe import RecipeError, load_recipe
 
 PLUGIN = '''
 """A method from outside the package: SFT on the chosen responses, with one extra documented setting."""
@@ -82,7 +82,7 @@ def test_method_switched_on_the_command_line_keeps_only_its_own_settings(capsys)
 def test_a_method_registered_from_outside_the_package_runs_end_to_end(tmp_path, tiny_model_dir, monkeypatch):
     from transformers import AutoModelForCausalLM
 
-    from mipo_bench.pipeline import run_recipe
+    from mipo_bench.workflows.pipeline import run_recipe
 
     (tmp_path / "shout_plugin.py").write_text(textwrap.dedent(PLUGIN))
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -98,8 +98,8 @@ def test_a_method_registered_from_outside_the_package_runs_end_to_end(tmp_path, 
 
 
 def test_cli_trains_a_recipe_with_another_method_on_the_same_pairs(tmp_path, tiny_model_dir):
-    from mipo_bench.cli import main
-    from mipo_bench.pipeline import run_pairs
+    from mipo_bench.cli.main import main
+    from mipo_bench.workflows.pipeline import run_pairs
 
     path = _recipe(tmp_path, tiny_model_dir, method="mipo")
     run_pairs(load_recipe(str(path)), tmp_path / "run")
@@ -112,8 +112,8 @@ def test_cli_trains_a_recipe_with_another_method_on_the_same_pairs(tmp_path, tin
 
 def test_online_method_trains_from_the_prompt_stage(tmp_path, tiny_model_dir):
     """rlvr consumes prompts: `run` writes prompts.jsonl (no generation stage) and trains on it."""
-    from mipo_bench.pipeline import run_recipe
-    from mipo_bench.runs import read_jsonl
+    from mipo_bench.core.runs import read_jsonl
+    from mipo_bench.workflows.pipeline import run_recipe
 
     path = _recipe(
         tmp_path,

@@ -1,4 +1,4 @@
-"""mipo_bench.metrics: Self-BLEU against hand-computed values, answer entropy, paired statistics on constructed data."""
+"""mipo_bench.analysis.metrics: Self-BLEU against hand-computed values, answer entropy, paired statistics on constructed data."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mipo_bench.metrics import (
+from mipo_bench.analysis.metrics import (
     answer_context,
     answer_prefix,
     entropy,
@@ -26,7 +26,7 @@ from mipo_bench.metrics import (
     self_bleu,
     tied_groups,
 )
-from mipo_bench.metrics.self_bleu import tokenize
+from mipo_bench.analysis.metrics.self_bleu import tokenize
 
 # ---------------------------------------------------------------------------------------------------- Self-BLEU
 

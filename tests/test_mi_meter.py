@@ -1,4 +1,4 @@
-"""The MI meter (mipo_bench.mi_meter): values against hand computations with LogProbScorer, the x' draw, a
+"""The MI meter (mipo_bench.analysis.mi_meter): values against hand computations with LogProbScorer, the x' draw, a
 constructed reference under which MI must be positive, the cache, bad input, the CLI verb, and a real SmolLM2 run."""
 
 import json
@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from mipo_bench.mi_meter import draw_contrasts, load_items, measure_mi
-from mipo_bench.prompts import BASE_PROMPT, personalized_prompt
+from mipo_bench.analysis.mi_meter import draw_contrasts, load_items, measure_mi
+from mipo_bench.core.runs import write_json, write_jsonl
+from mipo_bench.data.prompts import BASE_PROMPT, personalized_prompt
 from mipo_bench.rewards.mutual_information import LogProbScorer
-from mipo_bench.runs import write_json, write_jsonl
 
 COLORS = ("red", "blue", "green")
 
@@ -238,7 +238,7 @@ def test_bad_rows_name_the_file_and_row(tmp_path):
 
 def test_dataset_name_gives_the_pipelines_training_prompts(mirror):
     from mipo_bench import data
-    from mipo_bench.prompts import task_prompt
+    from mipo_bench.data.prompts import task_prompt
 
     items, source = load_items("arc_easy", 5, 3)
     expected = data.train_prompts("arc_easy", 5, 3)
@@ -250,7 +250,7 @@ def test_dataset_name_gives_the_pipelines_training_prompts(mirror):
 
 
 def test_cli_verb(tiny_model_dir, general_file, tmp_path, capsys):
-    from mipo_bench.cli import main
+    from mipo_bench.cli.main import main
 
     out = tmp_path / "cli"
     argv = ["mi", "--model", tiny_model_dir, "--ref", tiny_model_dir, "--data", str(general_file), "--n", "2"]

@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from mipo_bench import models
-from mipo_bench.models import ModelSpecError, resolve_model_path
+from mipo_bench.core import models
+from mipo_bench.core.models import ModelSpecError, resolve_model_path
 
 
 def test_embedded_gguf_is_converted_once_and_cached(smollm2_dir, model_cache, monkeypatch):
@@ -120,7 +120,7 @@ def test_load_failures_are_one_line_naming_the_spec(tmp_path, monkeypatch):
     ],
 )
 def test_cli_reports_a_bad_model_spec_in_one_line(argv, tmp_path, capsys):
-    from mipo_bench.cli import main
+    from mipo_bench.cli.main import main
 
     assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
     err = capsys.readouterr().err
@@ -132,7 +132,7 @@ def test_hub_fingerprint_is_the_commit_main_points_at(tmp_path, monkeypatch):
     """The key of a hub model is the commit ``refs/main`` names in the cache (not the newest snapshot, not the path)."""
     from huggingface_hub import constants
 
-    from mipo_bench.models import model_fingerprint
+    from mipo_bench.core.models import model_fingerprint
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

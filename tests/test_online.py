@@ -54,7 +54,7 @@ def prefeval_rows():
 
 
 def build(method, model_dir, tmp_path, rows=None, **overrides):
-    from mipo_bench.models import load_model
+    from mipo_bench.core.models import load_model
 
     policy, tokenizer = load_model(model_dir, dtype=torch.float32, device="cpu")
     policy.train()

@@ -14,9 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from mipo_bench.core.runs import read_jsonl
 from mipo_bench.generation import SamplingParams, generate_cached, get_backend
 from mipo_bench.generation.openai_compat import EndpointRefused, EndpointUnavailable
-from mipo_bench.runs import read_jsonl
 
 
 class Stub:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mipo_bench.cli import main
+from mipo_bench.cli.main import main
 from tests.conftest import REPO
 
 # Build outputs are left out of the copy: a stale build/lib would put files into the wheel that the config misses.
@@ -80,7 +80,7 @@ def test_installed_wheel_is_what_python_imports(venv, outside):
     modules = ["mipo_bench", *(f"mipo_bench.{s}" for s in SUBPACKAGES)]
     script = (
         "import importlib\n"
-        "from mipo_bench.resources import recipes_dir, resource_dir, tasks_dir\n"
+        "from mipo_bench.core.resources import recipes_dir, resource_dir, tasks_dir\n"
         f"for name in {modules!r}: print(importlib.import_module(name).__file__)\n"
         "print(tasks_dir()); print(resource_dir('judges')); print(recipes_dir())\n"
     )
@@ -103,7 +103,7 @@ def test_installed_cli_runs_outside_the_repo(venv, outside):
 def test_lm_eval_loads_a_task_from_the_installed_tasks_path(venv, outside):
     script = (
         "from lm_eval.tasks import TaskManager, get_task_dict\n"
-        "from mipo_bench.resources import tasks_dir\n"
+        "from mipo_bench.core.resources import tasks_dir\n"
         "tasks = get_task_dict(['mipo_arc_easy'], TaskManager(include_path=str(tasks_dir()), include_defaults=False))\n"
         "task = tasks['mipo_arc_easy']\n"
         "docs = list(task.eval_docs)\n"

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
+from mipo_bench.core.runs import read_jsonl
+from mipo_bench.data.prompts import BASE_PROMPT, personalized_prompt
 from mipo_bench.generation import Backend, SamplingParams, generate_cached
 from mipo_bench.pairs import get_strategy, plan_pairs
 from mipo_bench.pairs.build import build_pairs, load_pairs
-from mipo_bench.prompts import BASE_PROMPT, personalized_prompt
-from mipo_bench.runs import read_jsonl
 
 PROMPTS = [{"id": f"q{i}", "prompt": f"question number {i}?"} for i in range(12)]
 PERSONAL = [{"id": f"p{i}", "query": f"recommend a book #{i}", "context": f"I like genre {i % 4}"} for i in range(10)]
@@ -164,8 +164,8 @@ def test_two_items_drawing_the_same_x_prime_get_independent_rejected_samples(tmp
 
 def test_personalized_recipe_plans_missing_context_pairs_on_prefeval(mirror):
     from mipo_bench import data
-    from mipo_bench.pipeline import training_items
-    from mipo_bench.recipe import load_recipe
+    from mipo_bench.workflows.pipeline import training_items
+    from mipo_bench.workflows.recipe import load_recipe
 
     recipe = load_recipe("mipo_personalized", ["data.n_prompts=20"])
     items, source = training_items(recipe)
@@ -261,8 +261,8 @@ def _prism_mirror(tmp_path, n_extra=4):
 
 def test_missing_pairs_build_on_prism_once_contexts_are_given(tmp_path, monkeypatch):
     from mipo_bench import data
-    from mipo_bench.pipeline import run_pairs, training_items
-    from mipo_bench.recipe import load_recipe
+    from mipo_bench.workflows.pipeline import run_pairs, training_items
+    from mipo_bench.workflows.recipe import load_recipe
 
     monkeypatch.setenv("MIPO_BENCH_DATA", str(_prism_mirror(tmp_path)))
     monkeypatch.delenv("MIPO_BENCH_CONTEXTS_PRISM", raising=False)

@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-from mipo_bench.pipeline import run_eval_stage, run_recipe
-from mipo_bench.recipe import load_recipe
+from mipo_bench.workflows.pipeline import run_eval_stage, run_recipe
+from mipo_bench.workflows.recipe import load_recipe
 
 
 def _recipe(tmp_path, model_dir, dataset, task, **pairs) -> str:
@@ -29,7 +29,7 @@ def _recipe(tmp_path, model_dir, dataset, task, **pairs) -> str:
 
 def _forbid_every_stage(monkeypatch):
     """A run that regenerates pairs, retrains or re-evaluates fails."""
-    import mipo_bench.evaluate
+    import mipo_bench.evaluation.harness
     import mipo_bench.training
     from mipo_bench.generation.hf import HFBackend
 
@@ -38,7 +38,7 @@ def _forbid_every_stage(monkeypatch):
 
     monkeypatch.setattr(HFBackend, "generate", fail)
     monkeypatch.setattr(mipo_bench.training, "train", fail)
-    monkeypatch.setattr(mipo_bench.evaluate, "run_eval", fail)
+    monkeypatch.setattr(mipo_bench.evaluation.harness, "run_eval", fail)
 
 
 @pytest.mark.parametrize(
@@ -81,18 +81,18 @@ def test_eval_stage_reruns_when_one_shard_changes(tiny_model_dir, mirror, tmp_pa
     """Defect 9: the key hashed only model.safetensors, so a sharded checkpoint retrained in place was skipped."""
     from safetensors.torch import load_file, save_file
 
-    import mipo_bench.evaluate
+    import mipo_bench.evaluation.harness
 
     model = tmp_path / "model"
     shards = _sharded_model(tiny_model_dir, model)
     calls = []
-    real_run_eval = mipo_bench.evaluate.run_eval
+    real_run_eval = mipo_bench.evaluation.harness.run_eval
 
     def counting_run_eval(*args, **kwargs):
         calls.append(args[0])
         return real_run_eval(*args, **kwargs)
 
-    monkeypatch.setattr(mipo_bench.evaluate, "run_eval", counting_run_eval)
+    monkeypatch.setattr(mipo_bench.evaluation.harness, "run_eval", counting_run_eval)
     stage = dict(tasks=["mipo_arc_easy_loglik"], out=tmp_path / "eval", limit=1, batch_size=2)
     first = run_eval_stage(str(model), **stage)
     run_eval_stage(str(model), **stage)
@@ -109,7 +109,7 @@ def test_eval_stage_reruns_when_one_shard_changes(tiny_model_dir, mirror, tmp_pa
 def test_demo_compares_any_registered_methods_on_the_same_pairs(tmp_path, tiny_model_dir):
     """`mipo-bench demo --methods ...`: every method trains on the run's one pairs file (or prompt set) and is
     evaluated on the same items; the table has one row per method and the base model."""
-    from mipo_bench.demo import run_demo
+    from mipo_bench.workflows.demo import run_demo
 
     overrides = [
         f"model={tiny_model_dir}",
@@ -131,7 +131,7 @@ def test_demo_compares_any_registered_methods_on_the_same_pairs(tmp_path, tiny_m
 
 def test_eval_key_follows_the_code_and_the_contexts_behind_the_tasks(tmp_path, monkeypatch):
     """An edited hook module or a different contexts file must rerun the eval stage, not reuse stale results."""
-    from mipo_bench import pipeline
+    from mipo_bench.workflows import pipeline
 
     before = pipeline._task_files_hash()
     (tmp_path / "ctx.jsonl").write_text('{"id": "x", "value": "Be brief.", "failed": false}\n')

@@ -286,7 +286,7 @@ def test_infonce_group_log_probs_loss_and_gradients_equal_the_unshared_rows(
 @pytest.mark.smoke
 def test_smollm2_shared_dpo_equals_trls_two_rows_on_an_8_shot_prompt(smollm2_dir, tmp_path):
     """The real model (sdpa) on a ~900-token 8-shot GSM8K prompt, truncated at 1000 tokens, beside a short pair."""
-    from mipo_bench.prompts import math_prompt
+    from mipo_bench.data.prompts import math_prompt
 
     question = "A baker made 24 rolls and sold 3 bags of 5 rolls. How many rolls are left?"
     long_pair = {
@@ -311,7 +311,7 @@ def test_smollm2_shared_dpo_equals_trls_two_rows_on_an_8_shot_prompt(smollm2_dir
 
 
 def test_recipes_switch_sharing_off_from_the_command_line():
-    from mipo_bench.recipe import load_recipe
+    from mipo_bench.workflows.recipe import load_recipe
 
     assert load_recipe("mipo").train.prefix_sharing is True
     assert load_recipe("mipo", ["train.prefix_sharing=false"]).train.prefix_sharing is False

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import ray
 
+from mipo_bench.core.runs import read_jsonl
 from mipo_bench.generation import BACKENDS, SamplingParams, generate_cached, get_backend
 from mipo_bench.generation.base import request_seed, row_key
 from mipo_bench.generation.hf import HFBackend
-from mipo_bench.runs import read_jsonl
 
 CHATS = [[{"role": "user", "content": f"Tell me about item {i}"}] for i in range(12)]
 REQUESTS = [{"id": f"r{i}", "messages": chat} for i, chat in enumerate(CHATS)]

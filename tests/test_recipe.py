@@ -5,8 +5,8 @@ import dataclasses
 
 import pytest
 
-from mipo_bench import protocol
-from mipo_bench.recipe import DataSettings, EvalSettings, PairSettings, RecipeError, coerce, load_recipe
+from mipo_bench.data import protocol
+from mipo_bench.workflows.recipe import DataSettings, EvalSettings, PairSettings, RecipeError, coerce, load_recipe
 
 
 @pytest.mark.parametrize(
@@ -120,7 +120,7 @@ def test_gsm8k_pairs_stop_at_the_math_tasks_stop_strings():
 
 def test_manifest_records_the_effective_sampling(tmp_path, mirror):
     from mipo_bench.generation import Backend
-    from mipo_bench.pipeline import run_pairs
+    from mipo_bench.workflows.pipeline import run_pairs
 
     class Echo(Backend):
         def generate(self, prompts, params, seeds=None):

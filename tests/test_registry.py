@@ -2,11 +2,11 @@
 
 import pytest
 
+from mipo_bench.core.registry import Registry
 from mipo_bench.data import LOADERS
 from mipo_bench.generation import BACKENDS
 from mipo_bench.judging.parse import PARSERS
 from mipo_bench.pairs import STRATEGIES
-from mipo_bench.registry import Registry
 from mipo_bench.rewards import REWARDS
 from mipo_bench.training import METHODS
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mipo_bench.report import changed_share, comparison_table, paired_delta, per_item_scores, score_pairs
+from mipo_bench.analysis.report import changed_share, comparison_table, paired_delta, per_item_scores, score_pairs
 
 
 def _res(correct, texts, filters=("strict", "flexible"), paper=None):

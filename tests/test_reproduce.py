@@ -9,8 +9,8 @@ import matplotlib.image
 import pytest
 import yaml
 
-from mipo_bench.recipe import find_recipe
-from mipo_bench.tables import load_table
+from mipo_bench.analysis.tables import load_table
+from mipo_bench.workflows.recipe import find_recipe
 from tests.test_pipeline import _forbid_every_stage
 
 
@@ -39,7 +39,7 @@ def tiny_spec(tmp_path, model_dir) -> str:
 
 def test_reproduce_runs_every_stage_and_resumes(tmp_path, tiny_model_dir, monkeypatch):
     import mipo_bench.training
-    from mipo_bench.reproduce import reproduce
+    from mipo_bench.workflows.reproduce import reproduce
 
     spec = tiny_spec(tmp_path, tiny_model_dir)
     out = tmp_path / "run"
@@ -86,7 +86,7 @@ def test_reproduce_runs_every_stage_and_resumes(tmp_path, tiny_model_dir, monkey
 
 
 def test_unknown_task_and_table_are_one_line_errors(tmp_path, tiny_model_dir):
-    from mipo_bench.reproduce import reproduce
+    from mipo_bench.workflows.reproduce import reproduce
 
     with pytest.raises(ValueError, match="unknown task"):
         reproduce("2", tiny_model_dir, tasks=["arc_eazy"], run_dir=tmp_path)

@@ -1,4 +1,4 @@
-"""Evaluation entries read from run directories (mipo_bench.results): the shapes pipeline.run_eval_stage writes,
+"""Evaluation entries read from run directories (mipo_bench.analysis.results): the shapes pipeline.run_eval_stage writes,
 the base model matched across spellings, costs, and directories that are not finished evaluations."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mipo_bench.results import canonical_model, collect
+from mipo_bench.analysis.results import canonical_model, collect
 
 TASK = "mipo_arc_easy"
 HARDWARE = {"cpu": "Test CPU", "cores": 2, "gpu": None, "gpus": 0}
@@ -196,7 +196,7 @@ def test_label_loglik_task_and_fallbacks(tmp_path):
 def test_converted_gguf_directory_is_the_embedded_model():
     """The base model's eval names its converted cache directory, its trained models name the embedded spec: the
     leaderboard must see one model."""
-    from mipo_bench.models import embedded_gguf, gguf_cache_dir
+    from mipo_bench.core.models import embedded_gguf, gguf_cache_dir
 
     converted = gguf_cache_dir(embedded_gguf("smollm2-135m-instruct").resolve())
     assert canonical_model(str(converted)) == "smollm2-135m-instruct"

@@ -8,11 +8,11 @@ import pytest
 import torch
 import yaml
 
-from mipo_bench import data, protocol
+from mipo_bench import data
+from mipo_bench.core.resources import recipes_dir
+from mipo_bench.data import protocol
+from mipo_bench.data.prompts import personalized_prompt, task_prompt
 from mipo_bench.generation import Backend
-from mipo_bench.prompts import personalized_prompt, task_prompt
-from mipo_bench.recipe import build_section, load_recipe
-from mipo_bench.resources import recipes_dir
 from mipo_bench.training.base import METHODS, PAIRS, TrainContext
 from mipo_bench.training.common import jsonl_log_callback, save_checkpoint
 from mipo_bench.training.revision import (
@@ -21,6 +21,7 @@ from mipo_bench.training.revision import (
     prepare_ground_truth,
     prepare_with_examples,
 )
+from mipo_bench.workflows.recipe import build_section, load_recipe
 
 
 class ScriptedReviser(Backend):
@@ -61,7 +62,7 @@ def manifest(run_dir: Path) -> dict:
 def test_ground_truth_revisions_are_checked_counted_cached_and_trained(tmp_path, tiny_model_dir):
     from transformers import AutoModelForCausalLM
 
-    from mipo_bench.models import load_model
+    from mipo_bench.core.models import load_model
 
     records = data.train_prompts("arc_easy", 4, 0)
     pairs = general_pairs(records)

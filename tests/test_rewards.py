@@ -212,7 +212,7 @@ def test_mutual_information_prefers_the_response_that_only_fits_the_context():
 
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir):
-    from mipo_bench.models import load_model
+    from mipo_bench.core.models import load_model
 
     model, tokenizer = load_model(tiny_model_dir, dtype=torch.float32, device="cpu")
     model.train()

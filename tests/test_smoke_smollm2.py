@@ -56,7 +56,7 @@ def test_plain_lm_eval_runs_our_tasks_offline(smollm2_dir, mirror, tmp_path):
 
 
 def test_cli_eval_with_chat_template_writes_lm_eval_files(smollm2_dir, mirror, tmp_path):
-    from mipo_bench.cli import main
+    from mipo_bench.cli.main import main
 
     assert (
         main(["eval", "--tasks", "mipo_arc_challenge", "--limit", "2", "--output", str(tmp_path), "--device", "cpu"])
@@ -70,8 +70,8 @@ def test_cli_eval_with_chat_template_writes_lm_eval_files(smollm2_dir, mirror, t
 
 def test_chained_run_on_smollm2(smollm2_dir, mirror, tmp_path):
     """pairs -> DPO -> eval on SmolLM2 with a handful of items; a second run skips every stage."""
-    from mipo_bench.pipeline import run_recipe
-    from mipo_bench.recipe import load_recipe
+    from mipo_bench.workflows.pipeline import run_recipe
+    from mipo_bench.workflows.recipe import load_recipe
 
     recipe = load_recipe(
         "mipo",
@@ -96,7 +96,7 @@ def test_chained_run_on_smollm2(smollm2_dir, mirror, tmp_path):
 
 def test_prefeval_answer_judge_and_win_table(smollm2_dir, mirror, tmp_path, capsys):
     """SmolLM2 answers 5 PrefEval items with and without the context, judges them, prints the win-rate table."""
-    from mipo_bench.cli import main
+    from mipo_bench.cli.main import main
 
     for task in ("mipo_prefeval", "mipo_prefeval_default"):
         assert (

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mipo_bench.cli import main
-from mipo_bench.results import collect
-from mipo_bench.tables import build_table, load_table, render
+from mipo_bench.analysis.results import collect
+from mipo_bench.analysis.tables import build_table, load_table, render
+from mipo_bench.cli.main import main
 
 MODEL = "tiny-base"
 

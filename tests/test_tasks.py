@@ -5,8 +5,8 @@ from lm_eval import simple_evaluate
 from lm_eval.api.model import LM
 
 from mipo_bench import data
-from mipo_bench.evaluate import format_failures, task_manager
-from mipo_bench.prompts import task_prompt
+from mipo_bench.data.prompts import task_prompt
+from mipo_bench.evaluation.harness import format_failures, task_manager
 
 REASONING = ["gsm8k", "svamp", "mmlu", "arc_easy", "arc_challenge"]
 
@@ -154,7 +154,7 @@ def test_personalization_tasks_on_fixtures(tm, monkeypatch, tmp_path):
     """PRISM / CA / Multi-Bench tasks load on the schema fixtures; PRISM needs extracted contexts first."""
     from pathlib import Path
 
-    from mipo_bench.runs import write_jsonl
+    from mipo_bench.core.runs import write_jsonl
 
     monkeypatch.setenv("MIPO_BENCH_DATA", str(Path(__file__).parent / "fixtures"))
     data._load_cached.cache_clear()

@@ -7,8 +7,8 @@ import torch
 
 from mipo_bench.generation import SamplingParams, get_backend
 from mipo_bench.pairs.build import build_pairs
-from mipo_bench.recipe import load_recipe
 from mipo_bench.training import MipoSettings, TrainSettings, train
+from mipo_bench.workflows.recipe import load_recipe
 
 CHATS = [
     [{"role": "user", "content": text}]

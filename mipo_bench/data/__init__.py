@@ -13,13 +13,23 @@ import random
 from pathlib import Path
 from typing import Callable
 
-from ..registry import Registry
+from ..core.registry import Registry
 from . import arc, community_alignment, gsm8k, mmlu, multibench, prefeval, prism, svamp
 from .records import DataFormatError, format_number
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
-__all__ = ["DATASETS", "LOADERS", "DataFormatError", "load", "eval_docs", "train_prompts", "data_root", "format_number"]
+__all__ = [
+    "DATASETS",
+    "LOADERS",
+    "DataFormatError",
+    "load",
+    "eval_docs",
+    "train_prompts",
+    "prompt_rows",
+    "data_root",
+    "format_number",
+]
 
 DATASETS = ("gsm8k", "svamp", "mmlu", "arc_easy", "arc_challenge")
 PERSONALIZATION = ("prefeval", "prism", "community_alignment", "multibench")
@@ -225,3 +235,6 @@ def personalization_train_records(name: str, data_dir=None, contexts=None, needs
                 f"output as the recipe key data.contexts or ${contexts_env_var(name)}"
             )
     return records
+
+
+from .prompt_rows import prompt_rows  # noqa: E402  (it reads train_prompts above)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..runs import read_jsonl
+from ..core.runs import read_jsonl
 
 
 def contexts_env_var(dataset: str) -> str:

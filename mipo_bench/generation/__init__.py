@@ -6,6 +6,6 @@ sample index), appended as soon as its batch finishes, and skipped on a re-run.
 
 from __future__ import annotations
 
-from .base import BACKENDS, Backend, SamplingParams, generate_cached, get_backend
+from .base import BACKEND_OPTIONS, BACKENDS, Backend, SamplingParams, generate_cached, get_backend
 
-__all__ = ["BACKENDS", "Backend", "SamplingParams", "generate_cached", "get_backend"]
+__all__ = ["BACKEND_OPTIONS", "BACKENDS", "Backend", "SamplingParams", "generate_cached", "get_backend"]

@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..registry import Registry
-from ..runs import append_jsonl, content_hash, read_jsonl
+from ..core.registry import Registry
+from ..core.runs import append_jsonl, content_hash, read_jsonl
 
 Messages = list[dict]
 
@@ -51,9 +51,9 @@ class Backend:
 
     def fingerprint(self) -> str:
         """What the model *is*, for cache keys (computed once): the content hash of its weights
-        (:func:`mipo_bench.models.model_fingerprint`), so a retrained checkpoint at the same path is a new model."""
+        (:func:`mipo_bench.core.models.model_fingerprint`), so a retrained checkpoint at the same path is a new model."""
         if getattr(self, "_fingerprint", None) is None:
-            from ..models import model_fingerprint
+            from ..core.models import model_fingerprint
 
             self._fingerprint = model_fingerprint(self.model)
         return self._fingerprint
@@ -68,6 +68,8 @@ class Backend:
         raise NotImplementedError
 
 
+# Engine options a recipe's pairs section may pass to any backend's constructor (each backend takes what it knows).
+BACKEND_OPTIONS = ("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization", "dtype", "device")
 BACKENDS: Registry[Callable[[], type]] = Registry("generation backend")
 """name -> a function returning the backend class (imported on use: vLLM is an optional GPU extra)."""
 

@@ -73,7 +73,7 @@ class HFBackend(Backend):
     def _load(self):
         """Load on first use, so a stage that turns out to be cached never pays for the model."""
         if self._loaded is None:
-            from ..models import load_model
+            from ..core.models import load_model
 
             self._loaded = load_model(self.model, dtype=self.options.get("dtype"), device=self.options.get("device"))
         lm, tokenizer = self._loaded

@@ -76,7 +76,7 @@ def _replica(gpu: int, path: str, options: dict, conn) -> None:
 class VLLMBackend(Backend):
     def __init__(self, model: str, options: dict | None = None):
         super().__init__(model, dict(options or {}))
-        from ..models import resolve_model_path
+        from ..core.models import resolve_model_path
 
         path = resolve_model_path(model)
         self.replicas = int(self.options.get("data_parallel_size", 1))

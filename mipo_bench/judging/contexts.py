@@ -12,8 +12,8 @@ import json
 import re
 from pathlib import Path
 
+from ..core.runs import write_jsonl
 from ..data.contexts import apply_contexts  # noqa: F401  (moved to the data layer; re-exported)
-from ..runs import write_jsonl
 from .judge import ask_until_parsed
 from .templates import load_template, template_decoding
 

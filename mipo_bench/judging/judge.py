@@ -13,9 +13,9 @@ import json
 import math
 from pathlib import Path
 
+from ..core.runs import append_jsonl, read_jsonl
 from ..generation import generate_cached
 from ..generation.prefix_cache import prefix_order
-from ..runs import append_jsonl, read_jsonl
 from .templates import (  # noqa: F401  (load_template, judge_messages, quote: the public names of this module)
     Decoding,
     judge_messages,

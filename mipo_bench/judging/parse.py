@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from ..registry import Registry
+from ..core.registry import Registry
 
 ScoreParser = Callable[[str], "int | None"]
 PARSERS: Registry[ScoreParser] = Registry("score parser")

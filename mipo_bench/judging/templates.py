@@ -19,8 +19,9 @@ from pathlib import Path
 
 import yaml
 
+from ..core.chat import user_chat
+from ..core.resources import resource_dir
 from ..generation import SamplingParams
-from ..resources import resource_dir
 from .parse import DEFAULT_PARSER, get_parser
 
 DEFAULT_MAX_NEW_TOKENS = 8
@@ -133,4 +134,4 @@ def judge_messages(
         fields["criteria"] = rubric["criteria"]
         fields.update({f"score{k}": rubric["score_descriptions"][str(k)] for k in range(1, 6)})
     user = template["user"].format(**fields)
-    return [{"role": "system", "content": template["system"]}, {"role": "user", "content": user}]
+    return user_chat(user, template["system"])

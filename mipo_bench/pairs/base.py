@@ -5,7 +5,7 @@ Items are explicit about what they are:
 * a general item ``{"id", "prompt"}``: ``prompt`` is the rendered task prompt (e.g. the 8-shot math prompt), sent
   as is;
 * a personalization item ``{"id", "query", "context", "eligible_contexts"?}``: the raw user query and the user's
-  context; strategies render it with the paper's :func:`mipo_bench.prompts.personalized_prompt` (its base prompt
+  context; strategies render it with the paper's :func:`mipo_bench.data.prompts.personalized_prompt` (its base prompt
   when the context is missing).
 """
 
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import random
 
-from ..prompts import personalized_prompt
-from ..registry import Registry
+from ..core.chat import user_chat
+from ..core.registry import Registry
+from ..data.prompts import personalized_prompt
 
 STRATEGIES: Registry[type["PairStrategy"]] = Registry("pair strategy")
 
@@ -33,8 +34,6 @@ def get_strategy(name: str) -> "PairStrategy":
     return STRATEGIES.get(name)()
 
 
-def user(text: str) -> list[dict]:
-    return [{"role": "user", "content": text}]
 
 
 def item_prompt(item: dict) -> str:
@@ -131,9 +130,9 @@ def plan_pairs(items: list[dict], strategy: PairStrategy, seed: int = 0) -> list
             {
                 "id": item["id"],
                 "strategy": strategy.name,
-                "prompt": user(chosen),
-                "chosen_messages": user(chosen),
-                "rejected_messages": user(rejected),
+                "prompt": user_chat(chosen),
+                "chosen_messages": user_chat(chosen),
+                "rejected_messages": user_chat(rejected),
                 "rejected_from": source.get("from_id"),
                 "rejected_context": source.get("context"),
                 "rejected_reuses_chosen": reuse,

@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..core.runs import content_hash, read_jsonl, stage_is_current, write_jsonl, write_manifest
 from ..generation import SamplingParams, generate_cached
-from ..runs import content_hash, read_jsonl, stage_is_current, write_jsonl, write_manifest
 from .base import get_strategy, plan_pairs
 
 

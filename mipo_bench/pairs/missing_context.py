@@ -3,7 +3,7 @@ recommended default, Table 1 "MIPO")."""
 
 from __future__ import annotations
 
-from ..prompts import personalized_prompt
+from ..data.prompts import personalized_prompt
 from .base import PairStrategy, register
 
 

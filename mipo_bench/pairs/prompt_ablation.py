@@ -3,7 +3,7 @@ query with that item's context."""
 
 from __future__ import annotations
 
-from ..prompts import personalized_prompt
+from ..data.prompts import personalized_prompt
 from .base import OtherPicker, PairStrategy, _item_rng, register
 
 

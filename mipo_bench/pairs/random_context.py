@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from bisect import bisect_left
 
-from ..prompts import personalized_prompt
+from ..data.prompts import personalized_prompt
 from .base import PairStrategy, _item_rng, register
 
 

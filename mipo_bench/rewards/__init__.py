@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import time
 
-from ..registry import Registry
+from ..core.chat import is_chat, last_user_text  # noqa: F401  (is_chat: part of this module's interface)
+from ..core.registry import Registry
 
 REWARDS: Registry[type] = Registry("reward")
 TRL_KWARGS = ("trainer_state", "log_extra", "log_metric")
@@ -47,17 +48,9 @@ def user_text(messages) -> str:
         return messages
     if not isinstance(messages, (list, tuple)):
         return ""
-    users = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-    return users[-1] if users and isinstance(users[-1], str) else ""
+    return last_user_text(messages)
 
 
-def is_chat(messages) -> bool:
-    """A non-empty list of ``{"role", "content"}`` messages."""
-    return (
-        isinstance(messages, (list, tuple))
-        and bool(messages)
-        and all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages)
-    )
 
 
 class RewardFunction:

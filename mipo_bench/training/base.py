@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..registry import Registry
+from ..core.registry import Registry
 
 PAIRS, SFT, PROMPTS = "pairs", "sft", "prompts"
 INPUTS = (PAIRS, SFT, PROMPTS)

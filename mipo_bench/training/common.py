@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..runs import append_jsonl, content_hash, file_hash, manifest_path, read_jsonl, write_manifest
+from ..core.runs import append_jsonl, content_hash, file_hash, manifest_path, read_jsonl, write_manifest
 from .base import METHODS, PAIRS, PROMPTS, SFT, Method, TrainContext
 
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ def save_checkpoint(trainer, base_model: str, out_dir: Path, card: dict) -> Path
     import torch
     from peft import PeftModel
 
-    from ..models import load_model
+    from ..core.models import load_model
 
     target = out_dir / "model"
     main = trainer.is_world_process_zero()
@@ -247,7 +247,7 @@ def build_trainer(
     (``cuda:<local rank>`` under ``accelerate launch``), or leaves placement to FSDP / DeepSpeed. So the GPU settings
     can be built on a CPU machine.
     """
-    from ..models import load_model
+    from ..core.models import load_model
 
     method = METHODS.get(method_name)
     settings = as_settings(method, settings)
@@ -280,7 +280,7 @@ def train(
     Works in one process or under ``accelerate launch`` (DDP, FSDP, DeepSpeed): only the main process writes files,
     and every rank returns the manifest, read back after a barrier.
     """
-    from ..models import default_device
+    from ..core.models import default_device
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

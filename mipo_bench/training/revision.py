@@ -30,8 +30,9 @@ import sys
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 
+from ..core.chat import user_chat
+from ..core.runs import content_hash, file_hash, read_jsonl, stage_is_current, write_jsonl, write_manifest
 from ..generation.base import truncate_at_stop
-from ..runs import content_hash, file_hash, read_jsonl, stage_is_current, write_jsonl, write_manifest
 from .base import PAIRS, register_method
 from .common import TrainSettings
 from .sft import build_sft
@@ -116,7 +117,7 @@ def shown_answer(record: dict) -> str:
 
 def extracted_answer(text: str, record: dict) -> str | None:
     """The revision's final answer through the paper's extraction (PROTOCOL.md §4): first pass, no re-ask."""
-    from ..extract import choice_paper, number_paper
+    from ..data.extract import choice_paper, number_paper
 
     if answer_kind(record) == "choice":
         return choice_paper(text, len(record["choices"]))
@@ -141,8 +142,7 @@ def _render(template: dict, **values) -> list[dict]:
         user = template["user"].format(**values)
     except (KeyError, IndexError) as e:
         raise ValueError(f"{template['path']}: unknown placeholder {e} (known: {', '.join(sorted(values))})") from None
-    system = template.get("system", "").strip()
-    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+    return user_chat(user, template.get("system", "").strip())
 
 
 def revision_request(variant: str, template: dict, row: dict, record: dict, where: str) -> list[dict]:
@@ -191,8 +191,7 @@ def _records_for(rows: list[dict], recipe) -> dict[str, dict]:
 
 
 def _make_backend(recipe):
-    from ..generation import get_backend
-    from ..pipeline import BACKEND_OPTIONS
+    from ..generation import BACKEND_OPTIONS, get_backend
 
     engine = {k: _get(recipe.pairs, k) for k in BACKEND_OPTIONS if _get(recipe.pairs, k) is not None}
     return get_backend(

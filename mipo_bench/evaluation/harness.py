@@ -4,7 +4,7 @@ a rich table.
 The results JSON and the per-sample JSONL are written by lm-eval's own EvaluationTracker exactly as lm-eval's CLI
 writes them (``lm_eval --output_path … --log_samples``: the samples popped from the results before saving), so
 lm-eval's tools read ours. The only additions: the ``mipo_bench`` key (model spec, wall time, re-asked items) and
-filter ``paper`` of the math tasks (see :mod:`mipo_bench.reask`).
+filter ``paper`` of the math tasks (see :mod:`mipo_bench.evaluation.reask`).
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
-from . import extract, reask
-from .models import default_device, resolve_model_path
-from .protocol import REASK_SAMPLING, Decoding
-from .resources import tasks_dir
+from ..core.console import console
+from ..core.models import default_device, resolve_model_path
+from ..core.resources import tasks_dir
+from ..data import extract
+from ..data.protocol import REASK_SAMPLING, Decoding
+from . import reask
 
-console = Console(stderr=True)
 # headline first: the paper's extraction, then the suite's strict and flexible, then the rest
 FILTER_ORDER = ("paper", "strict", "flexible", "paper_noreask", "none")
 
@@ -108,7 +108,7 @@ def _reask(
     results: dict, path: str, device: str, dtype: str, batch_size: int, seed: int, output, sampling: Decoding
 ) -> dict[str, int]:
     """The scripts' second pass on the math tasks, through the generation layer (cache beside the outputs)."""
-    from .generation import get_backend
+    from ..generation import get_backend
 
     gc.collect()  # lm-eval's copy of the model is no longer referenced: free it before loading ours
     _empty_cuda_cache()

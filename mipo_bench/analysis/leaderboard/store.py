@@ -18,8 +18,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from ...core.runs import content_hash
 from ..results import EvalEntry, collect
-from ..runs import content_hash
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

@@ -6,8 +6,9 @@ Data comes through :mod:`mipo_bench.data`, so a task reads the local mirror when
 
 from __future__ import annotations
 
-from . import data, extract
-from .prompts import personalized_prompt, task_prompt
+from .. import data
+from ..data import extract
+from ..data.prompts import personalized_prompt, task_prompt
 
 
 def load_docs(
@@ -26,7 +27,7 @@ def load_docs(
     """
     import datasets
 
-    from .data.contexts import apply_contexts, contexts_path
+    from ..data.contexts import apply_contexts, contexts_path
 
     docs = data.eval_docs(dataset, protocol, data_dir)
     contexts = contexts_path(dataset, contexts)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import yaml
 
-from .generation import BACKENDS, SamplingParams
-from .resources import recipes_dir
-from .training import METHODS, TrainSettings
+from ..core.resources import recipes_dir
+from ..generation import BACKENDS, SamplingParams
+from ..training import METHODS, TrainSettings
 
 
 class RecipeError(ValueError):
@@ -133,7 +133,7 @@ class Recipe:
     def sampling(self) -> SamplingParams:
         """The effective pair-generation sampling: recipe values, else the paper's for the dataset; the eval task's
         stop strings plus the recipe's."""
-        from . import protocol
+        from ..data import protocol
 
         paper = protocol.pair_sampling(self.data.dataset)
         stop = tuple(dict.fromkeys(protocol.stop_strings(self.data.dataset) + tuple(self.pairs.stop)))
@@ -149,7 +149,7 @@ class Recipe:
     def sampling_origin(self) -> dict:
         """Where each sampling value came from: "recipe", or "paper" (``protocol.pair_sampling``); stop strings:
         the eval task's and the recipe's."""
-        from . import protocol
+        from ..data import protocol
 
         origin = {k: "paper" if getattr(self.pairs, k) is None else "recipe" for k in protocol.Decoding.__annotations__}
         return {
@@ -298,8 +298,8 @@ def _train_for_switched_method(file_raw: dict, raw: dict, method, overrides: lis
 
 
 def load_recipe(spec: str, overrides: list[str] | None = None) -> Recipe:
-    from . import protocol
-    from .pairs import STRATEGIES
+    from ..data import protocol
+    from ..pairs import STRATEGIES
 
     path = find_recipe(spec)
     file_raw = yaml.safe_load(path.read_text()) or {}

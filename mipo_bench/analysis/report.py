@@ -12,8 +12,8 @@ import json
 import numpy as np
 from rich.table import Table
 
-from .evaluate import order_scores, score_label
-from .extract import INVALID
+from ..data.extract import INVALID
+from ..evaluation.harness import order_scores, score_label
 
 EXTRACTION_FILTERS = ("paper", "strict", "flexible")
 

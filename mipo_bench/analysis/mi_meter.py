@@ -24,7 +24,7 @@ terms of the difference score exactly the same tokens. An empty response scores 
 value is the mean over its samples; the 95% CI is a percentile bootstrap over items (prompts), seeded.
 
 Inputs (``data``): a dataset name (training prompts as the online methods' PROMPTS stage builds them,
-:func:`mipo_bench.pipeline.prompt_rows`, for the paper protocol's selection subsampled to ``n`` under ``seed``), or a
+:func:`mipo_bench.workflows.pipeline.prompt_rows`, for the paper protocol's selection subsampled to ``n`` under ``seed``), or a
 ``prompts.jsonl`` / ``pairs.jsonl`` written by the pipeline (``n`` items drawn under ``seed``; a pairs file's rows of
 one item count once). Outputs in ``out_dir``: ``generations.jsonl`` (the cache), ``mi.json`` and ``mi.manifest.json``;
 a call whose inputs (items, contrasts, both models' weights, settings) are unchanged returns the stored result.
@@ -37,7 +37,8 @@ import random
 import re
 from pathlib import Path
 
-from .runs import content_hash, file_hash, read_jsonl, stage_is_current, write_json, write_manifest
+from ..core.chat import is_chat
+from ..core.runs import content_hash, file_hash, read_jsonl, stage_is_current, write_json, write_manifest
 
 PERSONALIZATION = "personalization"
 GENERAL = "general"
@@ -57,24 +58,18 @@ def load_items(data: str | Path, n: int | None, seed: int, dataset: str | None =
 
 
 def _items_from_dataset(name: str, n: int | None, seed: int, contexts: str | None):
-    from . import data as datasets
-    from .pipeline import prompt_rows
-    from .protocol import pair_sampling
-    from .recipe import DataSettings, EvalSettings, PairSettings, Recipe
-    from .training import TrainSettings
+    from .. import data as datasets
+    from ..data.protocol import pair_sampling
 
     datasets.LOADERS.get(name)  # unknown name: an error with the known ones
     pair_sampling(name)  # a dataset without the paper's sampling settings cannot be measured
-    settings = DataSettings(dataset=name, n_prompts=n, contexts=contexts)
-    rows, source = prompt_rows(
-        Recipe("mi", "mipo", "", seed, settings, PairSettings(), TrainSettings(), EvalSettings())
-    )
+    rows, source = datasets.prompt_rows(name, n, seed, contexts)
     items = [_item(row, row["dataset"], f"{name} row {i}") for i, row in enumerate(rows, 1)]
     return items, {"dataset": name, **source}
 
 
 def _items_from_file(path: Path, n: int | None, seed: int, dataset: str | None):
-    from .data import sample
+    from ..data import sample
 
     fallback = dataset or _manifest_dataset(path)
     items, seen = [], set()
@@ -108,18 +103,18 @@ def _manifest_dataset(path: Path) -> str | None:
 
 
 def _item(row: dict, dataset: str, where: str) -> dict:
-    from .data import PERSONALIZATION as PERSONAL_DATASETS
-    from .protocol import PAIR_SAMPLING
+    from ..data import PERSONALIZATION as PERSONAL_DATASETS
+    from ..data.protocol import PAIR_SAMPLING
 
     if dataset not in PAIR_SAMPLING:
         raise ValueError(f"{where}: dataset {dataset!r} has no sampling settings; known: {', '.join(PAIR_SAMPLING)}")
     prompt = row.get("prompt")
-    if not _is_chat(prompt):
+    if not is_chat(prompt):
         raise ValueError(f"{where}: 'prompt' must be a non-empty chat (a list of {{role, content}} messages)")
     item = {"id": str(row["id"]), "dataset": dataset, "kind": GENERAL, "prompt": prompt}
     if dataset in PERSONAL_DATASETS:
         base = row.get("base_prompt") or _base_from_personalized(prompt)
-        if not _is_chat(base):
+        if not is_chat(base):
             raise ValueError(
                 f"{where}: a personalization row needs 'base_prompt' (the chat without the user's context) or a "
                 "prompt in the paper's personalized form"
@@ -128,17 +123,9 @@ def _item(row: dict, dataset: str, where: str) -> dict:
     return item
 
 
-def _is_chat(value) -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(isinstance(m, dict) and "role" in m and isinstance(m.get("content"), str) for m in value)
-    )
-
-
 def _base_from_personalized(prompt: list[dict]) -> list[dict] | None:
     """The paper's base prompt of a one-message personalized prompt (pairs rows carry no ``base_prompt``)."""
-    from .prompts import BASE_PROMPT, PERSONALIZED_PROMPT
+    from ..data.prompts import BASE_PROMPT, PERSONALIZED_PROMPT
 
     if len(prompt) != 1:
         return None
@@ -166,8 +153,8 @@ def draw_contrasts(items: list[dict], k: int, seed: int) -> dict[str, list[str]]
 def sampling_for(dataset: str, samples: int, max_new_tokens: int, seed: int, temperature: float | None):
     """The paper's pair-generation temperature / top-p for the dataset (``temperature`` overrides), its eval task's
     stop strings, ``max_new_tokens`` and ``samples`` per prompt."""
-    from .generation import SamplingParams
-    from .protocol import pair_sampling, stop_strings
+    from ..data.protocol import pair_sampling, stop_strings
+    from ..generation import SamplingParams
 
     paper = pair_sampling(dataset)
     return SamplingParams(
@@ -182,7 +169,7 @@ def sampling_for(dataset: str, samples: int, max_new_tokens: int, seed: int, tem
 
 def sample_responses(backend, items, params_by_dataset, out_path, batch_size, progress=None) -> dict[str, list[str]]:
     """item id -> its sampled response texts, through the resumable generation cache."""
-    from .generation import generate_cached
+    from ..generation import generate_cached
 
     texts: dict[str, list[str]] = {}
     for name, params in params_by_dataset.items():
@@ -277,13 +264,11 @@ def measure_mi(
     Compare models only under the SAME ``ref`` (and data, seed, settings): the reference defines the measure.
     ``backend``: a generation backend for ``model`` (default: ``backend_name``'s, built here).
     """
-    from rich.console import Console
+    from ..core.console import console
+    from ..core.models import load_model, model_fingerprint
+    from ..generation import get_backend
+    from ..rewards.mutual_information import LogProbScorer
 
-    from .generation import get_backend
-    from .models import load_model, model_fingerprint
-    from .rewards.mutual_information import LogProbScorer
-
-    console = Console(stderr=True)
     out_dir = Path(out_dir)
     items, source = load_items(data, n, seed, dataset, contexts)
     contrast_ids = draw_contrasts(items, contrasts, seed)
@@ -303,7 +288,7 @@ def measure_mi(
         console.print(summary_line(result))
         return result
 
-    from .pipeline import progress_bar
+    from ..core.console import progress_bar
 
     with progress_bar() as progress:
         responses = sample_responses(backend, items, params, out_dir / "generations.jsonl", batch_size, progress)

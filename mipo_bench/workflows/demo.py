@@ -11,11 +11,11 @@ import json
 import time
 from pathlib import Path
 
-from .models import resolve_model_path
+from ..analysis.report import comparison_table, training_summary
+from ..core.models import resolve_model_path
+from ..core.runs import write_json
 from .pipeline import console, run_eval_stage, run_inputs, run_train
 from .recipe import load_recipe
-from .report import comparison_table, training_summary
-from .runs import write_json
 
 # Demo-scale budgets for methods whose paper settings generate far more than the demo's 128 tokens.
 DEMO_BUDGETS = {

@@ -35,9 +35,9 @@ def register(subparsers) -> None:
 def cmd_leaderboard(args) -> None:
     from rich.console import Console
 
-    from .rank import leaderboard
-    from .render import markdown, rich_tables, to_csv
-    from .store import ResultsStore
+    from ..analysis.leaderboard.rank import leaderboard
+    from ..analysis.leaderboard.render import markdown, rich_tables, to_csv
+    from ..analysis.leaderboard.store import ResultsStore
 
     console = Console(stderr=args.format != "table" and args.output is None)
     with ResultsStore(args.db) as store:
@@ -50,7 +50,7 @@ def cmd_leaderboard(args) -> None:
     if not board["tasks"]:
         raise ValueError(f"{args.db}: the store has no entries; give run directories to add")
     if args.format == "html":
-        from .page import write_page
+        from ..analysis.leaderboard.page import write_page
 
         path = write_page(board, args.output or "leaderboard.html", args.title)
         console.print(f"leaderboard page written to {path}", markup=False)

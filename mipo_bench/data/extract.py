@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from .data.records import format_number
+from .records import format_number
 
 INVALID = "[invalid]"
 

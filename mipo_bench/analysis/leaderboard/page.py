@@ -97,7 +97,7 @@ OVERALL_SORT = {
 
 
 def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboard") -> Path:
-    """Write the board (from :func:`~mipo_bench.leaderboard.rank.leaderboard`) as one self-contained HTML file."""
+    """Write the board (from :func:`~mipo_bench.analysis.leaderboard.rank.leaderboard`) as one self-contained HTML file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     esc = html.escape
@@ -181,7 +181,7 @@ def _sort_value(value) -> str:
 
 
 def _bar_rows(rows: list[dict], base: str, gain: str = "gain") -> list[dict]:
-    """The rows that have a gain, as :func:`~mipo_bench.figures.bar_figure` takes them (nan CI: no whisker)."""
+    """The rows that have a gain, as :func:`~mipo_bench.analysis.figures.bar_figure` takes them (nan CI: no whisker)."""
     several_models = len({r["model"] for r in rows}) > 1
     return [
         {

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .judging.judge import judge_items, response_scores
-from .runs import write_json
+from ..core.runs import write_json
+from ..judging.judge import judge_items, response_scores
 
 
 def labelled_items(records: list[dict], source: str) -> tuple[list[dict], list[dict]]:
@@ -79,10 +79,10 @@ def critic_table(spec, scale: dict, judge: str, out: Path, backend_name: str = "
     """Table 6 for one critic: strict / tie-tolerant accuracy per dataset of the spec."""
     from rich.table import Table
 
-    from . import data
-    from .data.contexts import apply_contexts, contexts_path
-    from .judging.run import judge_backend
-    from .pipeline import console
+    from .. import data
+    from ..core.console import console
+    from ..data.contexts import apply_contexts, contexts_path
+    from ..judging.run import judge_backend
 
     backend = judge_backend(backend_name, judge, scale.get("batch_size", 16))
     table = Table(title=f"{spec.title} — critic {judge}")

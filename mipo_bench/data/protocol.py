@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .resources import tasks_dir
+from ..core.resources import tasks_dir
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .data import format_number
-from .extract import INVALID, number_reask
-from .generation import Backend, SamplingParams, generate_cached
-from .prompts import reask_prompt
-from .protocol import REASK_SAMPLING, Decoding
+from ..data import format_number
+from ..data.extract import INVALID, number_reask
+from ..data.prompts import reask_prompt
+from ..data.protocol import REASK_SAMPLING, Decoding
+from ..generation import Backend, SamplingParams, generate_cached
 
 FIRST_PASS = "paper_noreask"
 PAPER = "paper"

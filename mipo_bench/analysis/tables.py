@@ -2,7 +2,7 @@
 and the builder that turns run directories into that table.
 
     spec = load_table("2")
-    table = build_table(spec, entries)        # entries: mipo_bench.results.collect(run_dirs)
+    table = build_table(spec, entries)        # entries: mipo_bench.analysis.results.collect(run_dirs)
     print(render(table, "markdown"))
 
 A cell is one (model, row, task): the mean over seeds of the per-seed values, with the sample std (ddof=1, the paper's
@@ -13,7 +13,7 @@ more diverse, the colours follow the paper's reading: a drop is the improvement)
 - ``accuracy`` (Table 2): the headline score of the task (the paper's extraction) ×100;
 - ``win_rate`` (Tables 1, 5): the judge stage's win-rate, ties as wins (the paper's), ×100 — from
   ``<eval dir>/judge/judge_summary.json``;
-- ``self_bleu`` (Tables 3-4): self-BLEU-4 of the evaluation responses (:func:`mipo_bench.metrics.self_bleu`).
+- ``self_bleu`` (Tables 3-4): self-BLEU-4 of the evaluation responses (:func:`mipo_bench.analysis.metrics.self_bleu`).
 
 A new table is one YAML file in ``recipes/reproduce/`` (``table: <name>``): :data:`TABLES` finds it by name.
 """
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import yaml
 
-from .registry import Registry
-from .resources import recipes_dir
+from ..core.registry import Registry
+from ..core.resources import recipes_dir
 
 KINDS = ("accuracy", "win_rate", "self_bleu", "critic")
 HIGHLIGHT = 3.0  # points, as the paper's captions

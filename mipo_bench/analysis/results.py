@@ -1,7 +1,7 @@
 """Evaluation entries read from run directories: what the leaderboard and the reports rank.
 
 An evaluation is a directory holding ``eval.manifest.json`` (status ``complete``) and ``eval_results.json`` (see
-:func:`mipo_bench.pipeline.run_eval_stage`). When the evaluated model was trained by mipo-bench, the model directory
+:func:`mipo_bench.workflows.pipeline.run_eval_stage`). When the evaluated model was trained by mipo-bench, the model directory
 ``<train_dir>/model`` has ``train.manifest.json`` and ``train_log.jsonl`` beside it: they give the method, the base
 model, the seed and the training time. A model without them (the base model, an external checkpoint) is method
 ``base``.
@@ -18,10 +18,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .evaluate import score_label
-from .models import EMBEDDED, ModelSpecError, embedded_gguf, gguf_cache_dir, locate_model
+from ..core.models import EMBEDDED, ModelSpecError, embedded_gguf, gguf_cache_dir, locate_model
+from ..core.runs import read_jsonl
+from ..evaluation.harness import score_label
 from .report import per_item_scores, score_pairs
-from .runs import read_jsonl
 
 BASE_METHOD = "base"
 JUDGMENT_FILES = ("judgments.jsonl", "reference_judgments.jsonl", "critic_judgments.jsonl")

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .models import DEFAULT_MODEL, ModelSpecError, locate_model
+from ..core.models import DEFAULT_MODEL, ModelSpecError, locate_model
 
 
 def _set_data(args) -> None:
@@ -16,20 +16,20 @@ def _set_data(args) -> None:
 
 
 def cmd_tasks_path(args) -> None:
-    from .resources import tasks_dir
+    from ..core.resources import tasks_dir
 
     print(tasks_dir())
 
 
 def cmd_model_path(args) -> None:
-    from .models import resolve_model_path
+    from ..core.models import resolve_model_path
 
     print(resolve_model_path(args.model))
 
 
 def cmd_eval(args) -> None:
     locate_model(args.model)  # a bad --model is one line here, before lm-eval is imported
-    from .evaluate import console, results_table, run_eval
+    from ..evaluation.harness import console, results_table, run_eval
 
     limit = int(args.limit) if args.limit is not None and float(args.limit).is_integer() else args.limit
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
@@ -47,8 +47,8 @@ def cmd_eval(args) -> None:
     )
     console.print(results_table(results, f"{args.model}  ({results['mipo_bench']['wall_seconds']} s)"))
     if args.output:  # an evaluation directory that `report` and `leaderboard` read like any stage's
-        from .pipeline import save_evaluation
-        from .runs import content_hash
+        from ..core.runs import content_hash
+        from ..workflows.pipeline import save_evaluation
 
         settings = {k: v for k, v in vars(args).items() if k not in ("func", "output")}
         save_evaluation(Path(args.output), results, content_hash(settings), args.model, tasks, limit, args.label)
@@ -56,8 +56,8 @@ def cmd_eval(args) -> None:
 
 
 def cmd_pairs(args) -> None:
-    from .pipeline import run_pairs
-    from .recipe import load_recipe
+    from ..workflows.pipeline import run_pairs
+    from ..workflows.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
     run_pairs(recipe, Path(args.run_dir or f"runs/{recipe.name}"))
@@ -71,9 +71,9 @@ def _sweep_values(sweep: str | None) -> list[list[str]]:
 
 
 def cmd_train(args) -> None:
-    from .pipeline import run_prompts, run_train
-    from .recipe import load_recipe
-    from .training import METHODS, PROMPTS
+    from ..training import METHODS, PROMPTS
+    from ..workflows.pipeline import run_prompts, run_train
+    from ..workflows.recipe import load_recipe
 
     for extra in _sweep_values(args.sweep):
         recipe = load_recipe(args.recipe, args.overrides + extra)
@@ -96,15 +96,15 @@ def cmd_train(args) -> None:
 
 
 def cmd_run(args) -> None:
-    from .pipeline import run_recipe
-    from .recipe import load_recipe
+    from ..workflows.pipeline import run_recipe
+    from ..workflows.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
     run_recipe(recipe, Path(args.run_dir or f"runs/{recipe.name}"))
 
 
 def cmd_demo(args) -> None:
-    from .demo import run_demo
+    from ..workflows.demo import run_demo
 
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     run_demo(args.run_dir, args.overrides, methods=methods)
@@ -113,8 +113,8 @@ def cmd_demo(args) -> None:
 def cmd_judge(args) -> None:
     from rich.table import Table
 
-    from .evaluate import console
-    from .judging.run import judge_samples
+    from ..evaluation.harness import console
+    from ..judging.run import judge_samples
 
     if args.backend != "openai":  # an OpenAI-compatible endpoint names its own models
         locate_model(args.judge)  # a bad --judge is one line here, before the samples are read
@@ -179,10 +179,10 @@ def cmd_judge(args) -> None:
 
 
 def cmd_contexts(args) -> None:
-    from . import data
-    from .evaluate import console
-    from .generation import get_backend
-    from .judging.contexts import run_contexts
+    from .. import data
+    from ..evaluation.harness import console
+    from ..generation import get_backend
+    from ..judging.contexts import run_contexts
 
     records = data.load(args.dataset, "test")
     if args.limit:
@@ -197,9 +197,9 @@ def cmd_contexts(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from .evaluate import console
-    from .results import collect
-    from .tables import build_table, load_table, render
+    from ..analysis.results import collect
+    from ..analysis.tables import build_table, load_table, render
+    from ..evaluation.harness import console
 
     if args.table is None:  # no table: the per-run comparison of every evaluation found
         raise ValueError("--table is required (1-6): which of the paper's tables to build from the run directories")
@@ -228,8 +228,8 @@ def cmd_report(args) -> None:
 
 
 def cmd_critic_accuracy(args) -> None:
-    from .critic_accuracy import critic_table
-    from .tables import load_table
+    from ..analysis.critic_accuracy import critic_table
+    from ..analysis.tables import load_table
 
     if args.backend != "openai":
         locate_model(args.judge)
@@ -241,7 +241,7 @@ def cmd_critic_accuracy(args) -> None:
 
 
 def cmd_reproduce(args) -> None:
-    from .reproduce import reproduce
+    from ..workflows.reproduce import reproduce
 
     locate_model(args.model)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
@@ -398,8 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=None, help="default runs/reproduce/table<N>-<scale>")
     p.add_argument("--data", default=None, help="local data mirror (default: $MIPO_BENCH_DATA, else the HF hub)")
     p.set_defaults(func=cmd_reproduce)
-    from .leaderboard.cli import register as register_leaderboard
-    from .mi_meter import register as register_mi
+    from ..analysis.mi_meter import register as register_mi
+    from .leaderboard import register as register_leaderboard
 
     register_mi(sub)
     register_leaderboard(sub)

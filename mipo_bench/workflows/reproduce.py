@@ -10,7 +10,7 @@ Layout of ``runs/reproduce/table<N>-<scale>/``::
     table.{md,csv,tex}, mi/, figures/, leaderboard.sqlite, leaderboard.html, reproduce_summary.json
 
 A crash anywhere loses at most the batch in flight: a rerun skips every stage whose manifest matches its inputs.
-What each table runs is its YAML spec in ``recipes/reproduce/`` (:mod:`mipo_bench.tables`).
+What each table runs is its YAML spec in ``recipes/reproduce/`` (:mod:`mipo_bench.analysis.tables`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import json
 import time
 from pathlib import Path
 
-from .models import resolve_model_path
+from ..analysis.tables import Row, TableSpec, build_table, load_table, render
+from ..core.models import resolve_model_path
+from ..core.runs import write_json
 from .pipeline import console, run_eval_stage, run_inputs, run_train
 from .recipe import find_recipe, load_recipe
-from .runs import write_json
-from .tables import Row, TableSpec, build_table, load_table, render
 
 
 def row_recipe(spec: TableSpec, scale: dict, row: Row, model: str, task_key: str, seed_offset: int):
@@ -73,7 +73,7 @@ def reproduce(
     out = Path(run_dir or f"runs/reproduce/table{spec.name}-{scale}")
     out.mkdir(parents=True, exist_ok=True)
     if spec.kind == "critic":
-        from .critic_accuracy import critic_table
+        from ..analysis.critic_accuracy import critic_table
 
         return critic_table(spec, s, judge or model, out)
     timings: dict[str, float] = {}
@@ -110,7 +110,7 @@ def reproduce(
         if spec.kind == "win_rate":
             timed(f"{key}: judge", _judge_task, spec, s, key, evals, judge or model)
 
-    from .results import collect
+    from ..analysis.results import collect
 
     entries, skipped = collect([out])
     for line in skipped:
@@ -145,7 +145,7 @@ def _judge_task(spec: TableSpec, scale: dict, key: str, evals: dict, judge: str)
     """Judge every evaluation of one task. The reference side is the dataset's reference response (PRISM / CA's
     human-chosen one, Multi-Bench's GPT-4o one); a dataset without one (PrefEval, the demo's) is compared with the
     table's reference row instead (personalized prompting), which the summary names."""
-    from .judging.run import judge_samples
+    from ..judging.run import judge_samples
 
     task = spec.tasks[key]
     ref_dir = evals.get((key, spec.reference, None))
@@ -176,7 +176,7 @@ def _extras(spec: TableSpec, scale: dict, out: Path, models: dict, evals: dict, 
     """The MI meter's readings, the entropy figure and the leaderboard (store + page) for the table's runs."""
     extras: dict = {}
     if spec.mi:
-        from .mi_meter import measure_mi
+        from ..analysis.mi_meter import measure_mi
 
         mi_cfg = dict(scale.get("mi", {}))
         mi_tasks = mi_cfg.pop("tasks", None)  # a scale may read the meter on some tasks only (the demo: one)
@@ -194,8 +194,8 @@ def _extras(spec: TableSpec, scale: dict, out: Path, models: dict, evals: dict, 
                 out / "mi" / name.replace("/", "-"),
                 **mi_cfg,
             )
-        from .metrics.stats import paired_bootstrap
-        from .mi_meter import item_scores
+        from ..analysis.metrics.stats import paired_bootstrap
+        from ..analysis.mi_meter import item_scores
 
         extras["mi"] = {}
         for name, r in readings.items():
@@ -210,12 +210,12 @@ def _extras(spec: TableSpec, scale: dict, out: Path, models: dict, evals: dict, 
             vs = "" if not delta else f"; vs base {delta['mean']:+.3f} [{delta['low']:+.3f}, {delta['high']:+.3f}]"
             console.print(f"MI meter {name}: {reading['mean']:+.3f} nats{ci} (n={reading['n']}){vs}")
     if spec.figure == "entropy":
-        from .entropy_figure import entropy_figures
+        from ..analysis.entropy_figure import entropy_figures
 
         extras["figures"] = timed("figures", entropy_figures, spec, out, models, evals, scale.get("figure_tasks"))
-    from .leaderboard.page import write_page
-    from .leaderboard.rank import leaderboard
-    from .leaderboard.store import ResultsStore
+    from ..analysis.leaderboard.page import write_page
+    from ..analysis.leaderboard.rank import leaderboard
+    from ..analysis.leaderboard.store import ResultsStore
 
     store = ResultsStore(out / "leaderboard.sqlite")
     added, skipped = store.add_paths([out])

@@ -11,38 +11,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
-from . import data
-from .generation import get_backend
-from .models import model_fingerprint
-from .pairs.build import build_pairs
-from .prompts import task_prompt
+from .. import data
+from ..core.console import console, progress_bar
+from ..core.models import model_fingerprint
+from ..core.resources import tasks_dir
+from ..core.runs import content_hash, file_hash, manifest_path, stage_is_current, write_json, write_manifest
+from ..data.prompts import task_prompt
+from ..generation import BACKEND_OPTIONS, get_backend
+from ..pairs.build import build_pairs
 from .recipe import Recipe
-from .resources import tasks_dir
-from .runs import content_hash, file_hash, manifest_path, stage_is_current, write_json, write_manifest
-
-console = Console(stderr=True)
-BACKEND_OPTIONS = ("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization", "dtype", "device")
-
-
-def progress_bar() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
 
 
 def training_items(recipe: Recipe) -> tuple[list[dict], dict]:
@@ -53,7 +30,7 @@ def training_items(recipe: Recipe) -> tuple[list[dict], dict]:
     user's context (filled from ``data.contexts`` / ``$MIPO_BENCH_CONTEXTS_<DATASET>``); strategies render them with
     the paper's personalized / base prompt.
     """
-    from .pairs import get_strategy
+    from ..pairs import get_strategy
 
     dataset, n = recipe.data.dataset, recipe.data.n_prompts
     needs_context = get_strategy(recipe.pairs.strategy).needs_context
@@ -76,7 +53,7 @@ def training_items(recipe: Recipe) -> tuple[list[dict], dict]:
         counts[it["dataset"]] = counts.get(it["dataset"], 0) + 1
     source = {"dataset": dataset, "split": "train", "n": len(items), "by_dataset": counts, "hash": content_hash(items)}
     if dataset in data.PERSONALIZATION:
-        from .data.contexts import contexts_path
+        from ..data.contexts import contexts_path
 
         path = contexts_path(dataset, recipe.data.contexts)
         source["contexts"] = {"path": str(path) if path else None, "hash": file_hash(path) if path else None}
@@ -110,8 +87,8 @@ def run_train(recipe: Recipe, run_dir: Path, data_path: Path | None = None, out:
     model's weights, the seed, the settings and the data are unchanged."""
     from dataclasses import asdict
 
-    from .training import train
-    from .training.common import is_main_process, wait_for_everyone
+    from ..training import train
+    from ..training.common import is_main_process, wait_for_everyone
 
     data_path = data_path or run_dir / "pairs" / "pairs.jsonl"
     out = out or run_dir / "train"
@@ -147,9 +124,9 @@ def run_eval_stage(
 ) -> dict:
     """lm-eval (with the paper's re-ask pass) on ``model_path``; skipped when the model's weights, the tasks and
     the settings are unchanged. Writes lm-eval's files and ``eval_results.json``: the task reports and, per
-    sample, the scores under the sample's own metric names (what :mod:`mipo_bench.report` compares). ``label`` names
+    sample, the scores under the sample's own metric names (what :mod:`mipo_bench.analysis.report` compares). ``label`` names
     the evaluated row in the manifest (reports and the leaderboard show it; it is not part of the cache key)."""
-    from .evaluate import results_table, run_eval
+    from ..evaluation.harness import results_table, run_eval
 
     key = content_hash(
         {
@@ -232,52 +209,13 @@ def _task_files_hash() -> str:
 
 
 def prompt_rows(recipe: Recipe) -> tuple[list[dict], dict]:
-    """The PROMPTS input of online methods (see ``training.base``): one row per training prompt.
-
-    ``prompt`` is the chat the policy answers (the eval task's prompt; personalization: the paper's personalized
-    prompt); ``base_prompt`` is what an MI reward compares against: the same query without the user's context
-    (personalization) or another training prompt x' drawn per item under the recipe's seed (general tasks, as the
-    ``random_prompt`` pairs do). ``answer`` (and GSM8K's ``paper_answer``) carry the gold for verifiable rewards.
-    """
-    import random
-
-    from .prompts import personalized_prompt
-
-    dataset = recipe.data.dataset
-    personal = dataset in data.PERSONALIZATION
-    records = data.train_prompts(
-        dataset, recipe.data.n_prompts, recipe.seed, contexts=recipe.data.contexts, needs_context=personal
-    )
-    if not personal and len(records) < 2:
-        raise ValueError(f"{dataset}: an online method needs at least two training prompts (x' for the MI reward)")
-    rows = []
-    for r in records:
-        if personal:
-            prompt, base = personalized_prompt(r["prompt"], r["context"]), personalized_prompt(r["prompt"], None)
-            extra = {"query": r["prompt"], "context": r["context"], "preferences": r.get("preferences") or []}
-        else:
-            rng = random.Random(f"{recipe.seed}:{r['id']}")
-            other = records[rng.randrange(len(records))]
-            while other["id"] == r["id"]:  # x' is another prompt (ids are unique)
-                other = records[rng.randrange(len(records))]
-            prompt, base = task_prompt(r), task_prompt(other)
-            extra = {"query": r["question"], "answer": r["answer"], "paper_answer": r.get("paper_answer", r["answer"])}
-            extra.update({k: r[k] for k in ("choices", "solution", "equation") if r.get(k) is not None})
-        rows.append(
-            {"id": r["id"], "dataset": r["dataset"], "prompt": _user(prompt), "base_prompt": _user(base), **extra}
-        )
-    columns = list(dict.fromkeys(k for row in rows for k in row))  # every row every column: datasets.Dataset
-    rows = [{k: row.get(k) for k in columns} for row in rows]  # takes its columns from the first row
-    return rows, {"dataset": dataset, "split": "train", "n": len(rows), "hash": content_hash(rows)}
-
-
-def _user(text: str) -> list[dict]:
-    return [{"role": "user", "content": text}]
+    """The PROMPTS input of online methods for the recipe's data section (:func:`data.prompt_rows`)."""
+    return data.prompt_rows(recipe.data.dataset, recipe.data.n_prompts, recipe.seed, recipe.data.contexts)
 
 
 def run_prompts(recipe: Recipe, run_dir: Path) -> Path:
     """Write ``<run_dir>/prompts/prompts.jsonl`` for an online method; skipped when unchanged (no generation)."""
-    from .runs import write_jsonl
+    from ..core.runs import write_jsonl
 
     rows, source = prompt_rows(recipe)
     out = run_dir / "prompts"
@@ -290,7 +228,7 @@ def run_prompts(recipe: Recipe, run_dir: Path) -> Path:
 
 def run_inputs(recipe: Recipe, run_dir: Path) -> Path:
     """The training input the recipe's method consumes: pairs (offline methods) or prompts (online ones)."""
-    from .training import METHODS, PROMPTS
+    from ..training import METHODS, PROMPTS
 
     if METHODS.get(recipe.method).consumes == PROMPTS:
         return run_prompts(recipe, run_dir)

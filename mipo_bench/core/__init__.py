@@ -1,0 +1,1 @@
+"""Shared ground every layer stands on: the registry, run directories and stages, model resolution, resources."""

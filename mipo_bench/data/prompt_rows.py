@@ -1,0 +1,44 @@
+"""The PROMPTS input of online methods and of the MI meter: one row per training prompt of a dataset."""
+
+from __future__ import annotations
+
+import random
+
+from ..core.chat import user_chat
+from ..core.runs import content_hash
+from .prompts import personalized_prompt, task_prompt
+
+
+def prompt_rows(dataset: str, n: int | None, seed: int, contexts: str | None = None) -> tuple[list[dict], dict]:
+    """The PROMPTS input of online methods (see ``training.base``): one row per training prompt.
+
+    ``prompt`` is the chat the policy answers (the eval task's prompt; personalization: the paper's personalized
+    prompt); ``base_prompt`` is what an MI reward compares against: the same query without the user's context
+    (personalization) or another training prompt x' drawn per item under ``seed`` (general tasks, as the
+    ``random_prompt`` pairs do). ``answer`` (and GSM8K's ``paper_answer``) carry the gold for verifiable rewards.
+    """
+    from . import PERSONALIZATION, train_prompts
+
+    personal = dataset in PERSONALIZATION
+    records = train_prompts(dataset, n, seed, contexts=contexts, needs_context=personal)
+    if not personal and len(records) < 2:
+        raise ValueError(f"{dataset}: an online method needs at least two training prompts (x' for the MI reward)")
+    rows = []
+    for r in records:
+        if personal:
+            prompt, base = personalized_prompt(r["prompt"], r["context"]), personalized_prompt(r["prompt"], None)
+            extra = {"query": r["prompt"], "context": r["context"], "preferences": r.get("preferences") or []}
+        else:
+            rng = random.Random(f"{seed}:{r['id']}")
+            other = records[rng.randrange(len(records))]
+            while other["id"] == r["id"]:  # x' is another prompt (ids are unique)
+                other = records[rng.randrange(len(records))]
+            prompt, base = task_prompt(r), task_prompt(other)
+            extra = {"query": r["question"], "answer": r["answer"], "paper_answer": r.get("paper_answer", r["answer"])}
+            extra.update({k: r[k] for k in ("choices", "solution", "equation") if r.get(k) is not None})
+        rows.append(
+            {"id": r["id"], "dataset": r["dataset"], "prompt": user_chat(prompt), "base_prompt": user_chat(base), **extra}
+        )
+    columns = list(dict.fromkeys(k for row in rows for k in row))  # every row every column: datasets.Dataset
+    rows = [{k: row.get(k) for k in columns} for row in rows]  # takes its columns from the first row
+    return rows, {"dataset": dataset, "split": "train", "n": len(rows), "hash": content_hash(rows)}
