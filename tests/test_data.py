@@ -61,7 +61,8 @@ def test_mmlu_subjects_and_train_split(mirror):
 
 
 @pytest.mark.parametrize(
-    "name,n", [(k, v) for k, v in data.PAPER_EVAL_SIZE.items() if k in data.DATASETS + ("prefeval",)]
+    "name,n",
+    [(k, s.eval_size) for k, s in data.DATASETS.items() if s.kind != data.PERSONALIZATION or k == "prefeval"],
 )
 def test_paper_protocol_samples_are_fixed(mirror, name, n):
     docs = data.eval_docs(name, "paper", mirror)

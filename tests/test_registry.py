@@ -3,7 +3,7 @@
 import pytest
 
 from mipo_bench.core.registry import Registry
-from mipo_bench.data import LOADERS
+from mipo_bench.data import DATASETS
 from mipo_bench.generation import BACKENDS
 from mipo_bench.judging.parse import PARSERS
 from mipo_bench.pairs import STRATEGIES
@@ -14,7 +14,7 @@ ALL = {
     "pair strategy": (STRATEGIES, "random_prompt"),
     "training method": (METHODS, "mipo"),
     "generation backend": (BACKENDS, "vllm"),
-    "dataset": (LOADERS, "gsm8k"),
+    "dataset": (DATASETS, "gsm8k"),
     "score parser": (PARSERS, "tolerant"),
     "reward": (REWARDS, "rlvr_exact_match"),
 }

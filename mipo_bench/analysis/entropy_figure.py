@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..data.spec import DATASETS, MULTIPLE_CHOICE
 from .metrics.entropy import answer_prefix, entropy, option_distribution
 
 LETTERS = "ABCDEFGHIJ"
-MULTIPLE_CHOICE = ("arc_easy", "arc_challenge", "mmlu")
 
 
 def samples_rows(samples_file: Path, filt: str = "paper") -> list[dict]:
@@ -66,7 +66,7 @@ def entropy_figures(spec, out: Path, models: dict, evals: dict, tasks: list[str]
 
     written = {}
     for key, task in spec.tasks.items():
-        if key not in MULTIPLE_CHOICE or (tasks and key not in tasks):
+        if not _multiple_choice(key) or (tasks and key not in tasks):
             continue
         compared = {}
         for (k, row, seed), model_path in sorted(models.items(), key=lambda kv: str(kv[0])):
@@ -94,6 +94,11 @@ def entropy_figures(spec, out: Path, models: dict, evals: dict, tasks: list[str]
             },
         }
     return written
+
+
+def _multiple_choice(dataset: str) -> bool:
+    spec = DATASETS.get(dataset, None)
+    return spec is not None and spec.kind == MULTIPLE_CHOICE
 
 
 def _mean(values: list[float]) -> float | None:

@@ -1,56 +1,44 @@
-"""Data layer: one loader per dataset, a local mirror first and the HF hub otherwise.
+"""Data layer: one module per dataset, each registering its :class:`~.spec.DatasetSpec` (the only place a dataset
+is named), and the functions every other layer reads data through.
 
-``load(name, split)`` reads ``$MIPO_BENCH_DATA`` (or ``data_dir``) when set - the layout of the
-original releases, e.g. ``gsm8k/test.jsonl`` - and the hub dataset otherwise. ``eval_docs`` applies the
-paper's evaluation protocol (fixed-seed samples) or the full one (the whole test split).
+``load(name, split)`` reads ``$MIPO_BENCH_DATA`` (or ``data_dir``) when set - the layout of the original releases,
+e.g. ``gsm8k/test.jsonl`` - and the hub dataset otherwise. ``eval_docs`` applies the paper's evaluation protocol
+(fixed-seed samples) or the full one (the whole test split); ``train_prompts`` the paper's training selection.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import random
 from pathlib import Path
-from typing import Callable
 
-from ..core.registry import Registry
-from . import arc, community_alignment, gsm8k, mmlu, multibench, prefeval, prism, svamp
+from . import arc, community_alignment, gsm8k, mmlu, multibench, prefeval, prism, svamp  # noqa: F401 (registration)
 from .records import DataFormatError, format_number
-
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+from .sampling import EVAL_SEED, LETTERS, paper_sample, sample, with_letters
+from .spec import DATASETS, MATH, MULTIPLE_CHOICE, PERSONALIZATION, DatasetSpec, dataset_spec, register_dataset
 
 __all__ = [
     "DATASETS",
-    "LOADERS",
+    "DatasetSpec",
     "DataFormatError",
-    "load",
-    "eval_docs",
-    "train_prompts",
-    "prompt_rows",
+    "EVAL_SEED",
+    "LETTERS",
+    "MATH",
+    "MULTIPLE_CHOICE",
+    "PERSONALIZATION",
     "data_root",
+    "dataset_spec",
+    "eval_docs",
     "format_number",
+    "load",
+    "paper_sample",
+    "prompt_rows",
+    "register_dataset",
+    "sample",
+    "train_prompts",
+    "with_letters",
 ]
 
-DATASETS = ("gsm8k", "svamp", "mmlu", "arc_easy", "arc_challenge")
-PERSONALIZATION = ("prefeval", "prism", "community_alignment", "multibench")
-_PERSONALIZATION_MODULES = {"prism": prism, "community_alignment": community_alignment, "multibench": multibench}
-# The paper's evaluation sample sizes (appendix C.1), drawn with EVAL_SEED.
-PAPER_EVAL_SIZE = {
-    "gsm8k": 200,
-    "svamp": 300,
-    "mmlu": 200,
-    "arc_easy": 500,
-    "arc_challenge": 500,
-    # not given by the paper: our default samples
-    "prefeval": 100,
-    "prism": 200,
-    "community_alignment": 200,
-    "multibench": 252,
-}
-# Default training-prompt counts; None = the released scripts' whole selection (PROTOCOL.md §1.2: GSM8K's filtered
-# train split, SVAMP's 700 + 700 GSM8K rows, ARC's train split). MMLU's is not released: the paper's 5000, sampled.
-PAPER_TRAIN_SIZE = {"gsm8k": None, "svamp": None, "mmlu": 5000, "arc_easy": None, "arc_challenge": None}
-EVAL_SEED = 42
 PROTOCOLS = ("paper", "full")
 
 
@@ -65,49 +53,9 @@ def data_root(data_dir: str | Path | None = None) -> Path | None:
     return root
 
 
-LOADERS: Registry[Callable[[str, "Path | None"], list[dict]]] = Registry("dataset")
-"""name -> ``loader(split, mirror_root_or_None)``: the mirror's release files when a root is given, else the hub."""
-
-
-def _split_loader(name: str, module, subset: str | None = None):
-    def load_split(split: str, root: Path | None) -> list[dict]:
-        if split not in module.SPLITS:
-            raise ValueError(f"{name} has splits {module.SPLITS}, not {split!r}")
-        args = (split, subset) if subset else (split,)
-        return module.from_mirror(root, *args) if root else module.from_hub(*args)
-
-    return load_split
-
-
-def _single_split_loader(name: str, module):
-    def load_split(split: str, root: Path | None) -> list[dict]:
-        if split != "test":
-            raise ValueError(f"{name} is loaded as one split, 'test'")
-        return module.from_mirror(root) if root else module.from_hub()
-
-    return load_split
-
-
-def _prefeval(split: str, root: Path | None) -> list[dict]:
-    if split != "test":
-        raise ValueError("prefeval has one split, 'test'")
-    if root is None:
-        raise DataFormatError("MIPO_BENCH_DATA", None, "PrefEval is read from a local mirror; set MIPO_BENCH_DATA")
-    return prefeval.from_mirror(root)
-
-
-for _name, _module in (("gsm8k", gsm8k), ("svamp", svamp), ("mmlu", mmlu)):
-    LOADERS.register(_name)(_split_loader(_name, _module))
-for _name in arc.SUBSETS:
-    LOADERS.register(_name)(_split_loader(_name, arc, _name))
-for _name, _module in _PERSONALIZATION_MODULES.items():
-    LOADERS.register(_name)(_single_split_loader(_name, _module))
-LOADERS.register("prefeval")(_prefeval)
-
-
 @functools.lru_cache(maxsize=64)
 def _load_cached(name: str, split: str, root: Path | None) -> tuple[dict, ...]:
-    return tuple(LOADERS.get(name)(split, root))
+    return tuple(dataset_spec(name).load(split, root))
 
 
 def load(name: str, split: str, data_dir: str | Path | None = None) -> list[dict]:
@@ -115,56 +63,18 @@ def load(name: str, split: str, data_dir: str | Path | None = None) -> list[dict
     return [dict(r) for r in _load_cached(name, split, data_root(data_dir))]
 
 
-def sample(records: list[dict], n: int | None, seed: int = EVAL_SEED) -> list[dict]:
-    """``n`` records drawn without replacement with ``seed``, kept in their original order (the suite's own draw,
-    used for training prompts and strata; evaluation items use :func:`paper_sample`)."""
-    if n is None or n >= len(records):
-        return list(records)
-    keep = sorted(random.Random(seed).sample(range(len(records)), n))
-    return [records[i] for i in keep]
-
-
-def paper_sample(records: list[dict], n: int | None, seed: int = EVAL_SEED) -> list[dict]:
-    """The released scripts' draw: ``DataFrame.sample(n, random_state=seed, replace=False)`` on the split in its
-    file (hub) order, in the order pandas returns (PROTOCOL.md §1.1); the whole split when ``n`` is None or larger."""
-    if n is None or n >= len(records):
-        return list(records)
-    import pandas as pd
-
-    order = pd.DataFrame({"row": range(len(records))}).sample(n=n, random_state=seed, replace=False)["row"]
-    return [records[i] for i in order.tolist()]
-
-
-def with_letters(record: dict) -> dict:
-    """A multiple-choice record as the paper's prompt shows it: options lettered A, B, C, … by position, the gold
-    answer the letter at the position of the released key (kept as ``released_answer``; PROTOCOL.md §2.2)."""
-    if not record.get("choices"):
-        return record
-    labels = [c["label"] for c in record["choices"]]
-    letters = [LETTERS[i] for i in range(len(labels))]
-    return {
-        **record,
-        "choices": [{"label": letter, "text": c["text"]} for letter, c in zip(letters, record["choices"])],
-        "answer": letters[labels.index(record["answer"])],
-        "released_answer": record["answer"],
-    }
-
-
 def eval_docs(name: str, protocol: str = "paper", data_dir: str | Path | None = None) -> list[dict]:
-    """The evaluation items of a task: the paper's sample (PROTOCOL.md §1.1), or the whole test split.
-
-    Multiple-choice items come lettered by position (:func:`with_letters`). MMLU's sampler is not released: the
-    suite draws it as the other scripts do, on the test split in subject order. PRISM: the first 200 rows, as the
-    script takes its reference rows.
-    """
+    """The evaluation items of a dataset: the paper's sample (PROTOCOL.md §1.1: the spec's ``eval_size``, drawn as
+    its ``eval_sample`` says), or the whole test split. Multiple-choice items come lettered by position."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, not {protocol!r}")
+    spec = dataset_spec(name)
     records = load(name, "test", data_dir)
     if protocol == "paper":
-        if name == "prism":  # the script judges the first 200 rows of its file (PROTOCOL.md §1.1)
-            records = records[: PAPER_EVAL_SIZE[name]]
+        if spec.eval_sample == "head":
+            records = records[: spec.eval_size]
         else:
-            records = paper_sample(records, PAPER_EVAL_SIZE[name], EVAL_SEED)
+            records = paper_sample(records, spec.eval_size, EVAL_SEED)
     return [with_letters(r) for r in records]
 
 
@@ -176,40 +86,23 @@ def train_prompts(
     contexts: str | Path | None = None,
     needs_context: bool = False,
 ) -> list[dict]:
-    """Training prompts of ``name`` as the paper protocol selects them (PROTOCOL.md §1.2); ``n`` subsamples them
-    with the suite's seeded draw (default: :data:`PAPER_TRAIN_SIZE`, i.e. all of them except MMLU's 5000).
+    """Training prompts of ``name`` as the paper protocol selects them (PROTOCOL.md §1.2: the spec's
+    ``train_records``, else the ``train`` split); ``n`` subsamples them with the suite's seeded draw (default: the
+    spec's ``train_size``, i.e. all of them except MMLU's 5000).
 
     Every record carries ``dataset``, the dataset whose template renders it (SVAMP's training set holds GSM8K rows).
     Personalization datasets have a single split: their training prompts are the items outside the paper-protocol eval
     sample; ``contexts`` (or ``$MIPO_BENCH_CONTEXTS_<NAME>``) fills their user contexts, and ``needs_context`` keeps
     only the items that have one (an error when none has).
     """
-    if name in PERSONALIZATION:
+    spec = dataset_spec(name)
+    if spec.personalized:
         records = personalization_train_records(name, data_dir, contexts, needs_context)
-    elif name == "gsm8k":
-        records = gsm8k_train_records(data_dir)
-    elif name == "svamp":
-        records = svamp_train_records(data_dir)
+    elif spec.train_records is not None:
+        records = spec.train_records(lambda dataset, split: load(dataset, split, data_dir))
     else:
         records = [{**r, "dataset": name} for r in load(name, "train", data_dir)]
-    return [with_letters(r) for r in sample(records, n if n is not None else PAPER_TRAIN_SIZE.get(name), seed)]
-
-
-def gsm8k_train_records(data_dir=None) -> list[dict]:
-    """GSM8K's train split in order, without the rows the scripts skip: a question with no '.'-terminated sentence
-    before its last one, ``len(question.split(".")[:-1]) < 1`` (gsm.py:142-150)."""
-    rows = load("gsm8k", "train", data_dir)
-    return [{**r, "dataset": "gsm8k"} for r in rows if len(r["question"].split(".")[:-1]) >= 1]
-
-
-SVAMP_GSM8K_ROWS = 700
-
-
-def svamp_train_records(data_dir=None) -> list[dict]:
-    """The 700 SVAMP training rows in order, then the scripts' 700 GSM8K rows: ``sample(n=700, random_state=42)`` of
-    the GSM8K training rows (svamp.py:150-157) - 1400 in all."""
-    svamp_rows = [{**r, "dataset": "svamp"} for r in load("svamp", "train", data_dir)]
-    return svamp_rows + paper_sample(gsm8k_train_records(data_dir), SVAMP_GSM8K_ROWS, EVAL_SEED)
+    return [with_letters(r) for r in sample(records, n if n is not None else spec.train_size, seed)]
 
 
 def personalization_train_records(name: str, data_dir=None, contexts=None, needs_context: bool = False) -> list[dict]:

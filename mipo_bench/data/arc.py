@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .records import DataFormatError, field, read_jsonl, record
+from .spec import MULTIPLE_CHOICE, DatasetSpec, Decoding, register_dataset
 
 HUB_ID = "allenai/ai2_arc"
 SPLITS = ("train", "validation", "test")
@@ -55,3 +56,21 @@ def from_hub(split: str, subset: str) -> list[dict]:
         }
         out.append(_to_record(obj, HUB_ID, i + 1, subset))
     return out
+
+
+SPECS = {
+    name: register_dataset(
+        DatasetSpec(
+            name=name,
+            kind=MULTIPLE_CHOICE,
+            eval_task=f"mipo_{name}",
+            pair_sampling=Decoding(1.0, 0.9, 1024),
+            from_mirror=lambda root, split, name=name: from_mirror(root, split, name),
+            from_hub=lambda split, name=name: from_hub(split, name),
+            hub_id=HUB_ID,
+            splits=SPLITS,
+            eval_size=500,
+        )
+    )
+    for name in SUBSETS
+}

@@ -14,6 +14,7 @@ import csv
 from pathlib import Path
 
 from .records import DataFormatError
+from .spec import PERSONALIZATION, DatasetSpec, Decoding, register_dataset
 
 HUB_ID = "facebook/community-alignment-dataset"
 SUBDIR = Path("personalization") / "community_alignment"
@@ -69,3 +70,18 @@ def from_hub() -> list[dict]:
 
     rows = datasets.load_dataset(HUB_ID, split="filtered")
     return [r for i, row in enumerate(rows) if (r := to_record(row, HUB_ID, i + 1)) is not None]
+
+
+SPEC = register_dataset(
+    DatasetSpec(
+        name="community_alignment",
+        kind=PERSONALIZATION,
+        eval_task="mipo_community_alignment",
+        pair_sampling=Decoding(0.1, 0.9, 512),  # not released: PRISM's
+        from_mirror=lambda root, split: from_mirror(root),
+        from_hub=lambda split: from_hub(),
+        hub_id=HUB_ID,
+        splits=("test",),  # one set: the eval sample is held out, the rest are training prompts
+        eval_size=200,  # not given by the paper: the suite's default
+    )
+)

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from .records import DataFormatError, field, format_number, read_jsonl, record
+from .spec import MATH, DatasetSpec, Decoding, register_dataset
 
 HUB_ID = "openai/gsm8k"
 SPLITS = ("train", "test")
@@ -41,3 +42,27 @@ def from_hub(split: str) -> list[dict]:
 
     rows = datasets.load_dataset(HUB_ID, "main", split=split)
     return [_to_record(obj, HUB_ID, i + 1, split) for i, obj in enumerate(rows)]
+
+
+def train_records(load) -> list[dict]:
+    """The scripts' training prompts: the train split in order, without the rows they skip - a question with no
+    '.'-terminated sentence before its last one, ``len(question.split(".")[:-1]) < 1`` (gsm.py:142-150)."""
+    return [{**r, "dataset": "gsm8k"} for r in load("gsm8k", "train") if len(r["question"].split(".")[:-1]) >= 1]
+
+
+SPEC = register_dataset(
+    DatasetSpec(
+        name="gsm8k",
+        kind=MATH,
+        eval_task="mipo_gsm8k",
+        pair_sampling=Decoding(0.1, 0.9, 1024),
+        from_mirror=from_mirror,
+        from_hub=from_hub,
+        hub_id=HUB_ID,
+        splits=SPLITS,
+        eval_size=200,
+        train_records=train_records,
+        reask_prompt="Extract the numeric answer from this reasoning, and do not include anythig else in your "
+        "response other than the number. ",  # gsm.py, typo and all (PROTOCOL.md §4.1)
+    )
+)

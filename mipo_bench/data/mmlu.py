@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .records import DataFormatError, read_csv_rows, record
+from .spec import MULTIPLE_CHOICE, DatasetSpec, Decoding, register_dataset
 
 HUB_ID = "cais/mmlu"
 SPLITS = ("train", "dev", "validation", "test")
@@ -67,3 +68,20 @@ def from_hub(split: str, subjects: tuple[str, ...] = SUBJECTS) -> list[dict]:
         cells = [row["question"], *row["choices"], LETTERS[int(row["answer"])]]
         out.append(_to_record(cells, HUB_ID, i + 1, subject, split))
     return out
+
+
+SPEC = register_dataset(
+    DatasetSpec(
+        name="mmlu",
+        kind=MULTIPLE_CHOICE,
+        eval_task="mipo_mmlu",
+        # MMLU's scripts are not released: ARC's settings (the paper: "the same template")
+        pair_sampling=Decoding(1.0, 0.9, 1024),
+        from_mirror=from_mirror,
+        from_hub=from_hub,
+        hub_id=HUB_ID,
+        splits=SPLITS,
+        eval_size=200,
+        train_size=5000,  # the paper's 5000 training prompts, sampled (the selection is not released)
+    )
+)

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from .records import DataFormatError, field, read_json_array
+from .spec import PERSONALIZATION, DatasetSpec, Decoding, register_dataset
 
 HUB_ID = "kaist-ai/Multifaceted-Bench"
 SUBDIR = Path("personalization") / "multifaceted_bench"
@@ -73,3 +74,18 @@ def from_hub() -> list[dict]:
 
     rows = datasets.load_dataset(HUB_ID, split="train")
     return [rec for i, row in enumerate(rows) for rec in to_records(row, HUB_ID, i + 1)]
+
+
+SPEC = register_dataset(
+    DatasetSpec(
+        name="multibench",
+        kind=PERSONALIZATION,
+        eval_task="mipo_multibench",
+        pair_sampling=Decoding(0.1, 0.9, 1024),
+        from_mirror=lambda root, split: from_mirror(root),
+        from_hub=lambda split: from_hub(),
+        hub_id=HUB_ID,
+        splits=("test",),  # one set: the eval sample is held out, the rest are training prompts
+        eval_size=252,  # not given by the paper: the suite's default
+    )
+)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .records import DataFormatError, field, read_json_array
+from .spec import PERSONALIZATION, DatasetSpec, Decoding, register_dataset
 
 SUBDIR = Path("personalization") / "prefeval" / "explicit_preference"
 
@@ -43,3 +44,18 @@ def from_mirror(root: Path) -> list[dict]:
                 }
             )
     return records
+
+
+SPEC = register_dataset(
+    DatasetSpec(
+        name="prefeval",
+        kind=PERSONALIZATION,
+        eval_task="mipo_prefeval",
+        pair_sampling=Decoding(0.1, 0.9, 512),  # not in the paper: PRISM's
+        from_mirror=lambda root, split: from_mirror(root),
+        from_hub=None,
+        hub_id=None,
+        splits=("test",),  # one set: the eval sample is held out, the rest are training prompts
+        eval_size=100,  # not in the paper: the suite's default
+    )
+)

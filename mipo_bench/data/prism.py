@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .records import DataFormatError, field, read_jsonl
+from .spec import PERSONALIZATION, DatasetSpec, Decoding, register_dataset
 
 HUB_ID = "HannahRoseKirk/prism-alignment"
 SUBDIR = Path("personalization") / "prism"
@@ -54,3 +55,19 @@ def from_hub() -> list[dict]:
 
     rows = datasets.load_dataset(HUB_ID, "conversations", split="train")
     return [r for i, row in enumerate(rows) if (r := to_record(row, HUB_ID, i + 1)) is not None]
+
+
+SPEC = register_dataset(
+    DatasetSpec(
+        name="prism",
+        kind=PERSONALIZATION,
+        eval_task="mipo_prism",
+        pair_sampling=Decoding(0.1, 0.9, 512),
+        from_mirror=lambda root, split: from_mirror(root),
+        from_hub=lambda split: from_hub(),
+        hub_id=HUB_ID,
+        splits=("test",),  # one set: the eval sample is held out, the rest are training prompts
+        eval_size=200,
+        eval_sample="head",  # the script judges the first 200 rows of its file (PROTOCOL.md §1.1)
+    )
+)

@@ -7,6 +7,7 @@ import random
 from ..core.chat import user_chat
 from ..core.runs import content_hash
 from .prompts import personalized_prompt, task_prompt
+from .spec import dataset_spec
 
 
 def prompt_rows(dataset: str, n: int | None, seed: int, contexts: str | None = None) -> tuple[list[dict], dict]:
@@ -17,9 +18,9 @@ def prompt_rows(dataset: str, n: int | None, seed: int, contexts: str | None = N
     (personalization) or another training prompt x' drawn per item under ``seed`` (general tasks, as the
     ``random_prompt`` pairs do). ``answer`` (and GSM8K's ``paper_answer``) carry the gold for verifiable rewards.
     """
-    from . import PERSONALIZATION, train_prompts
+    from . import train_prompts
 
-    personal = dataset in PERSONALIZATION
+    personal = dataset_spec(dataset).personalized
     records = train_prompts(dataset, n, seed, contexts=contexts, needs_context=personal)
     if not personal and len(records) < 2:
         raise ValueError(f"{dataset}: an online method needs at least two training prompts (x' for the MI reward)")

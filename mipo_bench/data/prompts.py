@@ -76,14 +76,6 @@ MCQ_INSTRUCTION = (
 MCQ_REMINDER = 'Your response should end with "The answer is: <X>", where X is the correct letter choice.'
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
-# The re-ask of the math scripts when "####" has no number after it (PROTOCOL §4.1), typos and all.
-REASK_PROMPTS = {
-    "gsm8k": "Extract the numeric answer from this reasoning, and do not include anythig else in your response "
-    "other than the number. ",
-    "svamp": "Extract the numeric answer from this reasoning, and do not include anythig ele in your response "
-    "other than the number. ",
-}
-
 PERSONALIZED_PROMPT = (
     "Give me short 2-3 sentence answers to the following prompt: {prompt} Please respect the following requirements "
     "made by the user: {request} Respond with short 2-3 sentences."
@@ -114,9 +106,13 @@ def task_prompt(record: dict) -> str:
 
 def reask_prompt(dataset: str, response: str) -> str:
     """The math scripts' second pass: ask the same model for the number in its own reasoning."""
-    if dataset not in REASK_PROMPTS:
-        raise ValueError(f"no re-ask prompt for {dataset!r}; the paper re-asks on {sorted(REASK_PROMPTS)}")
-    return REASK_PROMPTS[dataset] + response
+    from .spec import DATASETS, dataset_spec
+
+    prompt = dataset_spec(dataset).reask_prompt
+    if prompt is None:
+        reasked = sorted(name for name, spec in DATASETS.items() if spec.reask_prompt)
+        raise ValueError(f"no re-ask prompt for {dataset!r}; the paper re-asks on {reasked}")
+    return prompt + response
 
 
 def personalized_prompt(prompt: str, context: str | None) -> str:

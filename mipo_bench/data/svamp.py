@@ -11,7 +11,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from . import gsm8k
 from .records import DataFormatError, field, format_number, read_json_array, record
+from .sampling import paper_sample
+from .spec import MATH, DatasetSpec, Decoding, register_dataset
 
 HUB_ID = "ChilleD/SVAMP"
 SPLITS = ("train", "test")
@@ -57,3 +60,31 @@ def from_hub(split: str) -> list[dict]:
         raise ValueError(f"SVAMP has splits {SPLITS}, not {split!r}")
     rows = datasets.load_dataset(HUB_ID, split=split)
     return [_to_record(obj, HUB_ID, i + 1) for i, obj in enumerate(rows)]
+
+
+GSM8K_ROWS = 700
+
+
+def train_records(load) -> list[dict]:
+    """The 700 SVAMP training rows in order, then the scripts' 700 GSM8K rows: ``sample(n=700, random_state=42)`` of
+    the GSM8K training rows (svamp.py:150-157) - 1400 in all."""
+    svamp_rows = [{**r, "dataset": "svamp"} for r in load("svamp", "train")]
+    return svamp_rows + paper_sample(gsm8k.train_records(load), GSM8K_ROWS)
+
+
+SPEC = register_dataset(
+    DatasetSpec(
+        name="svamp",
+        kind=MATH,
+        eval_task="mipo_svamp",
+        pair_sampling=Decoding(0.1, 0.9, 1024),
+        from_mirror=from_mirror,
+        from_hub=from_hub,
+        hub_id=HUB_ID,
+        splits=SPLITS,
+        eval_size=300,
+        train_records=train_records,
+        reask_prompt="Extract the numeric answer from this reasoning, and do not include anythig ele in your "
+        "response other than the number. ",  # svamp.py, typos and all (PROTOCOL.md §4.1)
+    )
+)

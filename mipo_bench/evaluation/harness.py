@@ -20,9 +20,9 @@ from rich.table import Table
 
 from ..core.console import console
 from ..core.models import default_device, resolve_model_path
-from ..core.resources import tasks_dir
 from ..data import extract
 from ..data.protocol import REASK_SAMPLING, Decoding
+from ..data.spec import task_dirs
 from . import reask
 
 # headline first: the paper's extraction, then the suite's strict and flexible, then the rest
@@ -32,7 +32,7 @@ FILTER_ORDER = ("paper", "strict", "flexible", "paper_noreask", "none")
 def task_manager():
     from lm_eval.tasks import TaskManager
 
-    return TaskManager(include_path=str(tasks_dir()), include_defaults=False)
+    return TaskManager(include_path=[str(d) for d in task_dirs()], include_defaults=False)
 
 
 def run_eval(

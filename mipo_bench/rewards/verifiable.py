@@ -25,23 +25,10 @@ from __future__ import annotations
 
 from ..data import extract
 from ..data.records import format_number
+from ..data.spec import answer_kind
 from . import REWARDS, RewardFunction, column, completion_text
 
-MATH_DATASETS = ("gsm8k", "svamp")
-CHOICE_DATASETS = ("arc_easy", "arc_challenge", "mmlu")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def answer_kind(dataset, answer, choices) -> str:
-    """``choice`` or ``number``: from the row's options, else its dataset, else the form of its gold answer."""
-    if isinstance(choices, (list, tuple)) and choices:
-        return "choice"
-    if dataset in CHOICE_DATASETS:
-        return "choice"
-    if dataset in MATH_DATASETS:
-        return "number"
-    text = str(answer).strip() if answer is not None else ""
-    return "choice" if len(text) == 1 and text in LETTERS else "number"
 
 
 def normalized_number(value) -> str | None:
@@ -89,7 +76,7 @@ class ExactMatchReward(RewardFunction):
                 rewards.append(None)
                 continue
             text = completion_text(completion)
-            if answer_kind(datasets[i], answer, choices[i]) == "choice":
+            if answer_kind(datasets[i], choices[i], answer) == "choice":
                 gold = str(answer).strip()
                 found = extract.choice_paper(text, option_count(gold, choices[i]))
             else:
