@@ -85,13 +85,12 @@ def test_every_section_field_is_documented():
             assert f"{f.name}:" in cls.__doc__, f"{cls.__name__}.{f.name} is not documented"
 
 
-def test_sections_keep_mapping_access_for_old_callers():
+def test_sections_are_plain_dataclasses_read_by_attribute():
+    """One way to read settings: typed dataclass fields (the old mapping shim is gone)."""
     recipe = load_recipe("demo")
-    assert recipe.eval["tasks"] == recipe.eval.tasks == recipe.eval.get("tasks")
-    assert recipe.pairs.get("backend", "hf") == "hf" and recipe.pairs.get("nope", 3) == 3
-    assert recipe.data["dataset"] == "arc_easy"
-    with pytest.raises(KeyError):
-        recipe.data["nope"]
+    assert recipe.eval.tasks and recipe.pairs.backend == "hf" and recipe.data.dataset == "arc_easy"
+    for section in (recipe.data, recipe.pairs, recipe.train, recipe.eval):
+        assert dataclasses.is_dataclass(section) and not hasattr(section, "get")
 
 
 @pytest.mark.parametrize("dataset", ["gsm8k", "arc_easy", "prism"])

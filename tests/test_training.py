@@ -115,7 +115,7 @@ def test_frozen_copy_reference_and_bad_reference(tiny_pairs, tiny_model_dir, tmp
 
 def test_recipe_overrides_and_errors(tmp_path):
     recipe = load_recipe("mipo", ["train.learning_rate=1e-6", "data.n_prompts=16", "pairs.strategy=random_prompt"])
-    assert recipe.train.learning_rate == 1e-6 and recipe.data["n_prompts"] == 16
+    assert recipe.train.learning_rate == 1e-6 and recipe.data.n_prompts == 16
     with pytest.raises(ValueError, match="unknown train settings"):
         load_recipe("mipo", ["train.lr=1"])
     with pytest.raises(FileNotFoundError, match="no recipe"):

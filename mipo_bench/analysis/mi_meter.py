@@ -38,7 +38,8 @@ import re
 from pathlib import Path
 
 from ..core.chat import is_chat
-from ..core.runs import content_hash, file_hash, read_jsonl, stage_is_current, write_json, write_manifest
+from ..core.runs import content_hash, file_hash, read_jsonl, write_json
+from ..core.stage import Stage
 
 PERSONALIZATION = "personalization"
 GENERAL = "general"
@@ -59,10 +60,8 @@ def load_items(data: str | Path, n: int | None, seed: int, dataset: str | None =
 
 def _items_from_dataset(name: str, n: int | None, seed: int, contexts: str | None):
     from .. import data as datasets
-    from ..data.protocol import pair_sampling
 
-    datasets.LOADERS.get(name)  # unknown name: an error with the known ones
-    pair_sampling(name)  # a dataset without the paper's sampling settings cannot be measured
+    datasets.dataset_spec(name)  # unknown name: an error with the known ones
     rows, source = datasets.prompt_rows(name, n, seed, contexts)
     items = [_item(row, row["dataset"], f"{name} row {i}") for i, row in enumerate(rows, 1)]
     return items, {"dataset": name, **source}
@@ -103,16 +102,15 @@ def _manifest_dataset(path: Path) -> str | None:
 
 
 def _item(row: dict, dataset: str, where: str) -> dict:
-    from ..data import PERSONALIZATION as PERSONAL_DATASETS
-    from ..data.protocol import PAIR_SAMPLING
+    from ..data.spec import DATASETS
 
-    if dataset not in PAIR_SAMPLING:
-        raise ValueError(f"{where}: dataset {dataset!r} has no sampling settings; known: {', '.join(PAIR_SAMPLING)}")
+    if dataset not in DATASETS:
+        raise ValueError(f"{where}: dataset {dataset!r} has no sampling settings; known: {', '.join(DATASETS)}")
     prompt = row.get("prompt")
     if not is_chat(prompt):
         raise ValueError(f"{where}: 'prompt' must be a non-empty chat (a list of {{role, content}} messages)")
     item = {"id": str(row["id"]), "dataset": dataset, "kind": GENERAL, "prompt": prompt}
-    if dataset in PERSONAL_DATASETS:
+    if DATASETS[dataset].personalized:
         base = row.get("base_prompt") or _base_from_personalized(prompt)
         if not is_chat(base):
             raise ValueError(
@@ -282,13 +280,16 @@ def measure_mi(
     settings.update(temperature=temperature, estimator=ESTIMATOR, sampling={k: p.to_dict() for k, p in params.items()})
     identity = {"model": backend.fingerprint(), "ref": model_fingerprint(ref)}
     inputs_hash = content_hash({"items": items, "contrasts": contrast_ids, "settings": settings, **identity})
-    if stage_is_current(out_dir, "mi", inputs_hash) and (out_dir / "mi.json").is_file():
+    stage = Stage(out_dir, "mi", inputs_hash, outputs=("mi.json",))
+    if stage.is_current():
         result = json.loads((out_dir / "mi.json").read_text())
         console.print(f"mi: unchanged, reusing {out_dir / 'mi.json'}")
         console.print(summary_line(result))
         return result
 
     from ..core.console import progress_bar
+
+    stage.start()
 
     with progress_bar() as progress:
         responses = sample_responses(backend, items, params, out_dir / "generations.jsonl", batch_size, progress)
@@ -311,7 +312,7 @@ def measure_mi(
     }
     write_json(out_dir / "mi.json", result)
     recorded = ("model", "model_fingerprint", "ref", "ref_fingerprint", "settings", "data")
-    write_manifest(out_dir, "mi", inputs_hash, **{k: result[k] for k in recorded}, result_hash=content_hash(result))
+    stage.finish(**{k: result[k] for k in recorded}, result_hash=content_hash(result))
     console.print(summary_line(result))
     return result
 

@@ -11,10 +11,10 @@ With ``sampling.n = k`` every item yields k pairs: sample i of its chosen side w
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from ..core.runs import content_hash, read_jsonl, stage_is_current, write_jsonl, write_manifest
+from ..core.runs import content_hash, read_jsonl, write_jsonl
+from ..core.stage import Stage
 from ..generation import SamplingParams, generate_cached
 from .base import get_strategy, plan_pairs
 
@@ -50,8 +50,10 @@ def build_pairs(
     out_dir = Path(out_dir)
     plan = plan_pairs(items, get_strategy(strategy), seed)
     inputs_hash = content_hash({"plan": plan, "model": backend.fingerprint(), "sampling": sampling.to_dict()})
-    if stage_is_current(out_dir, "pairs", inputs_hash):
-        return json.loads((out_dir / "pairs.manifest.json").read_text())
+    stage = Stage(out_dir, "pairs", inputs_hash, outputs=("pairs.jsonl",))
+    if stage.is_current():
+        return stage.manifest()
+    stage.start()
     generated = generate_cached(backend, _requests(plan), sampling, out_dir / "generations.jsonl", batch_size, progress)
     texts = {(row["id"], row["index"]): row["text"] for row in generated}
     pairs, dropped = [], []
@@ -76,10 +78,7 @@ def build_pairs(
                 }
             )
     write_jsonl(out_dir / "pairs.jsonl", pairs)
-    return write_manifest(
-        out_dir,
-        "pairs",
-        inputs_hash,
+    return stage.finish(
         model=backend.model,
         model_fingerprint=backend.fingerprint(),
         strategy=strategy,

@@ -27,11 +27,13 @@ revision that is still wrong is not training on the ground truth. Every drop is 
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.chat import user_chat
-from ..core.runs import content_hash, file_hash, read_jsonl, stage_is_current, write_jsonl, write_manifest
+from ..core.runs import content_hash, file_hash, read_jsonl, write_jsonl
+from ..core.stage import Stage
+from ..data.spec import answer_kind as data_answer_kind
 from ..generation.base import truncate_at_stop
 from .base import PAIRS, register_method
 from .common import TrainSettings
@@ -65,22 +67,10 @@ class RevisionSettings(TrainSettings):
 
 
 def revision_settings(recipe) -> RevisionSettings:
-    """The recipe's ``train`` section as :class:`RevisionSettings` (the fields it knows; the rest at their defaults),
-    whether the section is already one, another settings dataclass or a plain mapping."""
-    train = getattr(recipe, "train", None)
-    if isinstance(train, RevisionSettings):
-        return train
-    values = asdict(train) if is_dataclass(train) else dict(train or {})
-    known = {f.name for f in fields(RevisionSettings)}
-    return RevisionSettings(**{k: v for k, v in values.items() if k in known})
-
-
-def _get(section, key: str, default=None):
-    """A recipe section's value: sections are dataclasses with ``.get`` (or, in older recipes, plain dicts)."""
-    if section is None:
-        return default
-    getter = getattr(section, "get", None)
-    return getter(key, default) if getter else getattr(section, key, default)
+    """The recipe's ``train`` section, which ``load_recipe`` types as :class:`RevisionSettings` for these methods."""
+    if not isinstance(recipe.train, RevisionSettings):
+        raise TypeError(f"the revision methods read RevisionSettings, not {type(recipe.train).__name__}")
+    return recipe.train
 
 
 # --- what the reviser is told ----------------------------------------------------------------------------------------
@@ -91,14 +81,14 @@ def training_records(recipe) -> dict[str, dict]:
     the pairs were built from: the correct answers (i) and the user contexts (ii) come from here."""
     from .. import data
 
-    dataset = _get(recipe.data, "dataset")
-    records = data.train_prompts(dataset, sys.maxsize, recipe.seed, contexts=_get(recipe.data, "contexts"))
+    dataset = recipe.data.dataset
+    records = data.train_prompts(dataset, sys.maxsize, recipe.seed, contexts=recipe.data.contexts)
     return {r["id"]: r for r in records}
 
 
 def answer_kind(record: dict) -> str:
-    """``choice`` for multiple-choice records (lettered options), ``number`` for math."""
-    return "choice" if record.get("choices") else "number"
+    """``choice`` for multiple-choice records (lettered options), ``number`` for math (the dataset's spec)."""
+    return data_answer_kind(record.get("dataset"), record.get("choices"), record.get("answer"))
 
 
 def gold_answer(record: dict) -> str:
@@ -184,7 +174,7 @@ def _records_for(rows: list[dict], recipe) -> dict[str, dict]:
     missing = sorted({row["id"] for row in rows if row["id"] not in records})
     if missing:
         raise ValueError(
-            f"pairs ids {missing[:5]} are not training items of {_get(recipe.data, 'dataset')!r} "
+            f"pairs ids {missing[:5]} are not training items of {recipe.data.dataset!r} "
             f"({len(missing)} in all): were the pairs built from another dataset or contexts file?"
         )
     return records
@@ -193,9 +183,9 @@ def _records_for(rows: list[dict], recipe) -> dict[str, dict]:
 def _make_backend(recipe):
     from ..generation import BACKEND_OPTIONS, get_backend
 
-    engine = {k: _get(recipe.pairs, k) for k in BACKEND_OPTIONS if _get(recipe.pairs, k) is not None}
+    engine = {k: getattr(recipe.pairs, k) for k in BACKEND_OPTIONS if getattr(recipe.pairs, k) is not None}
     return get_backend(
-        _get(recipe.pairs, "backend") or "hf", recipe.model, batch_size=_get(recipe.pairs, "batch_size", 16), **engine
+        recipe.pairs.backend or "hf", recipe.model, batch_size=recipe.pairs.batch_size, **engine
     )
 
 
@@ -256,9 +246,11 @@ def prepare_revisions(variant: str, recipe, run_dir, rows: list[dict], backend=N
             "keep_wrong": keep_wrong,
         }
     )
-    if stage_is_current(out_dir, "revision", inputs_hash) and (out_dir / "revisions.jsonl").exists():
+    stage = Stage(out_dir, "revision", inputs_hash, outputs=("revisions.jsonl",))
+    if stage.is_current():
         return _sft_rows(read_jsonl(out_dir / "revisions.jsonl"))
-    batch_size = _get(recipe.pairs, "batch_size", 16)
+    stage.start()
+    batch_size = recipe.pairs.batch_size
     generated = generate_cached(backend, requests, params, out_dir / "generations.jsonl", batch_size)
     revisions = [
         _judge_revision(variant, row, records[row["id"]], gen["text"], params.stop, keep_wrong)
@@ -269,10 +261,7 @@ def prepare_revisions(variant: str, recipe, run_dir, rows: list[dict], backend=N
     for r in revisions:
         counts[r["status"]] += 1
         counts["kept_wrong"] += r["status"] == "kept" and r["correct"] is False
-    write_manifest(
-        out_dir,
-        "revision",
-        inputs_hash,
+    stage.finish(
         variant=variant,
         template=template["path"],
         template_hash=file_hash(template["path"]),

@@ -15,7 +15,8 @@ from .. import data
 from ..core.console import console, progress_bar
 from ..core.models import model_fingerprint
 from ..core.resources import tasks_dir
-from ..core.runs import content_hash, file_hash, manifest_path, stage_is_current, write_json, write_manifest
+from ..core.runs import content_hash, file_hash, write_json
+from ..core.stage import Stage
 from ..data.prompts import task_prompt
 from ..generation import BACKEND_OPTIONS, get_backend
 from ..pairs.build import build_pairs
@@ -35,7 +36,8 @@ def training_items(recipe: Recipe) -> tuple[list[dict], dict]:
     dataset, n = recipe.data.dataset, recipe.data.n_prompts
     needs_context = get_strategy(recipe.pairs.strategy).needs_context
     records = data.train_prompts(dataset, n, recipe.seed, contexts=recipe.data.contexts, needs_context=needs_context)
-    if dataset in data.PERSONALIZATION:
+    personalized = data.dataset_spec(dataset).personalized
+    if personalized:
         items = [
             {
                 "id": r["id"],
@@ -52,7 +54,7 @@ def training_items(recipe: Recipe) -> tuple[list[dict], dict]:
     for it in items:
         counts[it["dataset"]] = counts.get(it["dataset"], 0) + 1
     source = {"dataset": dataset, "split": "train", "n": len(items), "by_dataset": counts, "hash": content_hash(items)}
-    if dataset in data.PERSONALIZATION:
+    if personalized:
         from ..data.contexts import contexts_path
 
         path = contexts_path(dataset, recipe.data.contexts)
@@ -101,14 +103,16 @@ def run_train(recipe: Recipe, run_dir: Path, data_path: Path | None = None, out:
             "data": file_hash(data_path),
         }
     )
-    if stage_is_current(out, "train_inputs", key) and (out / "model" / "config.json").exists():
+    stage = Stage(out, "train_inputs", key, outputs=("model/config.json", "train.manifest.json"))
+    if stage.is_current():
         console.print(f"train: unchanged, reusing {out / 'model'}")
         return json.loads((out / "train.manifest.json").read_text())
+    stage.start()
     manifest = train(
         recipe.method, data_path, recipe.model, out, recipe.train, recipe.seed, recipe=recipe, run_dir=run_dir
     )
     if is_main_process():  # under `accelerate launch` every rank runs this; one writes
-        write_manifest(out, "train_inputs", key)
+        stage.finish()
     wait_for_everyone()
     return manifest
 
@@ -139,13 +143,13 @@ def run_eval_stage(
             "outputs": 2,  # eval_results.json with per-sample metric names and the paper filter
         }
     )
-    if stage_is_current(out, "eval", key):
+    stage = Stage(out, "eval", key, outputs=("eval_results.json",))
+    if stage.is_current():
         console.print(f"eval: unchanged, reusing {out / 'eval_results.json'}")
-        if label is not None and json.loads(manifest_path(out, "eval").read_text()).get("label") != label:
-            write_json(
-                manifest_path(out, "eval"), {**json.loads(manifest_path(out, "eval").read_text()), "label": label}
-            )
+        if label is not None and stage.manifest().get("label") != label:
+            stage.update(label=label)
         return json.loads((out / "eval_results.json").read_text())
+    stage.start()
     results = run_eval(model_path, tasks, limit=limit, output=out, batch_size=batch_size, gen_kwargs=gen_kwargs)
     slim = save_evaluation(out, results, key, model_path, tasks, limit, label)
     console.print(results_table(results, f"{model_path}"))
@@ -161,8 +165,10 @@ def save_evaluation(out: Path, results: dict, key: str, model: str, tasks: list[
         "mipo_bench": results["mipo_bench"],
         "samples": {t: [_slim_sample(s) for s in ss] for t, ss in results.get("samples", {}).items()},
     }
+    stage = Stage(out, "eval", key)
+    stage.start()
     write_json(out / "eval_results.json", slim)
-    write_manifest(out, "eval", key, model=model, tasks=tasks, limit=limit, label=label)
+    stage.finish(model=model, tasks=tasks, limit=limit, label=label)
     return slim
 
 
@@ -183,8 +189,19 @@ def _model_fingerprint(model_path: str) -> str:
     return model_fingerprint(model_path)
 
 
-# The code that renders the tasks' prompts, selects their items and scores the answers: an edit reruns the eval.
-EVAL_CODE = ("lm_eval_hooks.py", "prompts.py", "extract.py", "reask.py", "protocol.py", "data")
+# The packages whose code renders the tasks' prompts, selects their items and scores the answers (the lm-eval
+# integration and the data layer, as a whole): an edit anywhere in them reruns the eval.
+EVAL_CODE = ("evaluation", "data")
+
+
+def eval_code_files() -> list[Path]:
+    """Every ``.py`` file of the :data:`EVAL_CODE` packages; a package that is not there is an error (a moved
+    package must not silently stop invalidating the eval cache)."""
+    package = Path(__file__).resolve().parent.parent
+    missing = [name for name in EVAL_CODE if not (package / name / "__init__.py").is_file()]
+    if missing:
+        raise FileNotFoundError(f"eval cache key: no package {', '.join(missing)} under {package} (EVAL_CODE)")
+    return sorted(p for name in EVAL_CODE for p in (package / name).rglob("*.py"))
 
 
 def _task_files_hash() -> str:
@@ -192,16 +209,15 @@ def _task_files_hash() -> str:
     the environment): any change reruns the eval stage."""
     import os
 
-    root, package = tasks_dir(), Path(__file__).parent
+    root, package = tasks_dir(), Path(__file__).resolve().parent.parent
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.name.endswith((".yaml", "_yaml", ".py")))
-    code = sorted(p for name in EVAL_CODE for p in ([package / name] + list((package / name).rglob("*.py"))))
     contexts = {
         k: file_hash(v) for k, v in os.environ.items() if k.startswith("MIPO_BENCH_CONTEXTS_") and Path(v).is_file()
     }
     return content_hash(
         {
             "tasks": {str(p.relative_to(root)): file_hash(p) for p in files},
-            "code": {str(p.relative_to(package)): file_hash(p) for p in code if p.is_file()},
+            "code": {str(p.relative_to(package)): file_hash(p) for p in eval_code_files()},
             "data_root": str(data.data_root() or "hub"),
             "contexts": contexts,
         }
@@ -219,9 +235,11 @@ def run_prompts(recipe: Recipe, run_dir: Path) -> Path:
 
     rows, source = prompt_rows(recipe)
     out = run_dir / "prompts"
-    if not stage_is_current(out, "prompts", source["hash"]):
+    stage = Stage(out, "prompts", source["hash"], outputs=("prompts.jsonl",))
+    if not stage.is_current():
+        stage.start()
         write_jsonl(out / "prompts.jsonl", rows)
-        write_manifest(out, "prompts", source["hash"], source=source, seed=recipe.seed)
+        stage.finish(source=source, seed=recipe.seed)
     console.print(f"prompts: {len(rows)} -> {out / 'prompts.jsonl'}")
     return out / "prompts.jsonl"
 

@@ -27,24 +27,12 @@ class RecipeError(ValueError):
     """A recipe key or value that cannot be used; the message names the file and the key."""
 
 
-class _Section:
-    """Mapping-style read access for callers written against the old dict sections (``get``, ``[key]``)."""
-
-    def get(self, key: str, default=None):
-        return getattr(self, key, default)
-
-    def __getitem__(self, key: str):
-        if key not in {f.name for f in fields(self)}:
-            raise KeyError(key)
-        return getattr(self, key)
-
-
 @dataclass
-class DataSettings(_Section):
+class DataSettings:
     """Which prompts the pairs are built from.
 
     Args:
-        dataset: gsm8k | svamp | mmlu | arc_easy | arc_challenge | prefeval | prism | community_alignment | multibench.
+        dataset: a registered dataset (``mipo_bench.data.DATASETS``; a plugin may add one).
         n_prompts: subsample this many training prompts (the suite's seeded draw); None = the paper protocol's
             selection (PROTOCOL.md §1.2: all of them; 5000 for MMLU).
         contexts: a `mipo-bench contexts` output that fills the user contexts of a personalization dataset (default:
@@ -58,7 +46,7 @@ class DataSettings(_Section):
 
 
 @dataclass
-class PairSettings(_Section):
+class PairSettings:
     """How the pairs are generated. Sampling fields left None take the paper's pair-generation settings for the
     dataset (``protocol.pair_sampling``); the stop strings are always the eval task's, plus ``stop``.
 
@@ -95,7 +83,7 @@ class PairSettings(_Section):
 
 
 @dataclass
-class EvalSettings(_Section):
+class EvalSettings:
     """How the trained model is evaluated (lm-eval).
 
     Args:
@@ -298,7 +286,7 @@ def _train_for_switched_method(file_raw: dict, raw: dict, method, overrides: lis
 
 
 def load_recipe(spec: str, overrides: list[str] | None = None) -> Recipe:
-    from ..data import protocol
+    from ..data import DATASETS
     from ..pairs import STRATEGIES
 
     path = find_recipe(spec)
@@ -324,7 +312,7 @@ def load_recipe(spec: str, overrides: list[str] | None = None) -> Recipe:
     if isinstance(file_raw, dict) and raw.get("method") != file_raw.get("method"):
         raw["train"] = _train_for_switched_method(file_raw, raw, method, overrides or [], path)
     sections = {name: build_section(cls, raw.get(name), path, name) for name, cls in classes.items()}
-    _check_choices(sections["data"].dataset, sorted(protocol.PAIR_SAMPLING), f"{path}: data.dataset")
+    _check_choices(sections["data"].dataset, sorted(DATASETS), f"{path}: data.dataset")
     _check_choices(sections["pairs"].strategy, sorted(STRATEGIES), f"{path}: pairs.strategy")
     _check_choices(sections["pairs"].backend, sorted(BACKENDS), f"{path}: pairs.backend")
     if sections["pairs"].n < 1:
