@@ -83,5 +83,6 @@ SPEC = register_dataset(
         hub_id=HUB_ID,
         splits=("test",),  # one set: the eval sample is held out, the rest are training prompts
         eval_size=200,  # not given by the paper: the suite's default
+        contexts_template="extract_preferences",
     )
 )

@@ -56,6 +56,7 @@ SPEC = register_dataset(
         from_hub=None,
         hub_id=None,
         splits=("test",),  # one set: the eval sample is held out, the rest are training prompts
-        eval_size=100,  # not in the paper: the suite's default
+        eval_size=100,
+        has_reference=False,  # PrefEval has no reference response  # not in the paper: the suite's default
     )
 )

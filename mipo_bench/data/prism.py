@@ -68,6 +68,7 @@ SPEC = register_dataset(
         hub_id=HUB_ID,
         splits=("test",),  # one set: the eval sample is held out, the rest are training prompts
         eval_size=200,
+        contexts_template="extract_preferences",
         eval_sample="head",  # the script judges the first 200 rows of its file (PROTOCOL.md §1.1)
     )
 )

@@ -53,6 +53,11 @@ class DatasetSpec:
             the ``train`` split (GSM8K's filtered split, SVAMP + GSM8K); personalization sets use the items outside
             the eval sample.
         reask_prompt: the math scripts' second pass when ``####`` has no number (PROTOCOL.md §4.1); None = no re-ask.
+        reference_solution: ``(row) -> text``: the correct response the judged-RLVR rubric shows for a math row
+            (None = the row's ``solution``, else ``#### <answer>``).
+        has_reference: personalization: the dataset has a reference response to judge against (PrefEval has none).
+        contexts_template: personalization: the `mipo-bench contexts` template that writes its user contexts
+            (judges/<name>.yaml); None = the dataset states its contexts itself.
         tasks_path: a folder of lm-eval task YAMLs that defines ``eval_task`` (a plugin's own tasks); None = the
             suite's ``tasks/``. Every registered folder is on the eval's include path.
     """
@@ -71,6 +76,9 @@ class DatasetSpec:
     train_size: int | None = None
     train_records: Callable[[Path | None], list[dict]] | None = None
     reask_prompt: str | None = None
+    reference_solution: Callable[[dict], str] | None = None
+    has_reference: bool = True
+    contexts_template: str | None = None
     tasks_path: Path | None = None
 
     def __post_init__(self):
@@ -117,7 +125,7 @@ def dataset_spec(name: str) -> DatasetSpec:
     return DATASETS.get(name)
 
 
-def answer_kind(dataset: str | None, choices=None, answer=None) -> str:
+def answer_kind(dataset: str | None, *, choices=None, answer=None) -> str:
     """``choice`` or ``number`` for a row: from its options, else its dataset's spec, else the form of its gold
     answer (a single capital letter is a choice). What rewards and revisions compare."""
     if isinstance(choices, (list, tuple)) and choices:

@@ -84,6 +84,8 @@ SPEC = register_dataset(
         splits=SPLITS,
         eval_size=300,
         train_records=train_records,
+        # the RLVR rubric's correct response: Equation + "\n#### " + Answer (svamp.py:173-174)
+        reference_solution=lambda row: f"{row.get('equation') or ''}\n#### {row['answer']}",
         reask_prompt="Extract the numeric answer from this reasoning, and do not include anythig ele in your "
         "response other than the number. ",  # svamp.py, typos and all (PROTOCOL.md §4.1)
     )

@@ -43,11 +43,11 @@ import tempfile
 from collections import deque
 from pathlib import Path
 
+from ..data.spec import DATASETS, answer_kind
 from ..judging.judge import ask_until_parsed
 from ..judging.parse import register
 from ..judging.templates import judge_messages, load_template, template_decoding, template_parser
 from . import REWARDS, RewardFunction, column, completion_text, user_text
-from .verifiable import answer_kind
 
 PAPER = "paper"
 PAPER_PARSER = "paper_reward_number"
@@ -217,8 +217,9 @@ def shown_reference(row: dict, kind: str) -> str:
     answer = str(row.get("answer")).strip()
     if kind == "choice":
         return answer
-    if row.get("dataset") == "svamp":
-        return f"{row.get('equation') or ''}\n#### {answer}"
+    spec = DATASETS.get(row.get("dataset"), None) if isinstance(row.get("dataset"), str) else None
+    if spec is not None and spec.reference_solution is not None:
+        return spec.reference_solution({**row, "answer": answer})
     return row.get("solution") or f"#### {answer}"
 
 
@@ -236,7 +237,7 @@ class RubricJudgeReward(JudgeReward):
     def paper_messages(self, row, prompt, completion):
         if row.get("answer") in (None, ""):
             return None
-        kind = answer_kind(row.get("dataset"), row["answer"], row.get("choices"))
+        kind = answer_kind(row.get("dataset"), choices=row.get("choices"), answer=row["answer"])
         reference = shown_reference(row, kind)
         if kind == "choice":
             rubric = MCQ_RUBRIC.format(correct_answer=reference, prompt=user_text(prompt))
@@ -247,7 +248,7 @@ class RubricJudgeReward(JudgeReward):
     def template_fields(self, row, prompt):
         if row.get("answer") in (None, ""):
             return None
-        kind = answer_kind(row.get("dataset"), row["answer"], row.get("choices"))
+        kind = answer_kind(row.get("dataset"), choices=row.get("choices"), answer=row["answer"])
         return {"query": user_text(prompt), "preference": "", "reference": shown_reference(row, kind)}
 
 

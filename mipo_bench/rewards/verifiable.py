@@ -76,7 +76,7 @@ class ExactMatchReward(RewardFunction):
                 rewards.append(None)
                 continue
             text = completion_text(completion)
-            if answer_kind(datasets[i], choices[i], answer) == "choice":
+            if answer_kind(datasets[i], choices=choices[i], answer=answer) == "choice":
                 gold = str(answer).strip()
                 found = extract.choice_paper(text, option_count(gold, choices[i]))
             else:

@@ -88,7 +88,7 @@ def training_records(recipe) -> dict[str, dict]:
 
 def answer_kind(record: dict) -> str:
     """``choice`` for multiple-choice records (lettered options), ``number`` for math (the dataset's spec)."""
-    return data_answer_kind(record.get("dataset"), record.get("choices"), record.get("answer"))
+    return data_answer_kind(record.get("dataset"), choices=record.get("choices"), answer=record.get("answer"))
 
 
 def gold_answer(record: dict) -> str:
