@@ -47,8 +47,12 @@ class Registry(dict, Generic[T]):
         raise ValueError(unknown_name(self.kind, name, list(self)))
 
 
+def did_you_mean(name: str, known) -> str:
+    """`` (did you mean 'y'?)`` when one of ``known`` is close to ``name``, else ""."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def unknown_name(kind: str, name: str, known: list[str]) -> str:
     """``unknown <kind> 'x' (did you mean 'y'?); known: a, b, c`` (the did-you-mean only when one is close)."""
-    close = difflib.get_close_matches(str(name), known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown {kind} {name!r}{hint}; known: {', '.join(sorted(known))}"
+    return f"unknown {kind} {name!r}{did_you_mean(name, known)}; known: {', '.join(sorted(known))}"

@@ -18,3 +18,13 @@ def tasks_dir() -> Path:
 
 def recipes_dir() -> Path:
     return resource_dir("recipes")
+
+
+def import_optional(module: str, extra: str, what: str):
+    """``import module``, or an ImportError that says which extra installs it (``pip install 'mipo-bench[extra]'``)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ImportError(f"{what} needs {module}: pip install 'mipo-bench[{extra}]'") from e

@@ -9,45 +9,9 @@ asked about each of its preferences) have that prefix encoded once (:mod:`.prefi
 
 from __future__ import annotations
 
-import random
-
 from .base import Backend, Messages, SamplingParams, truncate_at_stop
 from .prefix_cache import DEFAULT_MIN_SHARED_PREFIX, generate_shared_prefixes
-
-
-def sample_seed(seed: int, index: int) -> int:
-    """Seed of sample ``index`` of a request seeded ``seed`` (sample 0 uses ``seed`` itself, so n=1 and the first
-    of n samples agree)."""
-    return seed if index == 0 else random.Random(f"{seed}:{index}").getrandbits(63)
-
-
-def make_sampler(seeds: list[int], temperature: float, top_p: float, device):
-    """A logits processor that samples each row's next token with that row's generator and returns a score row that
-    is 0 at the drawn token and -inf elsewhere, so HF's own token selection (its warpers then a multinomial over a
-    one-hot distribution) takes exactly that token.
-
-    Temperature and top-p are HF's own warpers, applied row by row before the draw.
-    """
-    import torch
-    from transformers import LogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
-
-    warpers = [TemperatureLogitsWarper(temperature)]
-    if top_p < 1.0:
-        warpers.append(TopPLogitsWarper(top_p))
-    generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
-
-    class PerRowSampler(LogitsProcessor):
-        def __call__(self, input_ids, scores):
-            if scores.shape[0] != len(generators):
-                raise RuntimeError(f"sampler has {len(generators)} generators for {scores.shape[0]} rows")
-            for warp in warpers:
-                scores = warp(input_ids, scores)
-            probs = torch.softmax(scores.float(), dim=-1)
-            picked = torch.stack([torch.multinomial(p, 1, generator=g)[0] for p, g in zip(probs, generators)])
-            out = torch.full_like(scores, float("-inf"))
-            return out.scatter_(1, picked[:, None], 0.0)
-
-    return PerRowSampler()
+from .sampling import make_sampler, sample_seed
 
 
 class HFBackend(Backend):

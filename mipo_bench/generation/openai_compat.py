@@ -38,6 +38,7 @@ import os
 import random
 from concurrent.futures import ThreadPoolExecutor
 
+from ..core.resources import import_optional
 from .base import Backend, Messages, SamplingParams, truncate_at_stop
 
 RETRYABLE_STATUS = frozenset({408, 429})
@@ -53,11 +54,7 @@ class EndpointUnavailable(ConnectionError):
 
 
 def _import_openai():
-    try:
-        import openai
-    except ImportError as e:
-        raise ImportError("the openai backend needs the official client: pip install 'mipo-bench[serve]'") from e
-    return openai
+    return import_optional("openai", "serve", "the openai backend (the official client)")
 
 
 def _option(options: dict, names: tuple[str, ...], env: str | None, default, kind: type):

@@ -179,7 +179,7 @@ def generate_shared_prefixes(
     taken a few batches at a time (only those batches' prefix caches are held), in full batches of suffixes of like
     lengths: on CPU, one more ``generate`` call (8 decoding steps for a judge) costs more than a few pads.
     """
-    from .hf import sample_seed
+    from .sampling import sample_seed
 
     groups = shared_prefix_groups(ids, min_prefix)
     if not groups or not supports_prefix_cache(backend.lm):
@@ -213,7 +213,7 @@ def _generate_rows(backend, rows: list[tuple], params) -> list[str]:
     """One reply per row ``(prefix cache, prefix length, prompt ids, sample seed)``, in one ``generate`` call."""
     import torch
 
-    from .hf import make_sampler
+    from .sampling import make_sampler
 
     lm, pad = backend.lm, backend.tokenizer.pad_token_id
     prefix_width = max(length for _, length, _, _ in rows)

@@ -30,17 +30,14 @@ import os
 from collections import deque
 from typing import Iterator
 
+from ..core.resources import import_optional
 from .base import BACKENDS, Backend, Messages, SamplingParams
 
 RAY_OPTIONS = ("ray_backend", "workers", "data_parallel_size", "num_cpus", "num_gpus", "address")
 
 
 def _import_ray():
-    try:
-        import ray
-    except ImportError as e:
-        raise ImportError("the ray backend needs Ray: pip install 'mipo-bench[ray]'") from e
-    return ray
+    return import_optional("ray", "ray", "the ray backend")
 
 
 class _Worker:

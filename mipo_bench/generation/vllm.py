@@ -13,15 +13,12 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 
+from ..core.resources import import_optional
 from .base import Backend, Messages, SamplingParams, truncate_at_stop
 
 
 def _import_vllm():
-    try:
-        import vllm
-    except ImportError as e:
-        raise ImportError("the vllm backend needs vLLM (GPU only): pip install 'mipo-bench[vllm]'") from e
-    return vllm
+    return import_optional("vllm", "vllm", "the vllm backend (GPU only)")
 
 
 class _Engine:

@@ -9,7 +9,6 @@ naming the key, the value and the type.
 from __future__ import annotations
 
 import copy
-import difflib
 import importlib
 import types
 import typing
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from ..core.registry import did_you_mean
 from ..core.resources import recipes_dir
 from ..generation import BACKENDS, SamplingParams
 from ..training import METHODS, TrainSettings
@@ -174,11 +174,6 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
-def _did_you_mean(key: str, valid) -> str:
-    close = difflib.get_close_matches(key, list(valid), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _type_name(tp) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -255,14 +250,14 @@ def build_section(cls, raw, path, name: str):
     valid = [f.name for f in fields(cls)]
     unknown = [str(key) for key in raw if key not in valid]
     if unknown:
-        hint = "".join(_did_you_mean(key, valid) for key in unknown[:1])
+        hint = "".join(did_you_mean(key, valid) for key in unknown[:1])
         raise RecipeError(f"{path}: unknown {name} settings {unknown}{hint}; valid: {', '.join(valid)}")
     return cls(**{key: coerce(value, hints[key], f"{path}: {name}.{key}") for key, value in raw.items()})
 
 
 def _check_choices(value: str, choices, where: str) -> None:
     if value not in choices:
-        raise RecipeError(f"{where}={value!r}: choose one of {', '.join(choices)}{_did_you_mean(value, choices)}")
+        raise RecipeError(f"{where}={value!r}: choose one of {', '.join(choices)}{did_you_mean(value, choices)}")
 
 
 def _train_for_switched_method(file_raw: dict, raw: dict, method, overrides: list[str], path) -> dict:
@@ -297,7 +292,7 @@ def load_recipe(spec: str, overrides: list[str] | None = None) -> Recipe:
     valid = [*TOP_LEVEL, *SECTIONS]
     for key in raw:
         if key not in valid:
-            raise RecipeError(f"{path}: unknown recipe key {key!r}{_did_you_mean(str(key), valid)}; valid: {valid}")
+            raise RecipeError(f"{path}: unknown recipe key {key!r}{did_you_mean(str(key), valid)}; valid: {valid}")
     top = {key: coerce(raw[key], tp, f"{path}: {key}") for key, tp in TOP_LEVEL.items() if raw.get(key) is not None}
     for module in top.get("plugins", []):  # modules that register methods, strategies, rewards from outside
         try:
