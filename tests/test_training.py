@@ -216,3 +216,29 @@ def test_one_step_at_paper_lr_moves_fp32_weights_but_rounds_away_in_bf16(tiny_mo
     moved_bf16 = ((in_bf16 + update.bfloat16()) != in_bf16).float().mean().item()
     # all fp32 weights move; in bf16 only those within ~2.6e-4 of zero (whose ulp is small enough) do: ~1% here
     assert moved_fp32 > 0.9 and moved_bf16 < 0.05, (moved_fp32, moved_bf16)
+
+
+def test_a_methods_settings_are_the_single_source_of_its_trl_config(tmp_path):
+    """Fields of a method's settings that its TRL config has under the same name reach it without being listed
+    in the builder; the method's pinned values and the shared optimizer keywords are there too."""
+    from trl import GRPOConfig, SFTConfig
+
+    from mipo_bench.training import MipoSettings, TrainContext
+    from mipo_bench.training.infonce import InfoNCEConfig, InfoNCESettings
+    from mipo_bench.training.online import OnlineSettings
+    from mipo_bench.training.prefix_sharing import PrefixSharedDPOConfig
+
+    ctx = TrainContext("tiny", tmp_path, 7, "cpu")
+    dpo = MipoSettings(beta=0.37, prefix_sharing=False, learning_rate=3e-6).trl_config(
+        PrefixSharedDPOConfig, ctx, loss_type=["sigmoid"]
+    )
+    assert (dpo.beta, dpo.prefix_sharing, dpo.learning_rate, dpo.seed) == (0.37, False, 3e-6, 7)
+    nce = InfoNCESettings(temperature=2.5).trl_config(InfoNCEConfig, ctx)
+    assert nce.temperature == 2.5
+    grpo = OnlineSettings(num_generations=4, generation_batch_size=8, beta=0.0, top_p=0.8).trl_config(
+        GRPOConfig, ctx, top_k=0, reward_weights=[1.0]
+    )
+    assert (grpo.num_generations, grpo.generation_batch_size, grpo.beta, grpo.top_p, grpo.top_k) == (4, 8, 0.0, 0.8, 0)
+    assert grpo.reward_weights == [1.0]
+    sft = TrainSettings(max_length=2048, extra={"weight_decay": 0.05}).trl_config(SFTConfig, ctx)
+    assert (sft.max_length, sft.weight_decay) == (2048, 0.05)

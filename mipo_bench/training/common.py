@@ -89,6 +89,22 @@ class TrainSettings:
             **self.extra,
         )
 
+    def trl_config(self, config_cls, ctx: TrainContext, **pinned):
+        """``config_cls`` (a TRL / transformers config) built from these settings, their single source: the shared
+        keywords of :meth:`trl_kwargs` that ``config_cls`` knows, every field of the method's own settings that
+        ``config_cls`` has under the same name (DPO's ``beta``, GRPO's ``num_generations``, ...), then ``pinned``
+        (what the method computes or fixes, e.g. DPO's loss type); ``extra`` goes last, unfiltered."""
+        from dataclasses import fields as dataclass_fields
+
+        known = {f.name for f in dataclass_fields(config_cls)}
+        shared = {f.name for f in dataclass_fields(TrainSettings)}
+        own = {f.name: getattr(self, f.name) for f in dataclass_fields(self) if f.name not in shared and f.name in known}
+        common = self.trl_kwargs(ctx.device, ctx.seed, ctx.out_dir)
+        for key in self.extra:
+            common.pop(key)
+        common = {k: v for k, v in common.items() if k in known}
+        return config_cls(**{**own, **pinned, **common, **self.extra})
+
     def peft_config(self):
         if not self.lora_r:
             return None

@@ -51,13 +51,9 @@ def build_dpo_trainer(policy, tokenizer, rows: list[dict], settings: MipoSetting
         # under the same bf16 autocast on GPU, so compute is unchanged. The precomputed reference (the default) costs
         # nothing extra: it is the fp32 policy itself, run once (under autocast) before training.
         ref_model = copy.deepcopy(policy).eval().requires_grad_(False)
-    config = PrefixSharedDPOConfig(
-        prefix_sharing=settings.prefix_sharing,
-        beta=settings.beta,
-        loss_type=["sigmoid"],
-        precompute_ref_log_probs=precompute,
-        precompute_ref_batch_size=8,
-        **settings.trl_kwargs(ctx.device, ctx.seed, ctx.out_dir),
+    # beta and prefix_sharing come from the settings' fields of the same names (TrainSettings.trl_config)
+    config = settings.trl_config(
+        PrefixSharedDPOConfig, ctx, loss_type=["sigmoid"], precompute_ref_log_probs=precompute, precompute_ref_batch_size=8
     )
     # precompute works across processes only on a disk-backed dataset (see common.shared_dataset)
     dataset = shared_dataset(preference_columns(rows), ctx.out_dir / "trainer" / "pairs_dataset")

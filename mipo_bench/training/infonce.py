@@ -272,11 +272,7 @@ def pair_groups(rows: list[dict]) -> list[dict]:
 @register_method("infonce", consumes=PAIRS, settings=InfoNCESettings)
 def build_infonce_trainer(policy, tokenizer, rows, settings: InfoNCESettings, ctx) -> InfoNCETrainer:
     groups = pair_groups(rows)
-    config = InfoNCEConfig(
-        temperature=settings.temperature,
-        prefix_sharing=settings.prefix_sharing,
-        **settings.trl_kwargs(ctx.device, ctx.seed, ctx.out_dir),
-    )
+    config = settings.trl_config(InfoNCEConfig, ctx)  # temperature and prefix_sharing: the settings' own fields
     peft_config = settings.peft_config()
     if peft_config is not None:
         from peft import get_peft_model

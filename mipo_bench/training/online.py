@@ -180,26 +180,13 @@ def check_rows(method: str, rows: list[dict], rewards: list) -> None:
 
 
 def grpo_config(settings: OnlineSettings, ctx, weights: list[float]):
-    """GRPOConfig from the common TRL keywords (minus ``max_length``) and the online fields; ``extra`` wins."""
+    """GRPOConfig from the settings (the common TRL keywords GRPOConfig knows and the online fields of the same
+    names: beta, num_generations, temperature, ...), with the method's reward weights; ``extra`` wins."""
     from trl import GRPOConfig
 
-    common = settings.trl_kwargs(ctx.device, ctx.seed, ctx.out_dir)
-    common.pop("max_length", None)
-    online = dict(
-        beta=settings.beta,
-        num_generations=settings.num_generations,
-        generation_batch_size=settings.generation_batch_size,
-        max_completion_length=settings.max_completion_length,
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        top_k=0,
-        scale_rewards=settings.scale_rewards,
-        loss_type=settings.loss_type,
-        reward_weights=weights,
-        multi_objective_aggregation="sum_then_normalize",
-        use_vllm=settings.use_vllm,
+    return settings.trl_config(
+        GRPOConfig, ctx, top_k=0, reward_weights=weights, multi_objective_aggregation="sum_then_normalize"
     )
-    return GRPOConfig(**{**online, **common})
 
 
 def build_online_trainer(method: str, policy, tokenizer, rows: list[dict], settings: OnlineSettings, ctx):

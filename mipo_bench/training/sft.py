@@ -22,7 +22,7 @@ def build_sft(policy, tokenizer, rows: list[dict], settings: TrainSettings, ctx:
     from trl import SFTConfig, SFTTrainer
 
     data = datasets.Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
-    config = SFTConfig(completion_only_loss=True, **settings.trl_kwargs(ctx.device, ctx.seed, ctx.out_dir))
+    config = settings.trl_config(SFTConfig, ctx, completion_only_loss=True)
     return SFTTrainer(
         model=policy,
         args=config,
