@@ -24,7 +24,7 @@ terms of the difference score exactly the same tokens. An empty response scores 
 value is the mean over its samples; the 95% CI is a percentile bootstrap over items (prompts), seeded.
 
 Inputs (``data``): a dataset name (training prompts as the online methods' PROMPTS stage builds them,
-:func:`mipo_bench.workflows.pipeline.prompt_rows`, for the paper protocol's selection subsampled to ``n`` under ``seed``), or a
+:func:`mipo_bench.data.prompt_rows`, for the paper protocol's selection subsampled to ``n`` under ``seed``), or a
 ``prompts.jsonl`` / ``pairs.jsonl`` written by the pipeline (``n`` items drawn under ``seed``; a pairs file's rows of
 one item count once). Outputs in ``out_dir``: ``generations.jsonl`` (the cache), ``mi.json`` and ``mi.manifest.json``;
 a call whose inputs (items, contrasts, both models' weights, settings) are unchanged returns the stored result.
@@ -324,45 +324,3 @@ def summary_line(result: dict) -> str:
         f"MI {result['mean']:+.3f} nats{ci} over {result['n']} prompts ({', '.join(result['kinds'])}): "
         f"responses of {result['model']} scored under {result['ref']}"
     )
-
-
-# ------------------------------------------------------------------------------------------------------------- CLI
-def default_output(model: str, ref: str, data: str) -> Path:
-    """``runs/mi/<model name>-<hash of model, ref and data>``: one directory per measurement."""
-    return Path("runs/mi") / f"{Path(model).name or 'model'}-{content_hash([model, ref, str(data)])[:8]}"
-
-
-CLI_OPTIONS = ("n", "samples", "max_new_tokens", "seed", "contrasts", "batch_size", "temperature", "dataset")
-CLI_OPTIONS += ("contexts", "device", "backend_name")
-
-
-def cmd_mi(args) -> None:
-    out = args.output or default_output(args.model, args.ref, args.source)
-    result = measure_mi(args.model, args.ref, args.source, out, **{k: getattr(args, k) for k in CLI_OPTIONS})
-    print(json.dumps({k: result[k] for k in ("mean", "ci_low", "ci_high", "n")}))
-
-
-def register(subparsers) -> None:
-    """Add the ``mi`` verb to ``mipo-bench``'s sub-commands."""
-    p = subparsers.add_parser("mi", help="pointwise MI of a model's responses, scored under a reference model")
-    p.add_argument("--model", required=True, help="the model whose responses are measured (any model spec)")
-    p.add_argument("--ref", required=True, help="the reference that scores them; keep it fixed across models")
-    p.add_argument(
-        "--data",
-        dest="source",
-        required=True,
-        help="a dataset name (its training prompts, e.g. arc_easy) or a pipeline prompts.jsonl / pairs.jsonl",
-    )
-    p.add_argument("--n", type=int, default=32, help="prompts measured (a seeded draw)")
-    p.add_argument("--samples", type=int, default=1, help="responses per prompt")
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0, help="seeds the prompt draw, the x' draw, sampling and the CI")
-    p.add_argument("--contrasts", type=int, default=4, help="general tasks: other prompts x' per item")
-    p.add_argument("--temperature", type=float, default=None, help="default: the paper's pair sampling for the data")
-    p.add_argument("--dataset", default=None, help="the dataset of a JSONL whose rows and manifest do not name it")
-    p.add_argument("--contexts", default=None, help="personalization datasets: a `mipo-bench contexts` output")
-    p.add_argument("--output", default=None, help="directory for mi.json (default runs/mi/<model>-<hash>)")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--device", default=None, help="cpu / cuda (default: cuda if available)")
-    p.add_argument("--backend", dest="backend_name", default="hf", choices=["hf", "vllm", "openai", "ray"])
-    p.set_defaults(func=cmd_mi)

@@ -1,0 +1,152 @@
+"""The judge verbs: `judge` scores lm-eval samples (and win-rates against a reference), `contexts` has a model write
+the personalization datasets' user contexts, `critic-accuracy` checks a critic against human labels (Table 6)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core.models import DEFAULT_MODEL, locate_model
+from ..data import DATASETS
+from .options import DATA_HELP, add_backend
+
+
+def cmd_judge(args) -> None:
+    from ..analysis.judge_summary import judge_tables
+    from ..core.console import console
+    from ..judging.run import judge_samples
+
+    if args.backend != "openai":  # an OpenAI-compatible endpoint names its own models
+        locate_model(args.judge)  # a bad --judge is one line here, before the samples are read
+    out = Path(args.output)
+    report = judge_samples(
+        args.samples,
+        args.judge,
+        out,
+        template=args.template,
+        backend=args.backend,
+        reference=args.reference,
+        dataset=args.dataset,
+        retries=args.retries,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        constrained=args.constrained,
+    )
+    for shown in judge_tables(report, args.judge, args.template):
+        console.print(shown)
+    console.print(f"judgments and summary in {out}")
+
+
+def contexts_datasets() -> dict[str, str]:
+    """dataset -> the template that writes its user contexts: the registered datasets that need written contexts."""
+    return {name: spec.contexts_template for name, spec in sorted(DATASETS.items()) if spec.contexts_template}
+
+
+def cmd_contexts(args) -> None:
+    from .. import data
+    from ..core.console import console
+    from ..generation import get_backend
+    from ..judging.contexts import run_contexts
+
+    records = data.load(args.dataset, "test")
+    if args.limit:
+        records = records[: args.limit]
+    template = args.template or contexts_datasets()[args.dataset]
+    backend = get_backend(args.backend, args.model, batch_size=args.batch_size)
+    out = Path(args.output or f"runs/contexts/{args.dataset}_{template}.jsonl")
+    rows = run_contexts(records, template, backend, out, args.retries, args.batch_size)
+    failed = sum(r["failed"] for r in rows)
+    console.print(f"{len(rows)} records, {failed} failed after {args.retries} retries -> {out}")
+    console.print(f"use it with: export MIPO_BENCH_CONTEXTS_{args.dataset.upper()}={out.resolve()}")
+
+
+def cmd_critic_accuracy(args) -> None:
+    from ..analysis.critic_accuracy import critic_table
+    from ..analysis.tables import load_table
+
+    if args.backend != "openai":
+        locate_model(args.judge)
+    spec = load_table("6")
+    if args.dataset:
+        spec.tasks = {d: d for d in args.dataset.split(",")}
+    scale = {"limit": args.limit, "batch_size": args.batch_size}
+    critic_table(spec, scale, args.judge, Path(args.output), args.backend)
+
+
+def register(subparsers) -> None:
+    """Add ``judge``, ``contexts`` and ``critic-accuracy`` to ``mipo-bench``'s sub-commands."""
+    p = subparsers.add_parser("judge", help="judge lm-eval personalization samples (1-5 per preference, win-rates)")
+    p.add_argument("samples", help="an lm-eval samples_<task>_*.jsonl (e.g. from mipo_prefeval)")
+    p.add_argument("--judge", default=DEFAULT_MODEL, help="judge model spec")
+    p.add_argument(
+        "--reference",
+        default=None,
+        help="what to compare against: another samples file (e.g. from mipo_prefeval_default), or 'dataset': each "
+        "item's reference response (doc.reference; PRISM / Community Alignment: the human-chosen one), judged the "
+        "same way; a win is a score >= the reference's",
+    )
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="with --reference dataset: look up references missing from the samples' docs in this dataset by id",
+    )
+    p.add_argument(
+        "--template",
+        default="personalization_score",
+        help="a template name in judges/ or a path: personalization_score (guarded, the default), paper (the "
+        "paper's judge messages and decoding verbatim), rlaif_critic, rubric_grade",
+    )
+    add_backend(p, help="openai: any OpenAI-compatible endpoint at $MIPO_BENCH_API_BASE; ray: shard over a Ray cluster")
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=None,
+        help="re-asks for an unparseable reply before it counts as failed (default: the template's, else 2)",
+    )
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="the judge's reply budget (default: the template's max_new_tokens, e.g. 8 for a bare score, 512 for "
+        "rubric_grade's feedback, 1024 for paper)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seeds every judge call (and the bootstrap CIs)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--output", default="runs/judge")
+    p.add_argument(
+        "--constrained",
+        action="store_true",
+        help="hf only: take the most likely of the tokens 1-5 instead of parsing a generated reply "
+        "(for small judges that do not write a parseable score)",
+    )
+    p.set_defaults(func=cmd_judge)
+
+    p = subparsers.add_parser("contexts", help="LLM-written user contexts / user statements / rubrics (appendix C.2)")
+    p.add_argument("dataset", choices=list(contexts_datasets()))
+    p.add_argument("--model", default=DEFAULT_MODEL, help="the model that writes them (the paper used GPT-4o)")
+    p.add_argument(
+        "--template",
+        default=None,
+        help="extract_preferences | rewrite_system_message | generate_rubric (default: the dataset's: "
+        + ", ".join(f"{name} {template}" for name, template in contexts_datasets().items())
+        + ")",
+    )
+    add_backend(p)
+    p.add_argument("--retries", type=int, default=2, help="re-asks for invalid JSON before recording a failure")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--output", default=None)
+    p.add_argument("--data", default=None, help=DATA_HELP)
+    p.set_defaults(func=cmd_contexts)
+
+    p = subparsers.add_parser(
+        "critic-accuracy", help="Table 6: a critic's strict / tie-tolerant accuracy on human labels"
+    )
+    p.add_argument("--judge", default=DEFAULT_MODEL, help="the critic's model spec")
+    p.add_argument("--dataset", default=None, help="comma-separated labelled sets (default: community_alignment,prism)")
+    p.add_argument("--limit", type=int, default=200, help="pairs per dataset (the paper: 200)")
+    add_backend(p)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--output", default="runs/critic")
+    p.add_argument("--data", default=None, help=DATA_HELP)
+    p.set_defaults(func=cmd_critic_accuracy)

@@ -1,0 +1,152 @@
+"""The command line takes its choices from the registries and lists them in its help, stays a set of small verb
+modules, and leaves the drawing of results to the analysis layer."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+from rich.console import Console
+
+from mipo_bench.cli import build_parser, main
+from mipo_bench.cli.evaluate import LM_EVAL_BACKENDS
+from mipo_bench.generation import BACKENDS
+from tests.conftest import REPO
+
+# verbs whose --backend is not a generation backend: what they accept instead, and why
+RESTRICTED_BACKENDS = {"eval": LM_EVAL_BACKENDS}  # lm-eval runs the model itself (its HFLM / VLLM)
+
+
+def verbs(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+def backend_choices(parser: argparse.ArgumentParser) -> dict[str, set[str]]:
+    """verb -> the choices of its --backend, for every verb that has one."""
+    return {
+        name: set(action.choices)
+        for name, verb in verbs(parser).items()
+        for action in verb._actions
+        if "--backend" in action.option_strings
+    }
+
+
+def test_every_backend_choice_is_the_registry_or_its_documented_subset():
+    choices = backend_choices(build_parser())
+    assert {"eval", "judge", "contexts", "critic-accuracy", "mi"} <= set(choices)
+    for verb, names in choices.items():
+        assert names == set(RESTRICTED_BACKENDS.get(verb, BACKENDS)), verb
+    assert set(LM_EVAL_BACKENDS) <= set(BACKENDS)
+
+
+def test_a_backend_registered_from_outside_is_a_choice(monkeypatch):
+    monkeypatch.setitem(BACKENDS, "echo", lambda: object)
+    choices = backend_choices(build_parser())
+    assert all("echo" in names for verb, names in choices.items() if verb not in RESTRICTED_BACKENDS)
+    assert "echo" not in choices["eval"]
+
+
+def test_an_unknown_backend_gets_the_registrys_did_you_mean(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["judge", "samples.jsonl", "--backend", "vlm"])
+    assert exit_.value.code == 2
+    assert "unknown generation backend 'vlm' (did you mean 'vllm'?); known: hf, openai, ray, vllm" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize("verb", ["train", "pairs", "run"])
+def test_recipe_verb_help_lists_every_method_recipe_strategy_and_backend(verb, capsys):
+    from mipo_bench.core.resources import recipes_dir
+    from mipo_bench.pairs import STRATEGIES
+    from mipo_bench.training import METHODS
+
+    with pytest.raises(SystemExit) as exit_:
+        main([verb, "--help"])
+    assert exit_.value.code == 0
+    help_text = capsys.readouterr().out
+    recipes = [p.stem for p in recipes_dir().glob("*.yaml")]
+    assert {"mipo", "sft", "demo"} <= set(recipes)
+    for name in [*METHODS, *recipes, *STRATEGIES, *BACKENDS]:
+        assert f" {name}," in help_text or f" {name}\n" in help_text, name
+
+
+def test_top_level_help_does_not_import_the_training_layer():
+    """The recipe verbs' epilog lists the methods only when their help is shown: plain --help stays fast."""
+    code = (
+        "import sys; from mipo_bench.cli import build_parser; build_parser().format_help(); "
+        "assert 'mipo_bench.training' not in sys.modules and 'torch' not in sys.modules, 'imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_the_module_entry_point_runs():
+    proc = subprocess.run(
+        [sys.executable, "-m", "mipo_bench.cli", "tasks-path"], capture_output=True, text=True, cwd=REPO
+    )
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("tasks")
+
+
+def test_contexts_offers_the_datasets_that_need_written_contexts():
+    from mipo_bench.cli.judge import contexts_datasets
+
+    (dataset,) = [a for a in verbs(build_parser())["contexts"]._actions if a.dest == "dataset"]
+    assert set(dataset.choices) == {"prism", "community_alignment", "multibench"}
+    assert contexts_datasets()["multibench"] == "rewrite_system_message"
+    assert contexts_datasets()["prism"] == contexts_datasets()["community_alignment"] == "extract_preferences"
+
+
+def test_each_cli_module_stays_small():
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (REPO / "mipo_bench" / "cli").glob("*.py")}
+    assert {"main.py", "evaluate.py", "train.py", "judge.py", "report.py", "mi.py", "leaderboard.py"} <= set(sizes)
+    assert all(n < 400 for n in sizes.values()), sizes
+
+
+def rendered(renderables) -> str:
+    console = Console(record=True, width=200)
+    for r in renderables:
+        console.print(r)
+    return console.export_text()
+
+
+def side(items: int, mean: float | None, failed_items: int = 0) -> dict:
+    return {"items": items, "mean_score": mean, "failed_items": failed_items, "failed": failed_items}
+
+
+def test_judge_tables_show_the_scores_and_the_win_rate_rows():
+    from mipo_bench.analysis.judge_summary import judge_tables
+    from mipo_bench.judging.winrate import compare
+
+    ours = {"a": 4.0, "b": 3.0, "c": 2.0, "d": 5.0, "x": 1.0}
+    reference = {"a": 3.0, "b": 3.0, "c": 4.0, "d": None, "y": 2.0}
+    report = {**side(5, 3.0), "reference": {**side(5, 3.0, failed_items=1)}, "win_rate": compare(ours, reference)}
+    shown = judge_tables(report, "judge-model", "paper")
+    assert len(shown) == 3  # scores, win-rate, the unmatched ids
+    text = rendered(shown)
+    assert "judged by judge-model (template paper)" in text
+    assert "samples" in text and "reference" in text and "3.00" in text
+    rows = {
+        "items (n)": "6",
+        "wins / ties / losses": "1 / 1 / 1",
+        "unjudged (a side failed)": "1",
+        "unmatched: samples only": "1",
+        "unmatched: reference only": "1",
+        "win-rate, ties as wins (paper) [95% CI]": "66.7 [",
+        "win-rate, ties as 1/2 [95% CI]": "50.0 [",
+        "ties as wins, of all n (unjudged/unmatched lose)": "33.3",
+    }
+    for label, value in rows.items():
+        (line,) = [line for line in text.splitlines() if label in line]
+        assert value in line, (label, line)
+    assert "unmatched ids, samples only: ['x'], reference only: ['y']" in text
+
+
+def test_judge_tables_without_a_reference_are_the_scores_only():
+    from mipo_bench.analysis.judge_summary import judge_tables
+
+    (table,) = judge_tables(side(2, None, failed_items=2), "j", "personalization_score")
+    text = rendered([table])
+    assert "n/a" in text and "win-rate" not in text
