@@ -2,6 +2,7 @@
 
 import pytest
 
+from mipo_bench.analysis.tables import FORMATS, KINDS
 from mipo_bench.core.registry import Registry
 from mipo_bench.data import DATASETS
 from mipo_bench.generation import BACKENDS
@@ -17,6 +18,8 @@ ALL = {
     "dataset": (DATASETS, "gsm8k"),
     "score parser": (PARSERS, "tolerant"),
     "reward": (REWARDS, "rlvr_exact_match"),
+    "table kind": (KINDS, "accuracy"),
+    "table format": (FORMATS, "latex"),
 }
 
 

@@ -1,8 +1,12 @@
 """Comparison tables: paired deltas with bootstrap CIs, changed-response shares, every metric the samples carry."""
 
-import pytest
+import io
 
-from mipo_bench.analysis.report import changed_share, comparison_table, paired_delta, per_item_scores, score_pairs
+import pytest
+from rich.console import Console
+
+from mipo_bench.analysis.metrics.stats import paired_bootstrap
+from mipo_bench.analysis.report import changed_share, comparison_table, per_item_scores, score_pairs
 
 
 def _res(correct, texts, filters=("strict", "flexible"), paper=None):
@@ -37,15 +41,36 @@ def _res(correct, texts, filters=("strict", "flexible"), paper=None):
 def test_paired_delta_and_table():
     base = _res([1, 0, 0, 0, 1, 0, 0, 0], list("abcdefgh"))
     new = _res([1, 1, 1, 0, 1, 1, 0, 0], list("abXdeYZh"))
-    d, lo, hi = paired_delta(
+    delta = paired_bootstrap(
         {i: x for i, x in enumerate([1, 0, 0, 0, 1, 0, 0, 0])}, {i: x for i, x in enumerate([1, 1, 1, 0, 1, 1, 0, 0])}
     )
+    d, lo, hi = delta.mean, delta.low, delta.high
     assert d == pytest.approx(3 / 8) and 0 < lo <= d <= hi <= 1
     assert changed_share(base, new, "t") == pytest.approx(3 / 8)
     _, rows = comparison_table({"base": base, "new": new}, "t", "base", "demo")
     assert rows[0]["scores"]["strict"] == pytest.approx(0.25) and rows[1]["scores"]["strict"] == pytest.approx(5 / 8)
     assert rows[0]["no_answer"] == 6 and rows[1]["no_answer"] == 3 and rows[1]["changed"] == pytest.approx(3 / 8)
     assert rows[1]["deltas"]["strict"][0] == pytest.approx(3 / 8)
+
+
+def test_report_deltas_are_the_leaderboards_paired_bootstrap():
+    """One implementation: the demo table's interval is the leaderboard's on the same items, constant differences
+    included (a zero-width interval at the constant, what every bootstrap resample gives — not nan)."""
+    base = _res([1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0], list("abcdefghijkl"))
+    new = _res([1, 1, 1, 0, 1, 1, 0, 0, 1, 1, 0, 0], list("abcdefghijkl"))
+    table, rows = comparison_table({"base": base, "new": new}, "t", "base", "demo")
+    expected = paired_bootstrap(per_item_scores(base, "t", "strict"), per_item_scores(new, "t", "strict"))
+    assert rows[1]["deltas"]["strict"] == (expected.mean, expected.low, expected.high)
+
+    same = _res([1, 0, 1, 0], list("abcd"))
+    better = _res([1, 1, 1, 1], list("abcd"))  # +1 on the two wrong items, 0 on the others: not constant
+    shifted = {"samples": {"t": [dict(s, exact_match=s["exact_match"] + 0.5) for s in same["samples"]["t"]]}}
+    table, rows = comparison_table({"base": same, "better": better, "shifted": shifted}, "t", "base", "demo")
+    assert rows[2]["deltas"]["strict"] == (0.5, 0.5, 0.5)  # every item +0.5: a zero-width interval
+    console = Console(record=True, width=250, file=io.StringIO())
+    console.print(table)
+    assert "+50.0 [+50.0, +50.0]" in console.export_text()
+    assert rows[1]["deltas"]["strict"][1] < rows[1]["deltas"]["strict"][2]
 
 
 def test_paper_filter_is_the_headline():

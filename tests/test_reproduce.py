@@ -4,6 +4,7 @@ leaderboard page; a rerun reuses every stage, and a run that crashed mid-way res
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import matplotlib.image
 import pytest
@@ -92,3 +93,41 @@ def test_unknown_task_and_table_are_one_line_errors(tmp_path, tiny_model_dir):
         reproduce("2", tiny_model_dir, tasks=["arc_eazy"], run_dir=tmp_path)
     with pytest.raises(ValueError, match="unknown table '9'"):
         reproduce("9", tiny_model_dir, run_dir=tmp_path)
+
+
+def test_table4_runs_table3s_stages_in_table3s_run_directory(tmp_path, tiny_model_dir, monkeypatch):
+    """`reproduce table4` is Table 3 (the same runs, shared run directory), only its title is Table 4's."""
+    import mipo_bench.workflows.reproduce as reproduce_module
+
+    calls = []
+
+    class Stop(Exception):
+        pass
+
+    def first_eval(model_path, task, where, ev, label):
+        calls.append((task, where, label))
+        raise Stop
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(reproduce_module, "_eval", first_eval)
+    for table in ("table3", "table4"):
+        with pytest.raises(Stop):
+            reproduce_module.reproduce(table, tiny_model_dir, scale="demo")
+    expected = ("mipo_prefeval", Path("runs/reproduce/table3-demo/prefeval/eval/personalized"), "personalized")
+    assert calls == [expected, expected]
+
+
+def test_a_kind_with_its_own_runner_skips_the_run_stages(tmp_path, monkeypatch):
+    """Table 6 (critic accuracy) is made by its kind's runner, with the judge as the critic."""
+    import mipo_bench.analysis.critic_accuracy
+    from mipo_bench.workflows.reproduce import reproduce
+
+    seen = {}
+
+    def fake_critic_table(spec, scale, judge, out):
+        seen.update(table=spec.name, tasks=list(spec.tasks), limit=scale["limit"], judge=judge, out=out)
+        return {"table": spec.name}
+
+    monkeypatch.setattr(mipo_bench.analysis.critic_accuracy, "critic_table", fake_critic_table)
+    assert reproduce("table6", "some-model", run_dir=tmp_path, judge="some-judge") == {"table": "6"}
+    assert seen == {"table": "6", "tasks": ["prism"], "limit": 16, "judge": "some-judge", "out": tmp_path}

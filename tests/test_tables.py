@@ -140,3 +140,69 @@ def test_report_command_writes_every_format(table2_runs, tmp_path, capsys):
     assert main(["report", str(table2_runs), "--table", "7"]) == 2  # unknown table: one line, not a traceback
     err = capsys.readouterr().err
     assert "unknown table '7'" in err
+
+
+# ------------------------------------------------------------------------------------- kinds, formats, spec loading
+def test_table_kinds_carry_what_the_code_used_to_read_off_kind_names():
+    from mipo_bench.analysis.table_kinds import KINDS
+
+    assert sorted(KINDS) == ["accuracy", "critic", "self_bleu", "win_rate"]
+    assert load_table("2").table_kind is KINDS.get("accuracy")
+    bleu = load_table("3").table_kind
+    assert bleu.lower_is_better and bleu.digits == 3 and bleu.points == 100 and bleu.built_from_runs
+    assert load_table("1").table_kind.judged and not load_table("2").table_kind.judged
+    critic = load_table("6").table_kind
+    assert not critic.built_from_runs and critic.value is None and critic.runner is not None
+    with pytest.raises(ValueError, match="unknown table kind 'self_bleuu' \\(did you mean 'self_bleu'\\?\\)"):
+        KINDS.get("self_bleuu")
+
+
+def test_a_spec_with_an_unknown_kind_is_a_one_line_error(tmp_path):
+    raw = (Path(load_table("2").path)).read_text().replace("kind: accuracy", "kind: acuracy")
+    (tmp_path / "t.yaml").write_text(raw)
+    with pytest.raises(ValueError, match="kind: unknown table kind 'acuracy' \\(did you mean 'accuracy'\\?\\)"):
+        load_table(str(tmp_path / "t.yaml"))
+
+
+def test_every_format_is_registered_and_a_typo_names_the_known_ones(table2_runs):
+    from mipo_bench.analysis.tables import FORMATS
+
+    assert sorted(FORMATS) == ["csv", "latex", "markdown", "rich"]
+    built = build_table(load_table("2").at_scale("demo"), collect([table2_runs])[0])
+    assert render(built, "markdown") == FORMATS.get("markdown")(built)
+    with pytest.raises(ValueError, match="unknown table format 'latx' \\(did you mean 'latex'\\?\\)"):
+        render(built, "latx")
+
+
+def test_table4_is_table3_under_its_own_title():
+    """Table 4 is Table 3 per task: the same rows, tasks, runs (name "3": `reproduce table4` uses table 3's run
+    directory) and cells, with Table 4's title."""
+    three, four = load_table("3"), load_table("table4")
+    assert four.title == "Table 4: self-BLEU-4 per task (lower = more diverse)" and load_table("4").title == four.title
+    assert three.title.startswith("Tables 3-4")
+    assert four.name == "3" and four.rows == three.rows and four.tasks == three.tasks and four.scales == three.scales
+
+
+def test_load_table_hands_out_copies():
+    """Callers change their spec (the CLI narrows the critic table's tasks): the next load must not see it."""
+    spec = load_table("6")
+    spec.tasks = {"prism": "prism"}
+    spec.title = "changed"
+    assert load_table("6").title != "changed" and "community_alignment" in load_table("6").tasks
+
+
+def test_importing_the_tables_module_reads_no_yaml():
+    import subprocess
+    import sys
+
+    code = (
+        "import yaml\n"
+        "calls = []\n"
+        "real = yaml.safe_load\n"
+        "yaml.safe_load = lambda *a, **k: calls.append(a) or real(*a, **k)\n"
+        "import mipo_bench.analysis.tables as t\n"
+        "assert not calls, calls\n"
+        "t.load_table('2')\n"
+        "assert calls\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])

@@ -1,5 +1,5 @@
 """Figures 2-3 from run directories: per item, the entropy of the model's next-token distribution over the option
-letters right after the paper's answer marker in its own response (:mod:`mipo_bench.analysis.metrics.entropy`), base vs MIPO,
+letters right after the paper's answer marker in its own response (:mod:`.metrics.entropy`), base vs MIPO,
 split by whether the item was answered correctly (the paper extraction's score).
 
 The text scored is exactly what the model was evaluated on: lm-eval's rendered prompt (chat template included, from

@@ -1,6 +1,9 @@
 """Comparison tables: scores per model (the paper's extraction first), answer-format failures, and paired deltas
 with bootstrap CIs, from eval stages' ``eval_results.json``.
 
+The deltas are :func:`mipo_bench.analysis.metrics.stats.paired_bootstrap`, the leaderboard's, so the demo table and
+the leaderboard give the same interval on the same items (constant differences: a zero-width interval at the constant).
+
 Scores are read under each sample's own metric names (``exact_match`` of the generation tasks, ``acc``/``acc_norm``
 of the loglikelihood tasks); generation-only tasks (``bypass``) have none to compare.
 """
@@ -14,6 +17,7 @@ from rich.table import Table
 
 from ..data.extract import INVALID
 from ..evaluation.harness import order_scores, score_label
+from .metrics.stats import paired_bootstrap
 
 EXTRACTION_FILTERS = ("paper", "strict", "flexible")
 
@@ -52,31 +56,12 @@ def headline_filter(pairs: list[tuple[str, str]]) -> str | None:
     return next((f for f in EXTRACTION_FILTERS if any(p[1] == f for p in pairs)), None)
 
 
-def paired_delta(base: dict[int, float], other: dict[int, float], seed: int = 0) -> tuple[float, float, float]:
-    """Mean difference on the shared items with a 95% bootstrap CI (scipy, BCa falls back to percentile)."""
-    from scipy.stats import bootstrap
-
-    ids = sorted(set(base) & set(other))
-    diff = np.array([other[i] - base[i] for i in ids])
-    if len(diff) < 2 or np.all(diff == diff[0]):
-        return float(diff.mean()) if len(diff) else 0.0, float("nan"), float("nan")
-    ci = bootstrap(
-        (diff,),
-        np.mean,
-        confidence_level=0.95,
-        n_resamples=2000,
-        method="percentile",
-        random_state=np.random.default_rng(seed),
-    ).confidence_interval
-    return float(diff.mean()), float(ci.low), float(ci.high)
-
-
 def comparison_table(results: dict[str, dict], task: str, baseline: str, title: str) -> tuple[Table, list[dict]]:
     """One row per model: every score of the task (paper first, then strict, flexible, …), the no-answer count of
     the headline extraction, paired deltas vs ``baseline`` and the share of changed responses.
 
     Each row: ``{"model", "n", "scores": {label: mean}, "deltas": {label: (d, lo, hi)}, "no_answer", "changed"}``
-    with labels as the columns name them (``paper``, ``strict``, ``acc``, …).
+    with labels as the columns name them (``paper``, ``strict``, ``acc``, …); a delta on no shared items is nan.
     """
     pairs = order_scores(p for res in results.values() for p in score_pairs(res, task))
     labels = [score_label(m, f) for m, f in pairs]
@@ -100,7 +85,8 @@ def comparison_table(results: dict[str, dict], task: str, baseline: str, title: 
             row["scores"][label] = float(np.mean(list(scores.values()))) if scores else float("nan")
             row["n"] = max(row["n"], len(scores))
             if name != baseline:
-                row["deltas"][label] = paired_delta(per_item_scores(results[baseline], task, filt, metric), scores)
+                d = paired_bootstrap(per_item_scores(results[baseline], task, filt, metric), scores)
+                row["deltas"][label] = (d.mean, d.low, d.high)
         row["no_answer"] = no_answer_count(res, task, headline) if headline else None
         row["changed"] = changed_share(results[baseline], res, task) if name != baseline else None
         rows.append(row)
@@ -109,7 +95,7 @@ def comparison_table(results: dict[str, dict], task: str, baseline: str, title: 
             if label not in row["deltas"]:
                 return "-"
             d, lo, hi = row["deltas"][label]
-            return f"{100 * d:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]" if lo == lo else f"{100 * d:+.1f}"
+            return f"{100 * d:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]" if d == d else "-"  # nan: no shared items
 
         table.add_row(
             name,

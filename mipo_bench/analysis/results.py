@@ -1,7 +1,7 @@
 """Evaluation entries read from run directories: what the leaderboard and the reports rank.
 
 An evaluation is a directory holding ``eval.manifest.json`` (status ``complete``) and ``eval_results.json`` (see
-:func:`mipo_bench.workflows.pipeline.run_eval_stage`). When the evaluated model was trained by mipo-bench, the model directory
+:func:`..workflows.pipeline.run_eval_stage`). When the evaluated model was trained by mipo-bench, the model directory
 ``<train_dir>/model`` has ``train.manifest.json`` and ``train_log.jsonl`` beside it: they give the method, the base
 model, the seed and the training time. A model without them (the base model, an external checkpoint) is method
 ``base``.

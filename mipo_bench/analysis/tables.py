@@ -7,32 +7,46 @@ and the builder that turns run directories into that table.
 
 A cell is one (model, row, task): the mean over seeds of the per-seed values, with the sample std (ddof=1, the paper's
 form; PROTOCOL.md §8) when there is more than one seed. Deltas are against the table's reference row of the same
-model and highlighted at 3 points or more, as the paper does (blue: up, red: down; for self-BLEU, where lower means
-more diverse, the colours follow the paper's reading: a drop is the improvement). Values by table kind:
+model. How a cell's value is read (accuracy, win-rate, self-BLEU) and which way is better is the spec's kind
+(:mod:`mipo_bench.analysis.table_kinds`); the output formats are :mod:`mipo_bench.analysis.table_render`.
 
-- ``accuracy`` (Table 2): the headline score of the task (the paper's extraction) ×100;
-- ``win_rate`` (Tables 1, 5): the judge stage's win-rate, ties as wins (the paper's), ×100 — from
-  ``<eval dir>/judge/judge_summary.json``;
-- ``self_bleu`` (Tables 3-4): self-BLEU-4 of the evaluation responses (:func:`mipo_bench.analysis.metrics.self_bleu`).
-
-A new table is one YAML file in ``recipes/reproduce/`` (``table: <name>``): :data:`TABLES` finds it by name.
+A new table is one YAML file in ``recipes/reproduce/`` (``table: <name>``): :func:`table_specs` finds it by name, on
+first use (importing this module reads no YAML). A spec's ``aliases`` name other tables that are the same runs and
+cells under another title (Table 4 is Table 3 per task).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from dataclasses import dataclass, field
+import copy
+import functools
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
 from ..core.registry import Registry
 from ..core.resources import recipes_dir
+from .table_kinds import KINDS, TableKind
+from .table_render import FORMATS, HIGHLIGHT, render
 
-KINDS = ("accuracy", "win_rate", "self_bleu", "critic")
-HIGHLIGHT = 3.0  # points, as the paper's captions
+__all__ = [
+    "FORMATS",
+    "HIGHLIGHT",
+    "KINDS",
+    "BuiltTable",
+    "Cell",
+    "Row",
+    "TableKind",
+    "TableSpec",
+    "build_table",
+    "cell_value",
+    "entry_row",
+    "load_table",
+    "render",
+    "table_specs",
+]
+
+ALIAS_KEYS = ("title",)  # what an alias may change: its runs and cells are the table's own
 
 
 @dataclass
@@ -49,7 +63,8 @@ class Row:
 
 @dataclass
 class TableSpec:
-    """A paper table: what to run (rows × tasks, per scale) and how to read its cells."""
+    """A paper table: what to run (rows × tasks, per scale) and how to read its cells (``kind``, a registered
+    :class:`~mipo_bench.analysis.table_kinds.TableKind` name; the kind itself is :attr:`table_kind`)."""
 
     name: str
     title: str
@@ -63,6 +78,11 @@ class TableSpec:
     figure: str | None = None
     scales: dict[str, dict] = field(default_factory=dict)
     path: str = ""
+    aliases: dict[str, dict] = field(default_factory=dict)  # other table names: the same runs, e.g. another title
+
+    @property
+    def table_kind(self) -> TableKind:
+        return KINDS.get(self.kind)
 
     def at_scale(self, scale: str) -> "TableSpec":
         """The spec restricted to a scale's rows and tasks (``demo`` runs a subset)."""
@@ -83,8 +103,10 @@ def _load_spec(path: Path) -> TableSpec:
     for key in ("table", "title", "kind", "tasks"):
         if key not in raw:
             raise ValueError(f"{path}: a table spec needs {key!r}")
-    if raw["kind"] not in KINDS:
-        raise ValueError(f"{path}: kind {raw['kind']!r} is not one of {KINDS}")
+    try:
+        KINDS.get(raw["kind"])
+    except ValueError as e:
+        raise ValueError(f"{path}: kind: {e}") from None
     rows = []
     for i, r in enumerate(raw.get("rows") or []):
         try:
@@ -94,6 +116,11 @@ def _load_spec(path: Path) -> TableSpec:
     names = {r.name for r in rows}
     if raw.get("reference") and raw["reference"] not in names:
         raise ValueError(f"{path}: reference {raw['reference']!r} is not a row ({sorted(names)})")
+    aliases = {str(k): dict(v or {}) for k, v in (raw.get("aliases") or {}).items()}
+    for alias, changes in aliases.items():
+        unknown = sorted(set(changes) - set(ALIAS_KEYS))
+        if unknown:
+            raise ValueError(f"{path}: aliases[{alias!r}]: an alias may only set {ALIAS_KEYS}, not {unknown}")
     return TableSpec(
         name=str(raw["table"]),
         title=raw["title"],
@@ -107,32 +134,36 @@ def _load_spec(path: Path) -> TableSpec:
         figure=raw.get("figure"),
         scales=raw.get("scales") or {},
         path=str(path),
+        aliases=aliases,
     )
 
 
-def _discover() -> Registry:
-    tables: Registry = Registry("table")
+@functools.cache
+def table_specs() -> Registry[TableSpec]:
+    """Every shipped table by name, its aliases included (an alias keeps the table's name: the same runs and run
+    directory). Read on first use and kept; :func:`load_table` hands out copies, so callers may change theirs."""
+    tables: Registry[TableSpec] = Registry("table")
     for path in sorted((recipes_dir() / "reproduce").glob("table*.yaml")):
         spec = _load_spec(path)
         tables.register(spec.name)(spec)
+        for alias, changes in spec.aliases.items():
+            tables.register(alias)(replace(spec, **changes, aliases={}))
     return tables
 
 
-TABLES = _discover()
-TABLE_ALIASES = {"4": "3"}  # Table 4 is Table 3 per task: the same runs
-
-
 def load_table(name: str) -> TableSpec:
-    """A table by its number (``"2"``, ``"table2"``) or a spec YAML path."""
+    """A table by its number (``"2"``, ``"table2"``; ``"4"`` is Table 3 under Table 4's title) or a spec YAML path.
+    Each call returns a fresh copy."""
     if str(name).endswith((".yaml", ".yml")):
         return _load_spec(Path(name))
-    key = str(name).removeprefix("table")
-    return TABLES.get(TABLE_ALIASES.get(key, key))
+    return copy.deepcopy(table_specs().get(str(name).removeprefix("table")))
 
 
 # ----------------------------------------------------------------------------------------------------- building
 @dataclass
 class Cell:
+    """One (model, row, task) of a table: the mean over seeds, their std, and the delta to the reference row."""
+
     mean: float
     std: float | None  # None: a single run (the paper prints no ±)
     seeds: int
@@ -147,12 +178,15 @@ class Cell:
 
 @dataclass
 class BuiltTable:
+    """A table ready to render: its columns, rows of cells, and how its kind prints and highlights them."""
+
     spec: TableSpec
     columns: list[str]  # task short names (+ "avg")
     rows: list[tuple[str, str, dict[str, Cell]]]  # (model, row label, column -> cell)
     digits: int
     lower_is_better: bool = False
     missing: list[str] = field(default_factory=list)  # entries that matched no row, one line each
+    points: float = 1.0  # a delta × points is compared with the 3-point highlight (self-BLEU is on 0-1: ×100)
 
 
 def entry_row(spec: TableSpec, entry) -> tuple[Row, str] | None:
@@ -169,32 +203,11 @@ def entry_row(spec: TableSpec, entry) -> tuple[Row, str] | None:
 
 
 def cell_value(spec: TableSpec, entry) -> float | None:
-    if spec.kind == "accuracy":
-        scores = entry.scores.get(entry.headline) or {}
-        return 100 * sum(scores.values()) / len(scores) if scores else None
-    if spec.kind == "win_rate":
-        path = Path(entry.eval_dir) / "judge" / "judge_summary.json"
-        if not path.exists():
-            return None
-        rate = (json.loads(path.read_text()).get("win_rate") or {}).get("win_rate_ties_as_wins")
-        return None if rate is None else 100 * rate
-    if spec.kind == "self_bleu":
-        from .metrics import self_bleu
-
-        responses = entry_responses(entry)
-        return self_bleu(responses).value if len(responses) >= 2 else None
-    raise ValueError(f"{spec.path}: kind {spec.kind!r} is not built from evaluation entries")
-
-
-def entry_responses(entry) -> list[str]:
-    """The generated response of each item of an evaluation entry (one per doc id)."""
-    data = json.loads((Path(entry.eval_dir) / "eval_results.json").read_text())
-    out: dict[int, str] = {}
-    for s in data["samples"].get(entry.task, []):
-        text = s["resps"][0][0] if s.get("resps") else None
-        if isinstance(text, str):
-            out.setdefault(s["doc_id"], text)
-    return [out[k] for k in sorted(out)]
+    """The entry's value in the spec's table, read the spec's kind's way (None: it has none yet)."""
+    kind = spec.table_kind
+    if not kind.built_from_runs:
+        raise ValueError(f"{spec.path}: kind {spec.kind!r} is not built from evaluation entries")
+    return kind.value(entry)
 
 
 def build_table(spec: TableSpec, entries) -> BuiltTable:
@@ -240,103 +253,5 @@ def build_table(spec: TableSpec, entries) -> BuiltTable:
             out_rows.append((model, row.label.format(model=model), cells))
     if spec.average:
         columns.append("avg")
-    lower = spec.kind == "self_bleu"
-    return BuiltTable(spec, columns, out_rows, digits=3 if lower else 2, lower_is_better=lower, missing=missing)
-
-
-# ---------------------------------------------------------------------------------------------------- rendering
-def _delta_text(cell: Cell, table: BuiltTable) -> str:
-    if cell.delta is None:
-        return ""
-    scale = 100 if table.lower_is_better else 1  # self-BLEU deltas are judged in points too (×100)
-    return f" {cell.delta:+.{table.digits}f}" if abs(cell.delta * scale) >= HIGHLIGHT - 1e-9 else ""
-
-
-def _direction(cell: Cell, table: BuiltTable) -> str | None:
-    """Up or down ("up"/"down") for a highlighted delta (the paper's blue/red), None otherwise."""
-    if not _delta_text(cell, table):
-        return None
-    better = cell.delta < 0 if table.lower_is_better else cell.delta > 0
-    return "up" if better else "down"
-
-
-def _cell_markup(cell: Cell | None, table: BuiltTable, delta_format: str) -> str:
-    """A cell's value, with its highlighted delta written through ``delta_format`` (rich markup or Markdown)."""
-    if cell is None:
-        return "-"
-    delta = _delta_text(cell, table)
-    if not delta:
-        return cell.text(table.digits)
-    style = {"up": "bold blue", "down": "bold red"}[_direction(cell, table)]
-    return cell.text(table.digits) + delta_format.format(style=style, delta=delta, stripped=delta.strip())
-
-
-def render(table: BuiltTable, fmt: str = "rich"):
-    """``rich`` (a rich Table), ``markdown``, ``csv`` or ``latex`` (strings)."""
-    header = ["model", *table.columns]
-    body = []
-    for _, label, cells in table.rows:
-        body.append((label, [cells.get(c) for c in table.columns]))
-    if fmt == "rich":
-        from rich.table import Table
-
-        out = Table(title=table.spec.title)
-        for h in header:
-            out.add_column(h, justify="left" if h == "model" else "right")
-        for label, cells in body:
-            out.add_row(label, *(_cell_markup(c, table, "[{style}]{delta}[/]") for c in cells))
-        return out
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for label, cells in body:
-            texts = [_cell_markup(c, table, " **{stripped}**") for c in cells]
-            lines.append("| " + " | ".join([label, *texts]) + " |")
-        return "\n".join(lines) + "\n"
-    if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["model", "row", "column", "mean", "std", "seeds", "delta"])
-        for model, label, cells in table.rows:
-            for col in table.columns:
-                c = cells.get(col)
-                if c is not None:
-                    w.writerow(
-                        [
-                            model,
-                            label,
-                            col,
-                            c.mean,
-                            "" if c.std is None else c.std,
-                            c.seeds,
-                            "" if c.delta is None else c.delta,
-                        ]
-                    )
-        return buf.getvalue()
-    if fmt == "latex":
-
-        def tex(c: Cell | None) -> str:
-            if c is None:
-                return "--"
-            body = f"{c.mean:.{table.digits}f}" + ("" if c.std is None else f" $\\pm$ {c.std:.{table.digits}f}")
-            direction = _direction(c, table)
-            if direction:
-                colour = "blue" if direction == "up" else "red"
-                body += f" \\textcolor{{{colour}}}{{{c.delta:+.{table.digits}f}}}"
-            return body
-
-        lines = [
-            "\\begin{tabular}{l" + "r" * len(table.columns) + "}",
-            "\\toprule",
-            " & ".join(_tex_escape(h) for h in header) + " \\\\",
-            "\\midrule",
-        ]
-        lines += [" & ".join([_tex_escape(label), *(tex(c) for c in cells)]) + " \\\\" for label, cells in body]
-        lines += ["\\bottomrule", "\\end{tabular}"]
-        return "\n".join(lines) + "\n"
-    raise ValueError(f"unknown table format {fmt!r}; known: rich, markdown, csv, latex")
-
-
-def _tex_escape(text: str) -> str:
-    for a, b in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"), ("#", "\\#")):
-        text = text.replace(a, b)
-    return text
+    kind = spec.table_kind
+    return BuiltTable(spec, columns, out_rows, kind.digits, kind.lower_is_better, missing=missing, points=kind.points)

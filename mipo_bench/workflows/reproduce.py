@@ -26,9 +26,9 @@ from .pipeline import console, run_eval_stage, run_inputs, run_train
 from .recipe import find_recipe, load_recipe
 
 
-def row_recipe(spec: TableSpec, scale: dict, row: Row, model: str, task_key: str, seed_offset: int):
-    """The recipe that trains ``row`` on ``task_key``: the scale's recipe (``{method}`` = the row's method's own
-    recipe), the model, seed, dataset, and the scale's, method's and row's overrides (in that order)."""
+def row_recipe_name(scale: dict, row: Row) -> str:
+    """The recipe a trained row starts from at a scale: the scale's ``recipe`` (``{method}`` = the row's method), or
+    its ``recipe_fallback`` where that recipe does not exist (a method without a personalized recipe)."""
     name = scale.get("recipe", "{method}").format(method=row.method)
     try:
         find_recipe(name)
@@ -36,6 +36,13 @@ def row_recipe(spec: TableSpec, scale: dict, row: Row, model: str, task_key: str
         if not scale.get("recipe_fallback"):
             raise
         name = scale["recipe_fallback"].format(method=row.method)
+    return name
+
+
+def row_recipe(spec: TableSpec, scale: dict, row: Row, model: str, task_key: str, seed_offset: int):
+    """The recipe that trains ``row`` on ``task_key``: the scale's recipe (:func:`row_recipe_name`), the model, seed,
+    dataset, and the scale's, method's and row's overrides (in that order)."""
+    name = row_recipe_name(scale, row)
     base = load_recipe(name)
     overrides = [
         f"method={row.method}",
@@ -72,10 +79,9 @@ def reproduce(
     s = full.scales[scale]
     out = Path(run_dir or f"runs/reproduce/table{spec.name}-{scale}")
     out.mkdir(parents=True, exist_ok=True)
-    if spec.kind == "critic":
-        from ..analysis.critic_accuracy import critic_table
-
-        return critic_table(spec, s, judge or model, out)
+    kind = spec.table_kind
+    if not kind.built_from_runs:  # Table 6: the kind's own runner (the critic is the judge, else the model)
+        return kind.runner(spec, s, judge or model, out)
     timings: dict[str, float] = {}
 
     def timed(name, fn, *args, **kwargs):
@@ -107,7 +113,7 @@ def reproduce(
                 timed(f"{key}: eval {row.name} seed {recipe.seed}", _eval, trained / "model", task, where, ev, row.name)
                 evals[(key, row.name, recipe.seed)] = where
                 models[(key, row.name, recipe.seed)] = str(trained / "model")
-        if spec.kind == "win_rate":
+        if kind.judged:
             timed(f"{key}: judge", _judge_task, spec, s, key, evals, judge or model)
 
     from ..analysis.results import collect
@@ -145,11 +151,12 @@ def _judge_task(spec: TableSpec, scale: dict, key: str, evals: dict, judge: str)
     """Judge every evaluation of one task. The reference side is the dataset's reference response (PRISM / CA's
     human-chosen one, Multi-Bench's GPT-4o one); a dataset without one (PrefEval, the demo's) is compared with the
     table's reference row instead (personalized prompting), which the summary names."""
+    from ..data import dataset_spec
     from ..judging.run import judge_samples
 
     task = spec.tasks[key]
     ref_dir = evals.get((key, spec.reference, None))
-    use_dataset = key not in scale.get("no_reference", ["prefeval"])
+    use_dataset = dataset_spec(key).has_reference  # the table's task keys are dataset names
     for (k, row_name, _seed), eval_dir in evals.items():
         if k != key:
             continue

@@ -97,7 +97,7 @@ OVERALL_SORT = {
 
 
 def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboard") -> Path:
-    """Write the board (from :func:`~mipo_bench.analysis.leaderboard.rank.leaderboard`) as one self-contained HTML file."""
+    """Write the board (from :func:`.rank.leaderboard`) as one self-contained HTML file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     esc = html.escape

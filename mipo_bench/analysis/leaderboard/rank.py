@@ -33,7 +33,7 @@ def leaderboard(store, base: str = "base", alpha: float = 0.05, seed: int = 0) -
     """The board: ``{"base", "alpha", "tasks": {task: {"headline", "percent", "rows"}}, "overall": rows, "notes"}``.
 
     ``base`` is the label of the reference rows (the untrained model's evaluation). Rows of a task are sorted by
-    base model, then rank. ``store`` is a :class:`~mipo_bench.analysis.leaderboard.store.ResultsStore` or a list of entries.
+    base model, then rank. ``store`` is a :class:`.store.ResultsStore` or a list of entries.
     """
     entries = store if isinstance(store, list) else store.entries()
     notes: list[str] = []
@@ -153,7 +153,7 @@ def _overall(tasks: dict, base: str, alpha: float, seed: int) -> list[dict]:
 
 def _rank_with_ties(rows: list[dict], alpha: float, seed: int) -> None:
     """Set ``rank`` and ``tied`` on rows sorted by mean gain, the rule of
-    :func:`~mipo_bench.analysis.metrics.stats.tied_groups` in this order: every pair is tested on its per-item gains over
+    :func:`..metrics.stats.tied_groups` in this order: every pair is tested on its per-item gains over
     the (task, item)s both have (Holm over all pairs); walking down, a row joins the current group unless it differs
     significantly from the group's first row. A pair with no shared item cannot be told apart: tied."""
     names = list(range(len(rows)))

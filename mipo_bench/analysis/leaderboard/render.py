@@ -1,5 +1,5 @@
-"""Render a leaderboard (:func:`mipo_bench.analysis.leaderboard.rank.leaderboard`) as rich tables, Markdown or CSV; the cell
-formatting is shared with the HTML page (:mod:`mipo_bench.analysis.leaderboard.page`). Scores and gains are shown in points
+"""Render a leaderboard (:func:`.rank.leaderboard`) as rich tables, Markdown or CSV; the cell
+formatting is shared with the HTML page (:mod:`.page`). Scores and gains are shown in points
 (× 100) on tasks whose scores lie in [0, 1].
 """
 

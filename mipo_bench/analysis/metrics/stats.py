@@ -84,7 +84,10 @@ def paired_bootstrap(
     base: Scores, other: Scores, n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0
 ) -> Delta:
     """Mean of ``other − base`` over the shared item ids, with a percentile bootstrap CI (see :func:`bootstrap_mean`
-    for the degenerate cases: no shared items -> nan, constant differences -> low = high = mean)."""
+    for the degenerate cases: no shared items -> nan, constant differences -> low = high = mean).
+
+    The package's one paired bootstrap: the leaderboard, the demo's comparison table (``analysis.report``) and the
+    MI meter's deltas all call it, so they give the same interval on the same items."""
     return bootstrap_mean(_differences(base, other), n_resamples, confidence, seed)
 
 
