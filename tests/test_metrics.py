@@ -1,4 +1,4 @@
-"""mipo_bench.analysis.metrics: Self-BLEU against hand-computed values, answer entropy, paired statistics on constructed data."""
+"""analysis.metrics: Self-BLEU against hand-computed values, answer entropy, paired statistics on constructed data."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Evaluation entries read from run directories (mipo_bench.analysis.results): the shapes pipeline.run_eval_stage writes,
+"""Evaluation entries read from run directories (analysis.results): the shapes pipeline.run_eval_stage writes,
 the base model matched across spellings, costs, and directories that are not finished evaluations."""
 
 from __future__ import annotations

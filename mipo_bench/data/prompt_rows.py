@@ -37,9 +37,8 @@ def prompt_rows(dataset: str, n: int | None, seed: int, contexts: str | None = N
             prompt, base = task_prompt(r), task_prompt(other)
             extra = {"query": r["question"], "answer": r["answer"], "paper_answer": r.get("paper_answer", r["answer"])}
             extra.update({k: r[k] for k in ("choices", "solution", "equation") if r.get(k) is not None})
-        rows.append(
-            {"id": r["id"], "dataset": r["dataset"], "prompt": user_chat(prompt), "base_prompt": user_chat(base), **extra}
-        )
+        chats = {"prompt": user_chat(prompt), "base_prompt": user_chat(base)}
+        rows.append({"id": r["id"], "dataset": r["dataset"], **chats, **extra})
     columns = list(dict.fromkeys(k for row in rows for k in row))  # every row every column: datasets.Dataset
     rows = [{k: row.get(k) for k in columns} for row in rows]  # takes its columns from the first row
     return rows, {"dataset": dataset, "split": "train", "n": len(rows), "hash": content_hash(rows)}

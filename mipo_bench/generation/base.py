@@ -51,7 +51,7 @@ class Backend:
 
     def fingerprint(self) -> str:
         """What the model *is*, for cache keys (computed once): the content hash of its weights
-        (:func:`mipo_bench.core.models.model_fingerprint`), so a retrained checkpoint at the same path is a new model."""
+        (:func:`..core.models.model_fingerprint`), so a retrained checkpoint at the same path is a new model."""
         if getattr(self, "_fingerprint", None) is None:
             from ..core.models import model_fingerprint
 

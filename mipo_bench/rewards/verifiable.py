@@ -5,7 +5,7 @@ The answer is read with the task's ``paper`` extraction, the one the evaluation 
 - math (GSM8K, SVAMP): :func:`mipo_bench.data.extract.number_paper`, the first number after the first ``####``, compared
   as ``mipo_bench.evaluation.hooks._paper_number`` does with the row's ``paper_answer`` when it has one (GSM8K: the
   scripts read the gold with the same sign-dropping regex, so "-5" matches a gold of -5) and its ``answer`` otherwise;
-- multiple choice (ARC, MMLU): :func:`mipo_bench.data.extract.choice_paper`, the first standalone option letter after the
+- multiple choice (ARC, MMLU): :func:`..data.extract.choice_paper`, the first standalone option letter after the
   first "the answer is", compared with the row's letter ``answer``.
 
 No re-ask: the training reward reads the completion as written. A malformed completion (empty, not text, no

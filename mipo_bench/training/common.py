@@ -98,7 +98,7 @@ class TrainSettings:
 
         known = {f.name for f in dataclass_fields(config_cls)}
         shared = {f.name for f in dataclass_fields(TrainSettings)}
-        own = {f.name: getattr(self, f.name) for f in dataclass_fields(self) if f.name not in shared and f.name in known}
+        own = {f.name: getattr(self, f.name) for f in dataclass_fields(self) if f.name in known - shared}
         common = self.trl_kwargs(ctx.device, ctx.seed, ctx.out_dir)
         for key in self.extra:
             common.pop(key)

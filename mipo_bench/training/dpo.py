@@ -52,9 +52,8 @@ def build_dpo_trainer(policy, tokenizer, rows: list[dict], settings: MipoSetting
         # nothing extra: it is the fp32 policy itself, run once (under autocast) before training.
         ref_model = copy.deepcopy(policy).eval().requires_grad_(False)
     # beta and prefix_sharing come from the settings' fields of the same names (TrainSettings.trl_config)
-    config = settings.trl_config(
-        PrefixSharedDPOConfig, ctx, loss_type=["sigmoid"], precompute_ref_log_probs=precompute, precompute_ref_batch_size=8
-    )
+    pinned = dict(loss_type=["sigmoid"], precompute_ref_log_probs=precompute, precompute_ref_batch_size=8)
+    config = settings.trl_config(PrefixSharedDPOConfig, ctx, **pinned)
     # precompute works across processes only on a disk-backed dataset (see common.shared_dataset)
     dataset = shared_dataset(preference_columns(rows), ctx.out_dir / "trainer" / "pairs_dataset")
     # ref_model=None is safe here: with precompute (or LoRA) TRL uses the in-memory policy, never a disk reload.

@@ -128,7 +128,7 @@ def run_eval_stage(
 ) -> dict:
     """lm-eval (with the paper's re-ask pass) on ``model_path``; skipped when the model's weights, the tasks and
     the settings are unchanged. Writes lm-eval's files and ``eval_results.json``: the task reports and, per
-    sample, the scores under the sample's own metric names (what :mod:`mipo_bench.analysis.report` compares). ``label`` names
+    sample, the scores under the sample's own metric names (what :mod:`..analysis.report` compares). ``label`` names
     the evaluated row in the manifest (reports and the leaderboard show it; it is not part of the cache key)."""
     from ..evaluation.harness import results_table, run_eval
 
