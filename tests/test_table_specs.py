@@ -16,11 +16,6 @@ from mipo_bench.workflows.reproduce import row_recipe, row_recipe_name
 
 SPECS = sorted((recipes_dir() / "reproduce").glob("*.yaml"))
 
-# known gaps, fixed by a later issue: the case fails today and must keep failing until then (strict)
-KNOWN_MISSING = {
-    ("table1.yaml", "paper", "sft_revision"): "no recipe 'sft_revision_examples_personalized' nor its fallback "
-    "'sft_revision_examples' for Table 1's SFT (Revision) row at paper scale",
-}
 
 
 def _cases():
@@ -31,9 +26,7 @@ def _cases():
             for row in spec.rows:
                 if row.method is None:  # the untrained model: no recipe
                     continue
-                reason = KNOWN_MISSING.get((path.name, scale, row.name))
-                marks = [pytest.mark.xfail(strict=True, reason=reason, raises=FileNotFoundError)] if reason else []
-                yield pytest.param(path, scale, row.name, id=f"{path.stem}-{scale}-{row.name}", marks=marks)
+                yield pytest.param(path, scale, row.name, id=f"{path.stem}-{scale}-{row.name}")
 
 
 CASES = list(_cases())

@@ -51,12 +51,15 @@ ALIAS_KEYS = ("title",)  # what an alias may change: its runs and cells are the 
 
 @dataclass
 class Row:
-    """One row of a table: ``method`` None = the untrained model; ``task_suffix`` picks a task variant (``_default``:
-    the no-context prompt); ``overrides`` are recipe overrides for this row (Table 5's pair strategies)."""
+    """One row of a table: ``method`` None = the untrained model; ``recipe`` the recipe family the row trains from
+    (default: the method's name; a scale's ``recipe: "{method}_personalized"`` fills it in, e.g. ``sft_revision`` for
+    the ``sft_revision_examples`` method); ``task_suffix`` picks a task variant (``_default``: the no-context prompt);
+    ``overrides`` are recipe overrides for this row (Table 5's pair strategies)."""
 
     name: str
     label: str
     method: str | None = None
+    recipe: str | None = None
     task_suffix: str = ""
     overrides: list[str] = field(default_factory=list)
 

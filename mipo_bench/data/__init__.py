@@ -19,6 +19,7 @@ from .spec import DATASETS, MATH, MULTIPLE_CHOICE, PERSONALIZATION, DatasetSpec,
 
 __all__ = [
     "DATASETS",
+    "DEFAULT_DATASET",
     "DatasetSpec",
     "DataFormatError",
     "EVAL_SEED",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 PROTOCOLS = ("paper", "full")
+# a recipe without data.dataset: the demo's multiple-choice set (short prompts, fast on CPU)
+DEFAULT_DATASET = "arc_easy"
 
 
 def data_root(data_dir: str | Path | None = None) -> Path | None:

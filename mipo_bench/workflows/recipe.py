@@ -19,6 +19,7 @@ import yaml
 
 from ..core.registry import did_you_mean
 from ..core.resources import recipes_dir
+from ..data import DEFAULT_DATASET
 from ..generation import BACKENDS, SamplingParams
 from ..training import METHODS, TrainSettings
 
@@ -40,7 +41,7 @@ class DataSettings:
             (rewritten user statements).
     """
 
-    dataset: str = "arc_easy"
+    dataset: str = DEFAULT_DATASET
     n_prompts: int | None = None
     contexts: str | None = None
 

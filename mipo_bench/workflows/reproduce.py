@@ -27,15 +27,17 @@ from .recipe import find_recipe, load_recipe
 
 
 def row_recipe_name(scale: dict, row: Row) -> str:
-    """The recipe a trained row starts from at a scale: the scale's ``recipe`` (``{method}`` = the row's method), or
-    its ``recipe_fallback`` where that recipe does not exist (a method without a personalized recipe)."""
-    name = scale.get("recipe", "{method}").format(method=row.method)
+    """The recipe a trained row starts from at a scale: the scale's ``recipe`` (``{method}`` = the row's recipe family,
+    its method's name unless the row names one), or its ``recipe_fallback`` where that recipe does not exist (a method
+    without a personalized recipe)."""
+    family = row.recipe or row.method
+    name = scale.get("recipe", "{method}").format(method=family)
     try:
         find_recipe(name)
     except (FileNotFoundError, ValueError):
         if not scale.get("recipe_fallback"):
             raise
-        name = scale["recipe_fallback"].format(method=row.method)
+        name = scale["recipe_fallback"].format(method=family)
     return name
 
 
