@@ -32,9 +32,18 @@ def write_pairs(path):
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
-@pytest.mark.parametrize(("method", "lora_r"), [("mipo", 0), ("sft", 4)])
-def test_two_process_training_writes_once(method, lora_r, tiny_model_dir, tmp_path):
-    """mipo: precomputed reference across ranks, full weights; sft: a LoRA adapter gathered, merged, saved once."""
+PINNED = {"gradient_accumulation_steps": 1}  # x 2 processes: global batch 2, so 4 steps
+PAPER_BATCH = {"global_batch_size": 4}  # the paper's batch: accumulation 4 / (1 x 2 processes) = 2, so 2 steps
+
+
+@pytest.mark.parametrize(
+    ("method", "lora_r", "batch", "global_batch"),
+    [("mipo", 0, PINNED, 2), ("sft", 4, PINNED, 2), ("mipo", 0, PAPER_BATCH, 4)],
+    ids=["mipo-pinned", "sft-lora-pinned", "mipo-global-batch-4"],
+)
+def test_two_process_training_writes_once(method, lora_r, batch, global_batch, tiny_model_dir, tmp_path):
+    """mipo: precomputed reference across ranks, full weights; sft: a LoRA adapter gathered, merged, saved once;
+    the paper's global batch of 4 stays 4 under 2 processes (the accumulation is divided, not the batch multiplied)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     pairs = tmp_path / "pairs.jsonl"
@@ -49,7 +58,7 @@ def test_two_process_training_writes_once(method, lora_r, tiny_model_dir, tmp_pa
                 "seed": 0,
                 "train": {
                     "learning_rate": 1e-3,
-                    "gradient_accumulation_steps": 1,  # x 2 processes: global batch 2, so 4 steps
+                    **batch,
                     "max_length": 96,
                     "warmup_ratio": 0.0,
                     "lora_r": lora_r,
@@ -81,11 +90,13 @@ def test_two_process_training_writes_once(method, lora_r, tiny_model_dir, tmp_pa
     assert sorted(p.name for p in (out / "model").glob("*.safetensors")) == ["model.safetensors"]
     assert not list((out / "model").glob("*.bin"))
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
-    assert [row["step"] for row in log if "loss" in row] == [1, 2, 3, 4]  # each step once, not once per rank
+    steps = N_PAIRS // global_batch
+    assert [row["step"] for row in log if "loss" in row] == list(range(1, steps + 1))  # once each, not once per rank
     assert len([row for row in log if "train_runtime" in row]) == 1
     assert sorted(p.name for p in out.glob("*.manifest.json")) == ["train.manifest.json", "train_inputs.manifest.json"]
     manifest = json.loads((out / "train.manifest.json").read_text())
     assert manifest["method"] == method and manifest["status"] == "complete"
+    assert (manifest["global_batch"], manifest["processes"]) == (global_batch, 2)
     card = (out / "model" / "README.md").read_text()
     assert card.count(f"**method**: {method}") == 1
 

@@ -242,3 +242,17 @@ def test_a_methods_settings_are_the_single_source_of_its_trl_config(tmp_path):
     assert grpo.reward_weights == [1.0]
     sft = TrainSettings(max_length=2048, extra={"weight_decay": 0.05}).trl_config(SFTConfig, ctx)
     assert (sft.max_length, sft.weight_decay) == (2048, 0.05)
+
+
+def test_the_global_batch_is_divided_over_processes_not_multiplied():
+    """The paper's batch of 4 on 1, 2 or 4 processes (OpenRLHF's train_batch_size); pinning the accumulation keeps
+    the old meaning; a batch that does not divide is an error naming both settings."""
+    paper = TrainSettings()
+    assert [paper.accumulation_steps(n) for n in (1, 2, 4)] == [4, 2, 1]
+    assert [paper.effective_batch(n) for n in (1, 2, 4)] == [4, 4, 4]
+    pinned = TrainSettings(gradient_accumulation_steps=4)
+    assert pinned.effective_batch(4) == 16
+    with pytest.raises(ValueError, match=r"global_batch_size=4 is not a multiple .* 3 processes"):
+        paper.accumulation_steps(3)
+    with pytest.raises(ValueError, match="global_batch_size=4"):
+        TrainSettings(per_device_train_batch_size=8).accumulation_steps(1)

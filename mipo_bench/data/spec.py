@@ -58,6 +58,9 @@ class DatasetSpec:
         has_reference: personalization: the dataset has a reference response to judge against (PrefEval has none).
         contexts_template: personalization: the `mipo-bench contexts` template that writes its user contexts
             (judges/<name>.yaml); None = the dataset states its contexts itself.
+        train_max_length: prompt + response tokens a training sequence keeps when the recipe does not say
+            (``train.max_length``): the released runs' ``--max_len 15360``, so an 8-shot math prompt (~900 tokens)
+            keeps its whole response.
         tasks_path: a folder of lm-eval task YAMLs that defines ``eval_task`` (a plugin's own tasks); None = the
             suite's ``tasks/``. Every registered folder is on the eval's include path.
     """
@@ -79,6 +82,7 @@ class DatasetSpec:
     reference_solution: Callable[[dict], str] | None = None
     has_reference: bool = True
     contexts_template: str | None = None
+    train_max_length: int = 15360
     tasks_path: Path | None = None
 
     def __post_init__(self):

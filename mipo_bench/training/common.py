@@ -7,6 +7,7 @@ bf16 autocast on GPU (``training_precision``), and only the main process writes 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +27,11 @@ class TrainSettings:
     Args:
         learning_rate: peak learning rate; the paper swept {1e-6, 5e-7, 1e-7}.
         per_device_train_batch_size: micro batch (OpenRLHF micro_train_batch_size = 1).
-        gradient_accumulation_steps: global batch = micro x accumulation x devices (paper: 4).
+        global_batch_size: examples per optimizer step over all processes (OpenRLHF train_batch_size; paper: 4).
+            The accumulation is derived from it: global / (micro batch x processes), so 4 processes still train at
+            the paper's batch of 4 (an error when it does not divide).
+        gradient_accumulation_steps: set it to pin the accumulation instead (then the global batch is micro x
+            accumulation x processes); None = derived from ``global_batch_size``.
         num_train_epochs: passes over the pairs (paper: 1; 2-3 on Multi-Bench).
         lr_scheduler_type: cosine decaying to ``min_lr_rate`` x lr (OpenRLHF's cosine_with_min_lr).
         min_lr_rate: floor of the cosine schedule as a fraction of the peak.
@@ -34,7 +39,9 @@ class TrainSettings:
             transformers 5 reads as a ratio when below 1).
         adam_beta1, adam_beta2: Adam betas (OpenRLHF: 0.9, 0.95).
         max_grad_norm: gradient clipping.
-        max_length: prompt + response tokens kept per sequence (online methods: not used; see their settings).
+        max_length: prompt + response tokens kept per sequence (online methods: not used; see their settings);
+            None = the dataset's (its spec's ``train_max_length``: the released runs' ``--max_len 15360``). The rows
+            over it are counted in the train manifest (``lengths``).
         lora_r: LoRA rank; 0 trains all weights.
         lora_alpha: LoRA scaling.
         gradient_checkpointing: trade compute for memory (off by default: small models on CPU).
@@ -43,7 +50,8 @@ class TrainSettings:
 
     learning_rate: float = 5e-7
     per_device_train_batch_size: int = 1
-    gradient_accumulation_steps: int = 4
+    global_batch_size: int = 4
+    gradient_accumulation_steps: int | None = None
     num_train_epochs: float = 1.0
     lr_scheduler_type: str = "cosine_with_min_lr"
     min_lr_rate: float = 0.1
@@ -51,7 +59,7 @@ class TrainSettings:
     adam_beta1: float = 0.9
     adam_beta2: float = 0.95
     max_grad_norm: float = 1.0
-    max_length: int = 1024
+    max_length: int | None = None
     lora_r: int = 0
     lora_alpha: int = 16
     gradient_checkpointing: bool = False
@@ -65,7 +73,7 @@ class TrainSettings:
             output_dir=str(out_dir / "trainer"),
             learning_rate=self.learning_rate,
             per_device_train_batch_size=self.per_device_train_batch_size,
-            gradient_accumulation_steps=self.gradient_accumulation_steps,
+            gradient_accumulation_steps=self.accumulation_steps(world_size()),
             num_train_epochs=self.num_train_epochs,
             lr_scheduler_type=self.lr_scheduler_type,
             lr_scheduler_kwargs={"min_lr_rate": self.min_lr_rate}
@@ -89,6 +97,24 @@ class TrainSettings:
             **self.extra,
         )
 
+    def accumulation_steps(self, processes: int) -> int:
+        """Micro-batches per optimizer step on each of ``processes``, so that a step sees ``global_batch_size``
+        examples (or the pinned ``gradient_accumulation_steps``)."""
+        if self.gradient_accumulation_steps is not None:
+            return self.gradient_accumulation_steps
+        per_step = self.per_device_train_batch_size * processes
+        if per_step > self.global_batch_size or self.global_batch_size % per_step:
+            raise ValueError(
+                f"train.global_batch_size={self.global_batch_size} is not a multiple of the micro batch "
+                f"({self.per_device_train_batch_size}) x {processes} processes; change one of them, or pin "
+                "train.gradient_accumulation_steps"
+            )
+        return self.global_batch_size // per_step
+
+    def effective_batch(self, processes: int) -> int:
+        """Examples per optimizer step over all processes, as this run trains."""
+        return self.per_device_train_batch_size * self.accumulation_steps(processes) * processes
+
     def trl_config(self, config_cls, ctx: TrainContext, **pinned):
         """``config_cls`` (a TRL / transformers config) built from these settings, their single source: the shared
         keywords of :meth:`trl_kwargs` that ``config_cls`` knows, every field of the method's own settings that
@@ -111,6 +137,13 @@ class TrainSettings:
         from peft import LoraConfig
 
         return LoraConfig(r=self.lora_r, lora_alpha=self.lora_alpha, task_type="CAUSAL_LM", target_modules="all-linear")
+
+
+def world_size() -> int:
+    """Processes of this training run (``accelerate launch`` / torchrun set ``WORLD_SIZE``; 1 otherwise)."""
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def training_precision(device: str) -> tuple["torch.dtype", bool]:
@@ -277,7 +310,37 @@ def build_trainer(
     policy, tokenizer = load_model(model, dtype=load_dtype, device="cpu")
     policy.train()
     ctx = TrainContext(model, Path(out_dir), seed, device, list(callbacks or []), recipe)
-    return method.build(policy, tokenizer, rows, settings, ctx)
+    trainer = method.build(policy, tokenizer, rows, settings, ctx)
+    trainer.mipo_lengths = length_report(rows, tokenizer, settings.max_length) if method.consumes != PROMPTS else None
+    return trainer
+
+
+RESPONSE_KEYS = ("chosen", "rejected", "completion")
+
+
+def length_report(rows: list[dict], tokenizer, max_length: int | None) -> dict:
+    """Tokens of each prompt + response sequence (the chat template applied, as TRL tokenizes it) against
+    ``max_length``: how many sequences, and rows, the trainer cuts, and the longest. TRL keeps a sequence's start, so
+    a cut math response loses its final ``#### N``; the train manifest records this and the console says it."""
+    lengths, cut_rows = [], 0
+    for row in rows:
+        row_lengths = [
+            len(tokenizer.apply_chat_template(row["prompt"] + row[key], tokenize=True)["input_ids"])
+            for key in RESPONSE_KEYS
+            if isinstance(row.get(key), list) and row[key]
+        ]
+        lengths.extend(row_lengths)
+        cut_rows += max_length is not None and any(n > max_length for n in row_lengths)
+    cut = sum(max_length is not None and n > max_length for n in lengths)
+    report = {"max_length": max_length, "rows": len(rows), "sequences": len(lengths), "truncated_sequences": cut}
+    report.update(truncated_rows=cut_rows, longest=max(lengths, default=0))
+    if cut and is_main_process():
+        print(
+            f"train: {cut_rows} of {len(rows)} rows exceed max_length={max_length} tokens and are cut (longest "
+            f"{report['longest']}); raise train.max_length to keep whole responses",
+            file=sys.stderr,
+        )
+    return report
 
 
 def train(
@@ -328,6 +391,9 @@ def train(
             "train",
             content_hash(card),
             **card,
+            lengths=trainer.mipo_lengths,
+            global_batch=settings.effective_batch(world_size()),
+            processes=world_size(),
             train_runtime=result.metrics.get("train_runtime"),
             train_loss=result.metrics.get("train_loss"),
         )

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from .. import data
@@ -94,6 +95,7 @@ def run_train(recipe: Recipe, run_dir: Path, data_path: Path | None = None, out:
 
     data_path = data_path or run_dir / "pairs" / "pairs.jsonl"
     out = out or run_dir / "train"
+    recipe = with_dataset_defaults(recipe)
     key = content_hash(
         {
             "method": recipe.method,
@@ -115,6 +117,15 @@ def run_train(recipe: Recipe, run_dir: Path, data_path: Path | None = None, out:
         stage.finish()
     wait_for_everyone()
     return manifest
+
+
+def with_dataset_defaults(recipe: Recipe) -> Recipe:
+    """The recipe with the training settings it leaves open filled from its dataset's spec (``train.max_length``:
+    the spec's ``train_max_length``)."""
+    if recipe.train.max_length is not None:
+        return recipe
+    max_length = data.dataset_spec(recipe.data.dataset).train_max_length
+    return replace(recipe, train=replace(recipe.train, max_length=max_length))
 
 
 def run_eval_stage(
