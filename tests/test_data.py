@@ -211,15 +211,16 @@ def test_multibench_fixture_yields_one_variant_per_dimension():
     assert records[4]["context"] == "You write playful answers for children." and records[4]["reference"]
 
 
-def test_personalization_schema_errors_name_file_and_row(tmp_path):
+def test_personalization_schema_errors_name_file_and_row(tmp_path, capfd):
     _write(
         tmp_path,
         "personalization/community_alignment/community_alignment.csv",
         "conversation_id,first_turn_prompt,first_turn_response_a,first_turn_response_b,first_turn_preferred_response\n"
         "1,hi,a,b,response_a\n2,hi,a,b,response_z\n",
     )
-    with pytest.raises(DataFormatError, match=r"community_alignment.csv:3: .*response_z"):
-        data.load("community_alignment", "test", tmp_path)
+    records = data.load("community_alignment", "test", tmp_path)  # one bad row is skipped, named, counted
+    assert [r["id"] for r in records] == ["ca/1"]
+    assert "community_alignment.csv: skipped 1 malformed row(s) (line 3: " in capfd.readouterr().err
     _write(
         tmp_path,
         "personalization/multifaceted_bench/multifaceted_bench.json",

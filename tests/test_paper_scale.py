@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from mipo_bench import data
 from mipo_bench.data.prompts import task_prompt
 
@@ -52,3 +50,112 @@ def test_math_pairs_keep_their_whole_response_and_cuts_are_counted(tiny_model_di
     cut = run_train(load_recipe("mipo", overrides + ["train.max_length=1024"]), tmp_path / "cut", pairs)["lengths"]
     assert cut["max_length"] == 1024 and cut["truncated_rows"] >= 1
     assert f"{cut['truncated_rows']} of 4 rows exceed max_length=1024" in capfd.readouterr().err
+
+
+CA_HEADER = (
+    "conversation_id,annotator_id,assigned_lang,annotator_country,first_turn_prompt,first_turn_response_a,"
+    "first_turn_response_b,first_turn_response_c,first_turn_response_d,first_turn_preferred_response,"
+    "first_turn_feedback\n"
+)
+CA_ROWS = (
+    "0,a0,en,US,Name a fruit.,Apple.,A banana is a fruit.,Grapes.,Kiwi.,response_b,\n"  # numeric id 0: a valid row
+    "1,a1,en,US,Name a color.,,Red.,Blue.,,response_a,\n"  # empty preferred response: malformed, skipped
+    "2,a2,en,US,Name a planet.,Mars.,Venus.,Earth.,Jupiter.,response_d,\n"
+    "3,a3,en,US,Name a fruit.,Pear.,Plum.,Fig.,Lime.,response_c,\n"  # the prompt of row 0 again (another annotator)
+)
+
+
+def _write_ca(root):
+    path = root / "personalization" / "community_alignment" / "community_alignment.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text(CA_HEADER + CA_ROWS)
+    return path
+
+
+def test_community_alignment_reads_todays_hub_split_and_skips_a_malformed_row(tmp_path, monkeypatch, capfd):
+    """Fix 4: the loader asked the hub for split "filtered" (v1.0 only; today one CSV served as "train"), one bad
+    row aborted the whole load, and conversation id 0 read as missing."""
+    import datasets
+
+    from mipo_bench.data import community_alignment
+
+    csv_path = _write_ca(tmp_path)
+    asked = {}
+
+    def hub(name, split=None, revision=None, **kwargs):  # the hub's CSV through datasets' own csv builder
+        asked.update(name=name, split=split, revision=revision)
+        return real_load("csv", data_files=str(csv_path), split=split)
+
+    real_load = datasets.load_dataset
+    monkeypatch.setattr(datasets, "load_dataset", hub)
+    records = community_alignment.from_hub()
+    assert asked == {"name": community_alignment.HUB_ID, "split": "train", "revision": None}
+    assert [r["id"] for r in records] == ["ca/0", "ca/2", "ca/3"]
+    assert "skipped 1 malformed row(s) (line 3: the preferred response first_turn_response_a is empty)" in (
+        capfd.readouterr().err
+    )
+    mirror = community_alignment.from_mirror(tmp_path)
+    assert [r["id"] for r in mirror] == ["ca/0", "ca/2", "ca/3"] and mirror[0]["chosen"] == "A banana is a fruit."
+
+
+def test_community_alignment_rejected_is_not_always_the_first_other_slot(tmp_path):
+    """Fix 12: the rejected side was always the first non-preferred slot (response_a, or b when a won)."""
+    from mipo_bench.data import community_alignment
+
+    rows = [
+        {"conversation_id": i, "first_turn_prompt": f"q{i}", "first_turn_preferred_response": "response_d"}
+        | {f"first_turn_response_{c}": f"{c}{i}" for c in "abcd"}
+        for i in range(40)
+    ]
+    rejected = [community_alignment.to_record(row, "ca.csv", i)["rejected"][0] for i, row in enumerate(rows)]
+    assert set(rejected) == {"a", "b", "c"}  # every other slot serves, seeded per conversation
+    again = [community_alignment.to_record(row, "ca.csv", i)["rejected"][0] for i, row in enumerate(rows)]
+    assert again == rejected
+
+
+def test_eval_prompts_asked_again_by_other_annotators_are_not_training_prompts(tmp_path, monkeypatch):
+    """Fix 12: CA prompts repeat across annotators; held out by id only, eval prompts reappeared in training."""
+    from mipo_bench.data import spec as spec_module
+
+    _write_ca(tmp_path)
+    ca = data.dataset_spec("community_alignment")
+    monkeypatch.setitem(spec_module.DATASETS, "community_alignment", __import__("dataclasses").replace(ca, eval_size=1))
+    data._load_cached.cache_clear()
+    evaluated = data.eval_docs("community_alignment", "paper", tmp_path)
+    train = data.train_prompts("community_alignment", data_dir=tmp_path)
+    assert len(evaluated) == 1
+    assert not {r["prompt"] for r in evaluated} & {r["prompt"] for r in train}
+    assert len(train) == 3 - 1 - (evaluated[0]["prompt"] == "Name a fruit.")
+
+
+def test_prism_empty_string_is_no_response(tmp_path, capfd):
+    """Fix 4: PRISM writes empty texts as the literal "EMPTY STRING", which the loader took as a response."""
+    from mipo_bench.data import prism
+
+    def turn(content, chosen, score):
+        return {"turn": 0, "role": "model", "content": content, "if_chosen": chosen, "score": score}
+
+    rows = [
+        {
+            "conversation_id": "e0",
+            "user_id": "u",
+            "opening_prompt": "hi",
+            "conversation_history": [
+                turn("Hello!", True, 90),
+                turn("EMPTY STRING", False, 10),
+                turn("Hey there.", False, 40),
+            ],
+        },
+        {
+            "conversation_id": "e1",
+            "user_id": "u",
+            "opening_prompt": "yo",
+            "conversation_history": [turn("EMPTY STRING", True, 90), turn("Yo.", False, 10)],
+        },
+    ]
+    path = tmp_path / "personalization" / "prism" / "conversations.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    records = prism.from_mirror(tmp_path)
+    assert [r["id"] for r in records] == ["prism/e0"] and records[0]["rejected"] == "Hey there."
+    assert "skipped 1 malformed row(s) (line 2: the chosen first-turn response is empty)" in capfd.readouterr().err

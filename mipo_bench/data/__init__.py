@@ -109,7 +109,8 @@ def train_prompts(
 
 
 def personalization_train_records(name: str, data_dir=None, contexts=None, needs_context: bool = False) -> list[dict]:
-    """The items of ``name`` outside its paper-protocol eval sample, with contexts applied (see :func:`train_prompts`).
+    """The items of ``name`` outside its paper-protocol eval sample (no eval item's id or prompt), with contexts
+    applied (see :func:`train_prompts`).
 
     Contexts are applied to the whole set first, so prompt-dependent context groups (Multi-Bench's
     ``eligible_contexts``) are rewritten consistently.
@@ -120,8 +121,11 @@ def personalization_train_records(name: str, data_dir=None, contexts=None, needs
     path = contexts_path(name, contexts)
     if path:
         records = apply_contexts(records, path)
-    held_out = {r["id"] for r in eval_docs(name, "paper", data_dir)}
-    records = [{**r, "dataset": name} for r in records if r["id"] not in held_out]
+    # held out by id AND by prompt text: Community Alignment asks the same prompt of ~21 annotators, so holding out
+    # ids alone would train on the eval prompts
+    evaluated = eval_docs(name, "paper", data_dir)
+    held_ids, held_prompts = {r["id"] for r in evaluated}, {r["prompt"] for r in evaluated}
+    records = [{**r, "dataset": name} for r in records if r["id"] not in held_ids and r["prompt"] not in held_prompts]
     if needs_context:
         records = [r for r in records if r.get("context")]
         if not records:

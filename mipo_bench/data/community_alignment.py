@@ -1,36 +1,43 @@
-"""Community Alignment (Zhang et al., 2025), ``facebook/community-alignment-dataset`` (split ``filtered``) or the
-release CSV ``community_alignment.csv`` in a mirror at ``personalization/community_alignment/``.
+"""Community Alignment (Zhang et al., 2025), ``facebook/community-alignment-dataset`` - today one file,
+``community_alignment.csv``, which the hub serves as split ``train`` (the v1.0 release's ``filtered`` split is gone) -
+or that CSV in a mirror at ``personalization/community_alignment/``.
 
 Columns used (from the release): ``conversation_id``, ``annotator_id``, ``assigned_lang``, ``first_turn_prompt``,
 ``first_turn_response_{a,b,c,d}`` and ``first_turn_preferred_response`` ("response_b"). Each English row becomes
-one record: the prompt, the annotator's chosen response, and a rejected one (the first other response). The user
-context is verbalized later from chosen vs rejected (`mipo-bench contexts`); until then ``context`` is None.
-NOT available offline here: tested on a fixture written in this schema.
+one record: the prompt, the annotator's chosen response, and a rejected one: one of the other non-empty responses,
+drawn per conversation with a fixed seed (always the first other slot would tie "rejected" to response_a/b). A row
+with an empty preferred response or an unknown label is skipped and counted (:func:`.records.keep_good_rows`). The
+user context is verbalized later from chosen vs rejected (`mipo-bench contexts`); until then ``context`` is None.
+NOT available offline here: tested on fixtures written in this schema.
 """
 
 from __future__ import annotations
 
 import csv
+import random
 from pathlib import Path
 
-from .records import DataFormatError
+from .records import DataFormatError, MalformedRow, keep_good_rows, present
 from .spec import PERSONALIZATION, DatasetSpec, Decoding, register_dataset
 
 HUB_ID = "facebook/community-alignment-dataset"
+HUB_SPLIT = "train"  # the one CSV of the current revision (v1.0 had a "filtered" split)
+HUB_REVISION = None  # the hub's main: the loader reads the columns below, present since v1.0
 SUBDIR = Path("personalization") / "community_alignment"
 LETTERS = "abcd"
 
 
 def to_record(row: dict, path, line: int) -> dict | None:
-    """A normalized record, or None for rows the paper does not use (not English, no first-turn choice)."""
-    if (row.get("assigned_lang") or "en") != "en" or not row.get("first_turn_preferred_response"):
+    """A normalized record, or None for rows the paper does not use (not English, no first-turn choice); a
+    :class:`MalformedRow` for a row that cannot be used (an empty preferred response, an unknown label)."""
+    if (row.get("assigned_lang") or "en") != "en" or not present(row.get("first_turn_preferred_response")):
         return None
     for key in ("conversation_id", "first_turn_prompt"):
-        if not str(row.get(key) or "").strip():
-            raise DataFormatError(path, line, f"missing field {key!r}")
+        if not present(row.get(key)):
+            raise MalformedRow(path, line, f"missing field {key!r}")
     preferred = str(row["first_turn_preferred_response"]).strip().removeprefix("response_").lower()
     if preferred not in LETTERS:
-        raise DataFormatError(
+        raise MalformedRow(
             path,
             line,
             f"first_turn_preferred_response {row['first_turn_preferred_response']!r} is not response_a..response_d",
@@ -39,18 +46,19 @@ def to_record(row: dict, path, line: int) -> dict | None:
         c: str(row.get(f"first_turn_response_{c}") or "").replace("<|end_of_text|>", "").strip() for c in LETTERS
     }
     if not responses[preferred]:
-        raise DataFormatError(path, line, f"the preferred response first_turn_response_{preferred} is empty")
+        raise MalformedRow(path, line, f"the preferred response first_turn_response_{preferred} is empty")
     others = [responses[c] for c in LETTERS if c != preferred and responses[c]]
     if not others:
-        raise DataFormatError(path, line, "no non-preferred response to serve as rejected")
+        raise MalformedRow(path, line, "no non-preferred response to serve as rejected")
+    conversation = str(row["conversation_id"]).strip()
     return {
-        "id": f"ca/{row['conversation_id']}",
+        "id": f"ca/{conversation}",
         "prompt": str(row["first_turn_prompt"]).strip(),
         "context": None,
         "preferences": [],
         "reference": responses[preferred],
         "chosen": responses[preferred],
-        "rejected": others[0],
+        "rejected": random.Random(f"ca-rejected:{conversation}").choice(others),
         "user_id": str(row.get("annotator_id") or ""),
     }
 
@@ -61,15 +69,17 @@ def from_mirror(root: Path) -> list[dict]:
         raise DataFormatError(path, None, "file not found (Community Alignment is on the HF hub only)")
     with open(path, encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
-        records = [to_record(row, path, reader.line_num) for row in reader]
-    return [r for r in records if r is not None]
+        rows = [(reader.line_num, row) for row in reader]
+    return keep_good_rows(rows, lambda row, line: to_record(row, path, line), path)
 
 
 def from_hub() -> list[dict]:
     import datasets
 
-    rows = datasets.load_dataset(HUB_ID, split="filtered")
-    return [r for i, row in enumerate(rows) if (r := to_record(row, HUB_ID, i + 1)) is not None]
+    rows = datasets.load_dataset(HUB_ID, split=HUB_SPLIT, revision=HUB_REVISION)
+    where = f"{HUB_ID} ({HUB_SPLIT})"  # line i + 2: the CSV's line (after its header)
+    numbered = ((i + 2, row) for i, row in enumerate(rows))
+    return keep_good_rows(numbered, lambda row, line: to_record(row, where, line), where)
 
 
 SPEC = register_dataset(
@@ -81,6 +91,7 @@ SPEC = register_dataset(
         from_mirror=lambda root, split: from_mirror(root),
         from_hub=lambda split: from_hub(),
         hub_id=HUB_ID,
+        hub_revision=HUB_REVISION,
         splits=("test",),  # one set: the eval sample is held out, the rest are training prompts
         eval_size=200,  # not given by the paper: the suite's default
         contexts_template="extract_preferences",

@@ -3,8 +3,10 @@
 
 Each conversation row has ``conversation_id``, ``user_id``, ``opening_prompt`` and ``conversation_history``: turns
 with ``turn``, ``role`` ("user"/"model"), ``content``, ``model_name``, ``score``, ``if_chosen``. The first turn's
-chosen model response is the reference; the lowest-scored other response of that turn is the rejected one. The user
-context is verbalized later from chosen vs rejected (`mipo-bench contexts`); until then ``context`` is None.
+chosen model response is the reference; the lowest-scored other response of that turn is the rejected one. PRISM
+writes an empty text as the literal ``"EMPTY STRING"``: such a response is no response (a row whose chosen one is
+empty is skipped and counted). The user context is verbalized later from chosen vs rejected (`mipo-bench contexts`);
+until then ``context`` is None.
 NOT available offline here: tested on a fixture written in this schema.
 """
 
@@ -12,11 +14,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .records import DataFormatError, field, read_jsonl
+from .records import MalformedRow, field, keep_good_rows, read_jsonl
 from .spec import PERSONALIZATION, DatasetSpec, Decoding, register_dataset
 
 HUB_ID = "HannahRoseKirk/prism-alignment"
 SUBDIR = Path("personalization") / "prism"
+EMPTY = "EMPTY STRING"  # how the release writes an empty text
+
+
+def text_of(turn: dict) -> str:
+    """A turn's text; "" for a missing one and for the release's ``"EMPTY STRING"``."""
+    content = turn.get("content")
+    text = content.strip() if isinstance(content, str) else ""
+    return "" if text == EMPTY else text
 
 
 def to_record(row: dict, path, line: int) -> dict | None:
@@ -25,36 +35,35 @@ def to_record(row: dict, path, line: int) -> dict | None:
     chosen = [t for t in first if t.get("if_chosen")]
     if not chosen:
         return None  # no first-turn choice recorded
-    others = sorted(
-        (t for t in first if not t.get("if_chosen")), key=lambda t: (t.get("score") is None, t.get("score"))
-    )
+    if not text_of(chosen[0]):
+        raise MalformedRow(path, line, "the chosen first-turn response is empty")
+    others = [t for t in first if not t.get("if_chosen") and text_of(t)]
+    others.sort(key=lambda t: (t.get("score") is None, t.get("score")))
     if not others:
-        return None
-    for turn in (chosen[0], others[0]):
-        if not isinstance(turn.get("content"), str) or not turn["content"].strip():
-            raise DataFormatError(path, line, "a first-turn model response has no content")
+        raise MalformedRow(path, line, "no non-empty other first-turn response to serve as rejected")
     return {
         "id": f"prism/{field(row, 'conversation_id', path, line)}",
         "prompt": field(row, "opening_prompt", path, line).strip(),
         "context": None,
         "preferences": [],
-        "reference": chosen[0]["content"].strip(),
-        "chosen": chosen[0]["content"].strip(),
-        "rejected": others[0]["content"].strip(),
+        "reference": text_of(chosen[0]),
+        "chosen": text_of(chosen[0]),
+        "rejected": text_of(others[0]),
         "user_id": str(row.get("user_id", "")),
     }
 
 
 def from_mirror(root: Path) -> list[dict]:
     path = root / SUBDIR / "conversations.jsonl"
-    return [r for line, row in read_jsonl(path) if (r := to_record(row, path, line)) is not None]
+    return keep_good_rows(read_jsonl(path), lambda row, line: to_record(row, path, line), path)
 
 
 def from_hub() -> list[dict]:
     import datasets
 
     rows = datasets.load_dataset(HUB_ID, "conversations", split="train")
-    return [r for i, row in enumerate(rows) if (r := to_record(row, HUB_ID, i + 1)) is not None]
+    numbered = ((i + 1, row) for i, row in enumerate(rows))
+    return keep_good_rows(numbered, lambda row, line: to_record(row, HUB_ID, line), HUB_ID)
 
 
 SPEC = register_dataset(

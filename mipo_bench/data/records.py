@@ -27,6 +27,38 @@ class DataFormatError(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
+class MalformedRow(DataFormatError):
+    """A row the loader skips (an empty response, an unknown label) while the rest of the file loads: the hub sets
+    carry a few such rows, and one of them must not cost a user the whole dataset. :func:`keep_good_rows` counts
+    them and says so on stderr, naming the file and the rows."""
+
+
+def keep_good_rows(rows, convert, path) -> list[dict]:
+    """``convert(row, line)`` over ``(line, row)`` pairs; ``None`` leaves a row out by design (e.g. not English), a
+    :class:`MalformedRow` skips it and is reported once per file with the count and the first lines."""
+    import sys
+
+    records, skipped = [], []
+    for line, row in rows:
+        try:
+            record = convert(row, line)
+        except MalformedRow as e:
+            skipped.append(e)
+            continue
+        if record is not None:
+            records.append(record)
+    if skipped:
+        first = "; ".join(f"line {e.line}: {e.problem}" for e in skipped[:3])
+        more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        print(f"{path}: skipped {len(skipped)} malformed row(s) ({first}{more})", file=sys.stderr)
+    return records
+
+
+def present(value) -> bool:
+    """A field that holds something: not None, not blank (``0`` is a value: hub ids can be numbers)."""
+    return value is not None and str(value).strip() != ""
+
+
 def require_file(path: Path) -> Path:
     if not path.is_file():
         raise DataFormatError(path, None, "file not found (is MIPO_BENCH_DATA / --data pointing at the mirror?)")
