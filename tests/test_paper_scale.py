@@ -159,3 +159,19 @@ def test_prism_empty_string_is_no_response(tmp_path, capfd):
     records = prism.from_mirror(tmp_path)
     assert [r["id"] for r in records] == ["prism/e0"] and records[0]["rejected"] == "Hey there."
     assert "skipped 1 malformed row(s) (line 2: the chosen first-turn response is empty)" in capfd.readouterr().err
+
+
+def test_multibench_trains_its_epochs_unless_the_recipe_pins_them():
+    """Fix 9: appendix D's 2-3 epochs on Multi-Bench were never applied (every recipe pinned 1)."""
+    from mipo_bench.workflows.pipeline import with_dataset_defaults
+    from mipo_bench.workflows.recipe import load_recipe
+
+    for recipe_name in ("mipo_personalized", "sft_personalized", "infonce_personalized", "sft_revision_personalized"):
+        mb = with_dataset_defaults(load_recipe(recipe_name, ["data.dataset=multibench"])).train
+        prism = with_dataset_defaults(load_recipe(recipe_name, ["data.dataset=prism"])).train
+        assert (mb.num_train_epochs, prism.num_train_epochs) == (2.0, 1.0), recipe_name
+        assert mb.max_length == 15360
+    pinned = with_dataset_defaults(
+        load_recipe("mipo_personalized", ["data.dataset=multibench", "train.num_train_epochs=1"])
+    )
+    assert pinned.train.num_train_epochs == 1.0

@@ -209,4 +209,4 @@ def test_methods_are_registered_and_the_recipes_are_valid_settings():
         assert raw["method"] == name
         settings = build_section(RevisionSettings, raw["train"], path, "train")
         assert settings.learning_rate == 5e-7 and settings.global_batch_size == 4  # the paper's batch, on any processes
-        assert settings.num_train_epochs == 1 and settings.keep_wrong is False
+        assert settings.num_train_epochs is None and settings.keep_wrong is False  # None: the dataset's epochs

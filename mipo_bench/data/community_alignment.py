@@ -95,5 +95,7 @@ SPEC = register_dataset(
         splits=("test",),  # one set: the eval sample is held out, the rest are training prompts
         eval_size=200,  # not given by the paper: the suite's default
         contexts_template="extract_preferences",
+        judge_template="paper_ca",  # ca.py's messages: the personalized prompt in "User:" (PROTOCOL.md §5.1)
+        reference="the annotator's preferred response (ca.py: test_chosen_*_scored)",
     )
 )

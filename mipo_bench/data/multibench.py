@@ -88,5 +88,10 @@ SPEC = register_dataset(
         splits=("test",),  # one set: the eval sample is held out, the rest are training prompts
         eval_size=252,  # not given by the paper: the suite's default
         contexts_template="rewrite_system_message",
+        judge_template="paper_mb",  # mb.py's messages, one un-itemised call per item (PROTOCOL.md §5.2)
+        # the paper compares with GPT-4o's responses (mb_gpt4o_*_scored, not released): the suite compares with the
+        # dataset's own reference_answer instead, a documented difference
+        reference="the dataset's reference_answer (the paper: GPT-4o responses, not released)",
+        train_epochs=2.0,  # appendix D: "2-3 epochs" on Multi-Bench for some models; the suite's default is 2
     )
 )

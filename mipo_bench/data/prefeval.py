@@ -56,7 +56,8 @@ SPEC = register_dataset(
         from_hub=None,
         hub_id=None,
         splits=("test",),  # one set: the eval sample is held out, the rest are training prompts
-        eval_size=100,
-        has_reference=False,  # PrefEval has no reference response  # not in the paper: the suite's default
+        eval_size=100,  # not in the paper: the suite's default
+        has_reference=False,  # PrefEval has no reference response
+        reference="none: the table's reference row (personalized prompting) is judged instead",
     )
 )

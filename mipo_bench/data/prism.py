@@ -78,6 +78,8 @@ SPEC = register_dataset(
         splits=("test",),  # one set: the eval sample is held out, the rest are training prompts
         eval_size=200,
         contexts_template="extract_preferences",
+        judge_template="paper",  # prism.py's messages: the RAW prompt in "User:" (PROTOCOL.md §5.1)
+        reference="the human-chosen first-turn response (prism.py: chosen_score)",
         eval_sample="head",  # the script judges the first 200 rows of its file (PROTOCOL.md §1.1)
     )
 )

@@ -56,6 +56,12 @@ class DatasetSpec:
         reference_solution: ``(row) -> text``: the correct response the judged-RLVR rubric shows for a math row
             (None = the row's ``solution``, else ``#### <answer>``).
         has_reference: personalization: the dataset has a reference response to judge against (PrefEval has none).
+        judge_template: personalization: the judge messages its items are scored with (judges/<name>.yaml): the
+            released script of that dataset (PRISM's ``paper``, CA's ``paper_ca``, Multi-Bench's ``paper_mb``).
+        reference: personalization: what the judged win-rate compares with (shown beside the table): the dataset's
+            human-chosen response, or what stands in for the paper's reference where the suite cannot have it.
+        train_epochs: passes over the training data when the recipe leaves ``train.num_train_epochs`` open (the
+            paper: 1; "2-3" on Multi-Bench for some models, appendix D).
         contexts_template: personalization: the `mipo-bench contexts` template that writes its user contexts
             (judges/<name>.yaml); None = the dataset states its contexts itself.
         train_max_length: prompt + response tokens a training sequence keeps when the recipe does not say
@@ -81,6 +87,9 @@ class DatasetSpec:
     reask_prompt: str | None = None
     reference_solution: Callable[[dict], str] | None = None
     has_reference: bool = True
+    judge_template: str = "paper"
+    reference: str = ""
+    train_epochs: float = 1.0
     contexts_template: str | None = None
     train_max_length: int = 15360
     tasks_path: Path | None = None

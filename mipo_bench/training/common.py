@@ -32,7 +32,8 @@ class TrainSettings:
             the paper's batch of 4 (an error when it does not divide).
         gradient_accumulation_steps: set it to pin the accumulation instead (then the global batch is micro x
             accumulation x processes); None = derived from ``global_batch_size``.
-        num_train_epochs: passes over the pairs (paper: 1; 2-3 on Multi-Bench).
+        num_train_epochs: passes over the pairs; None = the dataset's (its spec's ``train_epochs``: the paper's 1,
+            2 on Multi-Bench where appendix D says "2-3"), 1 when no dataset is known.
         lr_scheduler_type: cosine decaying to ``min_lr_rate`` x lr (OpenRLHF's cosine_with_min_lr).
         min_lr_rate: floor of the cosine schedule as a fraction of the peak.
         warmup_ratio: share of steps spent warming up (paper: 3%; passed as a float ``warmup_steps``, which
@@ -52,7 +53,7 @@ class TrainSettings:
     per_device_train_batch_size: int = 1
     global_batch_size: int = 4
     gradient_accumulation_steps: int | None = None
-    num_train_epochs: float = 1.0
+    num_train_epochs: float | None = None
     lr_scheduler_type: str = "cosine_with_min_lr"
     min_lr_rate: float = 0.1
     warmup_ratio: float = 0.03
@@ -74,7 +75,7 @@ class TrainSettings:
             learning_rate=self.learning_rate,
             per_device_train_batch_size=self.per_device_train_batch_size,
             gradient_accumulation_steps=self.accumulation_steps(world_size()),
-            num_train_epochs=self.num_train_epochs,
+            num_train_epochs=1.0 if self.num_train_epochs is None else self.num_train_epochs,
             lr_scheduler_type=self.lr_scheduler_type,
             lr_scheduler_kwargs={"min_lr_rate": self.min_lr_rate}
             if self.lr_scheduler_type == "cosine_with_min_lr"

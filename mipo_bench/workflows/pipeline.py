@@ -120,12 +120,14 @@ def run_train(recipe: Recipe, run_dir: Path, data_path: Path | None = None, out:
 
 
 def with_dataset_defaults(recipe: Recipe) -> Recipe:
-    """The recipe with the training settings it leaves open filled from its dataset's spec (``train.max_length``:
-    the spec's ``train_max_length``)."""
-    if recipe.train.max_length is not None:
-        return recipe
-    max_length = data.dataset_spec(recipe.data.dataset).train_max_length
-    return replace(recipe, train=replace(recipe.train, max_length=max_length))
+    """The recipe with the training settings it leaves open filled from its dataset's spec: ``train.max_length``
+    (the spec's ``train_max_length``) and ``train.num_train_epochs`` (its ``train_epochs``)."""
+    spec, train = data.dataset_spec(recipe.data.dataset), recipe.train
+    filled = {
+        "max_length": spec.train_max_length if train.max_length is None else train.max_length,
+        "num_train_epochs": spec.train_epochs if train.num_train_epochs is None else train.num_train_epochs,
+    }
+    return replace(recipe, train=replace(train, **filled))
 
 
 def run_eval_stage(
