@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from mipo_bench import data
 from mipo_bench.data.prompts import task_prompt
 
@@ -175,3 +177,30 @@ def test_multibench_trains_its_epochs_unless_the_recipe_pins_them():
         load_recipe("mipo_personalized", ["data.dataset=multibench", "train.num_train_epochs=1"])
     )
     assert pinned.train.num_train_epochs == 1.0
+
+
+@pytest.mark.parametrize("prompt_format", ["plain", "chat"])
+def test_sft_trains_on_the_released_plain_text_unless_asked_for_the_chat_template(
+    prompt_format, tiny_model_dir, tmp_path
+):
+    """Fix 9: SFT trained on the chat template; the released SFT command trains on "User: {}\\nAssistant: " text
+    (no --apply_chat_template), the response after it, then EOS."""
+    from transformers import AutoTokenizer
+
+    from mipo_bench.training.common import build_trainer
+    from mipo_bench.training.sft import SFTSettings
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(
+        json.dumps({"prompt": _user("Name a fruit."), "chosen": _assistant("A pear."), "rejected": _assistant("No.")})
+        + "\n"
+    )
+    settings = SFTSettings(prompt_format=prompt_format, max_length=64)
+    trainer = build_trainer("sft", pairs, tiny_model_dir, tmp_path / "out", settings, 0, "cpu")
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    text = tokenizer.decode(trainer.train_dataset[0]["input_ids"])
+    if prompt_format == "plain":
+        assert text == "User: Name a fruit.\nAssistant: A pear." + tokenizer.eos_token
+    else:
+        assert text.startswith(tokenizer.apply_chat_template(_user("Name a fruit."), tokenize=False)[:20])
+        assert "User: " not in text

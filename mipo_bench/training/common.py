@@ -25,7 +25,9 @@ class TrainSettings:
     A method's own settings subclass this (``dpo.MipoSettings``, ``infonce.InfoNCESettings``, ...).
 
     Args:
-        learning_rate: peak learning rate; the paper swept {1e-6, 5e-7, 1e-7}.
+        learning_rate: peak learning rate; 5e-7, the released commands' (README ``--learning_rate 5e-7``), where
+            appendix D's table lists 1e-7 as the best of its sweep {1e-6, 5e-7, 1e-7}: PROTOCOL.md's rule, the code
+            that produced the numbers; ``--sweep train.learning_rate=1e-6,5e-7,1e-7`` runs the paper's grid.
         per_device_train_batch_size: micro batch (OpenRLHF micro_train_batch_size = 1).
         global_batch_size: examples per optimizer step over all processes (OpenRLHF train_batch_size; paper: 4).
             The accumulation is derived from it: global / (micro batch x processes), so 4 processes still train at

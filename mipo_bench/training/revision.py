@@ -36,16 +36,15 @@ from ..core.stage import Stage
 from ..data.spec import answer_kind as data_answer_kind
 from ..generation.base import truncate_at_stop
 from .base import PAIRS, register_method
-from .common import TrainSettings
-from .sft import build_sft
+from .sft import SFTSettings, build_sft
 
 GROUND_TRUTH, WITH_EXAMPLES = "ground_truth", "with_examples"
 DEFAULT_TEMPLATES = {GROUND_TRUTH: "revise_ground_truth", WITH_EXAMPLES: "revise_with_examples"}
 
 
 @dataclass
-class RevisionSettings(TrainSettings):
-    """The SFT settings (every field of :class:`TrainSettings`)
+class RevisionSettings(SFTSettings):
+    """The SFT settings (every field of :class:`SFTSettings`, the plain-text format included)
     plus how the revisions are generated. The paper gives no revision sampling: by default the reviser samples as the
     pairs were sampled (the recipe's effective pair-generation settings, i.e. the paper's for the dataset).
 

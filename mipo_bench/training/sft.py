@@ -8,11 +8,33 @@ from dataclasses import dataclass
 from .base import SFT, TrainContext, register_method
 from .common import TrainSettings
 
+PROMPT_FORMATS = ("plain", "chat")
+PLAIN_TEMPLATE = "User: {}\nAssistant: "  # OpenRLHF train_sft's --input_template default (no --apply_chat_template)
+
 
 @dataclass
 class SFTSettings(TrainSettings):
     """The paper's SFT settings (appendix D; OpenRLHF ``train_sft`` mapped onto TRL's SFTConfig): the fields of
-    :class:`TrainSettings`, nothing more."""
+    :class:`TrainSettings` plus the text the model is trained on.
+
+    Args:
+        prompt_format: ``plain`` (default): the released SFT command's text, ``User: {prompt}\nAssistant: `` then
+            the response and EOS (it passes no ``--apply_chat_template``); ``chat``: the model's chat template, as
+            MIPO's DPO (which passes it) and the evaluation use.
+    """
+
+    prompt_format: str = "plain"
+
+
+def as_plain_text(rows: list[dict]) -> list[dict]:
+    """``{"prompt", "completion"}`` message rows as the released SFT command's plain text: the last user message in
+    ``User: …\nAssistant: ``, the assistant's text as the completion (TRL appends EOS)."""
+    from ..core.chat import last_user_text
+
+    return [
+        {"prompt": PLAIN_TEMPLATE.format(last_user_text(r["prompt"])), "completion": r["completion"][-1]["content"]}
+        for r in rows
+    ]
 
 
 def build_sft(policy, tokenizer, rows: list[dict], settings: TrainSettings, ctx: TrainContext):
@@ -21,7 +43,11 @@ def build_sft(policy, tokenizer, rows: list[dict], settings: TrainSettings, ctx:
     import datasets
     from trl import SFTConfig, SFTTrainer
 
-    data = datasets.Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
+    prompt_format = getattr(settings, "prompt_format", "chat")
+    if prompt_format not in PROMPT_FORMATS:
+        raise ValueError(f"train.prompt_format must be one of {PROMPT_FORMATS}, not {prompt_format!r}")
+    rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows]
+    data = datasets.Dataset.from_list(as_plain_text(rows) if prompt_format == "plain" else rows)
     config = settings.trl_config(SFTConfig, ctx, completion_only_loss=True)
     return SFTTrainer(
         model=policy,
