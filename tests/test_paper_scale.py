@@ -204,3 +204,18 @@ def test_sft_trains_on_the_released_plain_text_unless_asked_for_the_chat_templat
     else:
         assert text.startswith(tokenizer.apply_chat_template(_user("Name a fruit."), tokenize=False)[:20])
         assert "User: " not in text
+
+
+def test_sft_revision_bad_response_comes_from_an_incorrect_context(mirror):
+    """Fix 10: "SFT (Revision)" built its bad response with the context missing; §5.1: from an incorrect context."""
+    from mipo_bench.pairs import get_strategy, plan_pairs
+    from mipo_bench.workflows.pipeline import training_items
+    from mipo_bench.workflows.recipe import load_recipe
+
+    recipe = load_recipe("sft_revision_personalized", ["data.n_prompts=6"])
+    items, _ = training_items(recipe)
+    plan = plan_pairs(items, get_strategy(recipe.pairs.strategy), recipe.seed)
+    for item, row in zip(items, plan):
+        rejected = row["rejected_messages"][0]["content"]
+        assert "Please respect the following requirements made by the user:" in rejected  # a context, not none
+        assert item["context"] not in rejected  # and not the user's own

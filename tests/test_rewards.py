@@ -244,3 +244,26 @@ def test_real_scorer_matches_a_hand_computation_and_ignores_padding(tiny):
     base = chat("Something else entirely.")
     mi = reward(prompts=[prompt], completions=[said("ignored")], completion_ids=[response], base_prompt=[base])[0]
     assert mi == pytest.approx(hand - scorer.logprobs([base], [response])[0], abs=1e-4)
+
+
+def test_per_token_mutual_information_divides_by_the_completion_length(tiny):
+    """Fix 11: Eq. 13's sum over up to 256 tokens swamps the critic's 0-1 score in rlaif_mi; the per-token option
+    keeps the MI on a per-token scale (the sum divided by the completion's token count)."""
+    model, tokenizer = tiny
+    scorer = LogProbScorer(tokenizer, model, batch_size=2)
+    prompt, base = chat("Hello, how are you?"), chat("Something else entirely.")
+    response = tokenizer("I am fine, thanks.", add_special_tokens=False)["input_ids"]
+    summed = MutualInformationReward(scorer)(
+        prompts=[prompt], completions=[said("x")], completion_ids=[response], base_prompt=[base]
+    )[0]
+    per_token = MutualInformationReward(scorer, per_token=True)(
+        prompts=[prompt], completions=[said("x")], completion_ids=[response], base_prompt=[base]
+    )[0]
+    assert per_token == pytest.approx(summed / len(response), abs=1e-6) and len(response) > 1
+    text = MutualInformationReward(scorer, per_token=True)(
+        prompts=[prompt], completions=[said("I am fine, thanks.")], base_prompt=[base]
+    )[0]
+    assert text == pytest.approx(per_token, abs=1e-4)  # text completions: their own tokens
+    from mipo_bench.training.online import OnlineSettings
+
+    assert MutualInformationReward.from_settings(OnlineSettings(mi_per_token=True), None, tokenizer).per_token

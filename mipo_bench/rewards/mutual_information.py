@@ -108,10 +108,16 @@ class LogProbScorer:
 
 @REWARDS.register("mutual_information")
 class MutualInformationReward(RewardFunction):
-    """log pi(y | prompt) - log pi(y | base_prompt), summed over the completion's tokens.
+    """log pi(y | prompt) - log pi(y | base_prompt), summed over the completion's tokens (Eq. 13), or their mean.
+
+    The sum is the true conditional MI of Eq. 13. The released code computed it with the prompt masked out of the
+    attention, so the response saw nothing of either prompt and the term was ~0: the paper's MI rows therefore rest on
+    a near-zero MI reward, and this one is not comparable with them. Summed over up to 256 tokens it also swamps the
+    critic's 0-1 score in ``rlaif_mi``; ``per_token`` divides it by the completion's length to keep both on a scale.
 
     Args:
         scorer: any object with ``logprobs(prompts, responses) -> list[float]`` (a :class:`LogProbScorer`).
+        per_token: divide each row's MI by its completion's token count (``train.mi_per_token``).
 
     Columns: ``base_prompt`` (required: the chat without the user's context, or another prompt x'). A row whose
     ``prompt`` or ``base_prompt`` is not a chat gets None (not applicable). ``failures`` stays 0: every completion,
@@ -121,13 +127,15 @@ class MutualInformationReward(RewardFunction):
     name = "mutual_information"
     required_columns = ("base_prompt",)
 
-    def __init__(self, scorer):
+    def __init__(self, scorer, per_token: bool = False):
         super().__init__()
         self.scorer = scorer
+        self.per_token = per_token
 
     @classmethod
     def from_settings(cls, settings, ctx, tokenizer) -> "MutualInformationReward":
-        return cls(LogProbScorer(tokenizer, batch_size=settings.scorer_batch_size))
+        scorer = LogProbScorer(tokenizer, batch_size=settings.scorer_batch_size)
+        return cls(scorer, per_token=getattr(settings, "mi_per_token", False))
 
     def bind(self, model) -> None:
         """Score with ``model`` from now on (the policy being trained, or the frozen initial model)."""
@@ -150,5 +158,9 @@ class MutualInformationReward(RewardFunction):
         )
         rewards: list[float | None] = [None] * n
         for k, i in enumerate(rows):
-            rewards[i] = float(scores[k] - scores[len(rows) + k])
+            mi = float(scores[k] - scores[len(rows) + k])
+            if self.per_token:
+                tokens = len(responses[k]) if ids_usable else len(self.scorer.response_ids(responses[k]))
+                mi = mi / tokens if tokens else 0.0
+            rewards[i] = mi
         return rewards

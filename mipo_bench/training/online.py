@@ -90,6 +90,10 @@ class OnlineSettings(TrainSettings):
             or ``reference`` (the frozen initial model: TRL's reference model when beta > 0 without LoRA, else a
             frozen copy made before training).
         scorer_batch_size: sequences per forward pass of the MI scorer.
+        mi_per_token: the MI reward per completion token (its sum divided by the completion's length) instead of
+            Eq. 13's sum, which over up to 256 tokens swamps the critic's 0-1 score in ``rlaif_mi`` (see
+            :class:`~mipo_bench.rewards.mutual_information.MutualInformationReward` for why neither matches the
+            released code, whose MI was ~0).
         judge: model spec of the frozen judge / critic; None = the base model itself (the paper's "same, but frozen,
             model").
         judge_template: ``paper`` (the released code's reward message: the ground-truth rubric for ``rlvr_judged``,
@@ -120,6 +124,7 @@ class OnlineSettings(TrainSettings):
     reward_weights: list[float] | None = None
     scorer: str = "policy"
     scorer_batch_size: int = 4
+    mi_per_token: bool = False
     judge: str | None = None
     judge_template: str = "paper"
     judge_max_new_tokens: int | None = 32
