@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from mipo_bench.analysis.mi_meter import draw_contrasts, load_items, measure_mi
+from mipo_bench.analysis.mi_meter import draw_contrasts, load_items, measure_mi, score_items
 from mipo_bench.core.runs import write_json, write_jsonl
 from mipo_bench.data.prompts import BASE_PROMPT, personalized_prompt
 from mipo_bench.rewards.mutual_information import LogProbScorer
@@ -240,13 +240,42 @@ def test_dataset_name_gives_the_pipelines_training_prompts(mirror):
     from mipo_bench import data
     from mipo_bench.data.prompts import task_prompt
 
-    items, source = load_items("arc_easy", 5, 3)
+    items, source = load_items("arc_easy", 5, 3, prompts="train")
     expected = data.train_prompts("arc_easy", 5, 3)
     assert [it["id"] for it in items] == [r["id"] for r in expected]
     assert [it["prompt"] for it in items] == [chat(task_prompt(r)) for r in expected]
     assert {it["kind"] for it in items} == {"general"} and source["dataset"] == "arc_easy"
     with pytest.raises(ValueError, match="did you mean 'arc_easy'"):
         load_items("arc_eassy", 5, 3)
+
+
+def test_dataset_name_reads_held_out_eval_items_by_default(mirror):
+    """Fix 12: the meter read the training prompts, the very ones a trained model was fitted on."""
+    from mipo_bench import data
+
+    items, source = load_items("arc_easy", 5, 3)
+    evaluated = {d["id"] for d in data.eval_docs("arc_easy", "paper")}
+    assert len(items) == 5 and {it["id"] for it in items} <= evaluated and source["split"] == "eval"
+    assert not {it["id"] for it in items} & {r["id"] for r in data.train_prompts("arc_easy")}
+
+
+def test_per_token_mi_divides_each_response_by_its_length():
+    """Fix 12: a summed MI grows with response length; the per-token reading compares across lengths."""
+
+    class Scorer:
+        def logprobs(self, prompts, texts):
+            return [-1.0 if p[-1]["content"] == "x" else -3.0 for p in prompts]
+
+        def response_ids(self, text):
+            return text.split()
+
+    items = [{"id": "a", "dataset": "arc_easy", "kind": "general", "prompt": chat("x")}]
+    items.append({"id": "b", "dataset": "arc_easy", "kind": "general", "prompt": chat("y")})
+    responses = {"a": ["one two three four"], "b": ["five"]}
+    summed = score_items(Scorer(), items, responses, {"a": ["b"], "b": ["a"]})
+    per_token = score_items(Scorer(), items, responses, {"a": ["b"], "b": ["a"]}, per_token=True)
+    assert [it["mi"] for it in summed] == [2.0, -2.0]
+    assert [it["mi"] for it in per_token] == [0.5, -2.0] and per_token[0]["samples"][0]["tokens"] == 4
 
 
 def test_cli_verb(tiny_model_dir, general_file, tmp_path, capsys):

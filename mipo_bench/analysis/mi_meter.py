@@ -47,22 +47,30 @@ ESTIMATOR = "mean_log_contrasts"  # recorded with every reading; part of the cac
 
 
 # --------------------------------------------------------------------------------------------------- the prompt set
-def load_items(data: str | Path, n: int | None, seed: int, dataset: str | None = None, contexts: str | None = None):
-    """``(items, source)``: items ``{id, dataset, kind, prompt, base_prompt?}`` (chats) from a dataset name or a
-    pipeline JSONL file, and a description of where they came from."""
+def load_items(
+    data: str | Path,
+    n: int | None,
+    seed: int,
+    dataset: str | None = None,
+    contexts: str | None = None,
+    prompts: str = "eval",
+):
+    """``(items, source)``: items ``{id, dataset, kind, prompt, base_prompt?}`` (chats) from a dataset name (its
+    held-out evaluation items, or with ``prompts="train"`` its training prompts) or a pipeline JSONL file, and a
+    description of where they came from."""
     path = Path(data)
     if path.exists():
         return _items_from_file(path, n, seed, dataset)
     if path.suffix in (".jsonl", ".json") or len(path.parts) > 1:
         raise FileNotFoundError(f"no prompts/pairs file {path}")
-    return _items_from_dataset(str(data), n, seed, contexts)
+    return _items_from_dataset(str(data), n, seed, contexts, prompts)
 
 
-def _items_from_dataset(name: str, n: int | None, seed: int, contexts: str | None):
+def _items_from_dataset(name: str, n: int | None, seed: int, contexts: str | None, prompts: str):
     from .. import data as datasets
 
     datasets.dataset_spec(name)  # unknown name: an error with the known ones
-    rows, source = datasets.prompt_rows(name, n, seed, contexts)
+    rows, source = datasets.prompt_rows(name, n, seed, contexts, split=prompts)
     items = [_item(row, row["dataset"], f"{name} row {i}") for i, row in enumerate(rows, 1)]
     return items, {"dataset": name, **source}
 
@@ -181,8 +189,9 @@ def sample_responses(backend, items, params_by_dataset, out_path, batch_size, pr
     return texts
 
 
-def score_items(scorer, items: list[dict], responses: dict, contrasts: dict) -> list[dict]:
-    """Per item: each sample's log-probs under the reference and its MI, and the item's mean MI (one batched call)."""
+def score_items(scorer, items: list[dict], responses: dict, contrasts: dict, per_token: bool = False) -> list[dict]:
+    """Per item: each sample's log-probs under the reference and its MI (``per_token``: divided by the response's
+    token count under the reference's tokenizer), and the item's mean MI (one batched call)."""
     by_id = {it["id"]: it for it in items}
     prompts, texts = [], []
     for it in items:
@@ -208,6 +217,9 @@ def score_items(scorer, items: list[dict], responses: dict, contrasts: dict) -> 
                 given_contrasts = [next(logps) for _ in contrasts[it["id"]]]
                 sample = {"text": text, "logp_given_prompt": given_prompt, "logp_given_contrasts": given_contrasts}
                 sample["mi"] = given_prompt - sum(given_contrasts) / len(given_contrasts)
+            if per_token:
+                tokens = len(scorer.response_ids(text))
+                sample.update(tokens=tokens, mi=sample["mi"] / tokens if tokens else 0.0)
             record["samples"].append(sample)
         record["mi"] = sum(s["mi"] for s in record["samples"]) / len(record["samples"])
         out.append(record)
@@ -255,12 +267,16 @@ def measure_mi(
     device: str | None = None,
     backend=None,
     backend_name: str = "hf",
+    prompts: str = "eval",
+    per_token: bool = False,
 ) -> dict:
     """Measure the MI of ``model``'s responses under ``ref`` on ``data``; returns (and writes ``out_dir/mi.json``)
     ``{mean, std, ci_low, ci_high, n, kinds, items, settings, model, model_fingerprint, ref, ref_fingerprint, ...}``.
 
     Compare models only under the SAME ``ref`` (and data, seed, settings): the reference defines the measure.
-    ``backend``: a generation backend for ``model`` (default: ``backend_name``'s, built here).
+    ``backend``: a generation backend for ``model`` (default: ``backend_name``'s, built here). ``prompts``: a dataset's
+    held-out evaluation items (default: what a trained model never saw) or its training prompts. ``per_token``: each
+    response's MI divided by its length, comparable across response lengths (default: Eq. 13's sum).
     """
     from ..core.console import console
     from ..core.models import load_model, model_fingerprint
@@ -268,7 +284,7 @@ def measure_mi(
     from ..rewards.mutual_information import LogProbScorer
 
     out_dir = Path(out_dir)
-    items, source = load_items(data, n, seed, dataset, contexts)
+    items, source = load_items(data, n, seed, dataset, contexts, prompts)
     contrast_ids = draw_contrasts(items, contrasts, seed)
     params = {
         name: sampling_for(name, samples, max_new_tokens, seed, temperature)
@@ -278,6 +294,7 @@ def measure_mi(
     backend = backend or get_backend(backend_name, model, **options)
     settings = {"n": n, "samples": samples, "max_new_tokens": max_new_tokens, "seed": seed, "contrasts": contrasts}
     settings.update(temperature=temperature, estimator=ESTIMATOR, sampling={k: p.to_dict() for k, p in params.items()})
+    settings.update(prompts=prompts, per_token=per_token)
     identity = {"model": backend.fingerprint(), "ref": model_fingerprint(ref)}
     inputs_hash = content_hash({"items": items, "contrasts": contrast_ids, "settings": settings, **identity})
     stage = Stage(out_dir, "mi", inputs_hash, outputs=("mi.json",))
@@ -294,7 +311,8 @@ def measure_mi(
     with progress_bar() as progress:
         responses = sample_responses(backend, items, params, out_dir / "generations.jsonl", batch_size, progress)
     ref_model, tokenizer = load_model(ref, device=device)
-    per_item = score_items(LogProbScorer(tokenizer, ref_model, batch_size), items, responses, contrast_ids)
+    scorer = LogProbScorer(tokenizer, ref_model, batch_size)
+    per_item = score_items(scorer, items, responses, contrast_ids, per_token)
     kinds = sorted({it["kind"] for it in per_item})
     result = {
         **summarize([it["mi"] for it in per_item], seed),

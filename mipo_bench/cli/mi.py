@@ -11,7 +11,7 @@ from .options import add_backend
 
 # the options passed through to measure_mi under their own names
 MEASURE_OPTIONS = ("n", "samples", "max_new_tokens", "seed", "contrasts", "batch_size", "temperature", "dataset")
-MEASURE_OPTIONS += ("contexts", "device", "backend_name")
+MEASURE_OPTIONS += ("contexts", "device", "backend_name", "prompts", "per_token")
 
 
 def default_output(model: str, ref: str, data: str) -> Path:
@@ -36,8 +36,15 @@ def register(subparsers) -> None:
         "--data",
         dest="source",
         required=True,
-        help="a dataset name (its training prompts, e.g. arc_easy) or a pipeline prompts.jsonl / pairs.jsonl",
+        help="a dataset name (its held-out eval items, e.g. arc_easy) or a pipeline prompts.jsonl / pairs.jsonl",
     )
+    p.add_argument(
+        "--prompts",
+        choices=["eval", "train"],
+        default="eval",
+        help="a dataset's held-out evaluation items (default: what a trained model never saw) or its training prompts",
+    )
+    p.add_argument("--per-token", action="store_true", help="each response's MI divided by its token count")
     p.add_argument("--n", type=int, default=32, help="prompts measured (a seeded draw)")
     p.add_argument("--samples", type=int, default=1, help="responses per prompt")
     p.add_argument("--max-new-tokens", type=int, default=128)

@@ -30,6 +30,7 @@ __all__ = [
     "data_root",
     "dataset_spec",
     "eval_docs",
+    "eval_prompts",
     "format_number",
     "load",
     "paper_sample",
@@ -106,6 +107,24 @@ def train_prompts(
     else:
         records = [{**r, "dataset": name} for r in load(name, "train", data_dir)]
     return [with_letters(r) for r in sample(records, n if n is not None else spec.train_size, seed)]
+
+
+def eval_prompts(
+    name: str, n: int | None = None, seed: int = EVAL_SEED, data_dir=None, contexts=None, needs_context: bool = False
+) -> list[dict]:
+    """``n`` of the paper-protocol evaluation items (the suite's seeded draw), shaped as :func:`train_prompts`
+    shapes training prompts: what a measurement of a trained model reads, since it never trained on them."""
+    from .contexts import apply_contexts, contexts_path
+
+    records = [{**r, "dataset": name} for r in eval_docs(name, "paper", data_dir)]
+    path = contexts_path(name, contexts) if dataset_spec(name).personalized else None
+    if path:
+        records = apply_contexts(records, path)
+    if needs_context:
+        records = [r for r in records if r.get("context")]
+        if not records:
+            raise ValueError(f"{name}: no evaluation item has a user context; run `mipo-bench contexts {name}`")
+    return sample(records, n, seed)
 
 
 def personalization_train_records(name: str, data_dir=None, contexts=None, needs_context: bool = False) -> list[dict]:
