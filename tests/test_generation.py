@@ -152,3 +152,27 @@ def test_retrained_model_at_the_same_path_is_not_served_from_cache(tiny_model_di
     unchanged = get_backend("hf", str(model_dir), device="cpu")
     unchanged.generate = lambda *a, **k: pytest.fail("unchanged weights must be served from the cache")
     assert _texts(generate_cached(unchanged, requests, greedy, cache)) == _texts(second)
+
+
+def test_hf_backend_applies_the_models_own_top_k_and_repetition_penalty(tiny_model_dir, tmp_path):
+    """Fix 12: the released scripts call model.generate with do_sample / temperature / top_p only, so the model's
+    generation_config.json defaults (Qwen2.5: top_k 20, repetition_penalty 1.05) still apply; the backend ignored
+    them. With the model's top_k = 1, sampling at T=1 must give the greedy text for every seed."""
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    config_file = model_dir / "generation_config.json"
+    config = json.loads(config_file.read_text()) if config_file.exists() else {}
+    config_file.write_text(json.dumps({**config, "top_k": 1, "repetition_penalty": 1.3}))
+    chat = [[{"role": "user", "content": "Tell me a story about a fox."}]]
+    sampled = SamplingParams(n=3, temperature=1.0, top_p=1.0, max_new_tokens=8, seed=5)
+    greedy = SamplingParams(n=1, temperature=0.0, top_p=1.0, max_new_tokens=8, seed=5)
+
+    backend = get_backend("hf", str(model_dir), device="cpu")
+    assert backend.model_defaults() == {"top_k": 1, "repetition_penalty": 1.3}
+    assert backend._generation_config(sampled, 3).repetition_penalty == 1.3
+    texts = backend.generate(chat, sampled)[0]
+    assert texts == backend.generate(chat, greedy)[0] * 3  # top_k 1: every draw is the argmax
+
+    plain = get_backend("hf", tiny_model_dir, device="cpu")  # a model that sets neither keeps plain sampling
+    assert plain.model_defaults() == {} and plain._generation_config(sampled, 3).repetition_penalty == 1.0
+    assert len(set(plain.generate(chat, sampled)[0])) > 1

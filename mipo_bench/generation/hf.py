@@ -65,14 +65,22 @@ class HFBackend(Backend):
             do_sample=not greedy,
             temperature=None if greedy else params.temperature,
             top_p=None if greedy else params.top_p,
-            top_k=None,
+            top_k=None,  # the model's own top_k is applied by the per-row sampler (see model_defaults)
             num_beams=1,
-            repetition_penalty=1.0,
+            repetition_penalty=self.model_defaults().get("repetition_penalty", 1.0),
             max_new_tokens=params.max_new_tokens,
             num_return_sequences=n,
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id,
         )
+
+    def model_defaults(self) -> dict:
+        """The sampling defaults of the model's own ``generation_config.json`` that the released scripts' bare
+        ``model.generate(do_sample, temperature, top_p, max_new_tokens)`` still applied (PROTOCOL.md §0): ``top_k``
+        and ``repetition_penalty`` (Qwen2.5: 20 and 1.05). A model that sets neither gets neither."""
+        config = getattr(self.lm, "generation_config", None)
+        values = {k: getattr(config, k, None) for k in ("top_k", "repetition_penalty")}
+        return {k: v for k, v in values.items() if v is not None}
 
     def _stopping(self, stop: tuple[str, ...]):
         """HF's stop-string criterion for ``stop`` (built once per stop set: it preprocesses the vocabulary)."""
@@ -125,7 +133,8 @@ class HFBackend(Backend):
             processors = []
             if params.temperature > 0:
                 row_seeds = [sample_seed(seeds[i], k) for i in idx for k in range(params.n)]
-                processors.append(make_sampler(row_seeds, params.temperature, params.top_p, self.lm.device))
+                top_k = self.model_defaults().get("top_k")
+                processors.append(make_sampler(row_seeds, params.temperature, params.top_p, self.lm.device, top_k))
             with torch.inference_mode():
                 gen = self.lm.generate(
                     **enc, generation_config=config, logits_processor=processors, stopping_criteria=stopping

@@ -225,7 +225,8 @@ def _generate_rows(backend, rows: list[tuple], params) -> list[str]:
         mask.append([0] * gaps[0] + [1] * length + [0] * gaps[1] + [1] * (len(ids) - length))
     processors = []
     if params.temperature > 0:
-        processors.append(make_sampler([seed for *_, seed in rows], params.temperature, params.top_p, lm.device))
+        seeds, top_k = [seed for *_, seed in rows], backend.model_defaults().get("top_k")
+        processors.append(make_sampler(seeds, params.temperature, params.top_p, lm.device, top_k))
     input_ids = torch.tensor(input_ids, device=lm.device)
     with torch.inference_mode():
         gen = lm.generate(

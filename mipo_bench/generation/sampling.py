@@ -12,17 +12,20 @@ def sample_seed(seed: int, index: int) -> int:
     return seed if index == 0 else random.Random(f"{seed}:{index}").getrandbits(63)
 
 
-def make_sampler(seeds: list[int], temperature: float, top_p: float, device):
+def make_sampler(seeds: list[int], temperature: float, top_p: float, device, top_k: int | None = None):
     """A logits processor that samples each row's next token with that row's generator and returns a score row that
     is 0 at the drawn token and -inf elsewhere, so HF's own token selection (its warpers then a multinomial over a
     one-hot distribution) takes exactly that token.
 
-    Temperature and top-p are HF's own warpers, applied row by row before the draw.
+    Temperature, top-k (the model's own default, when its generation config sets one) and top-p are HF's own
+    warpers, applied row by row before the draw in HF's order.
     """
     import torch
-    from transformers import LogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
+    from transformers import LogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
     warpers = [TemperatureLogitsWarper(temperature)]
+    if top_k:
+        warpers.append(TopKLogitsWarper(top_k))
     if top_p < 1.0:
         warpers.append(TopPLogitsWarper(top_p))
     generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
