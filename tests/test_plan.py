@@ -1,0 +1,81 @@
+"""`reproduce tableN --plan`: every table at every scale is resolved and counted without training anything, on the
+real mirror plus the hub-layout fixtures of the hub-only personalization sets."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from mipo_bench.core.resources import recipes_dir
+from mipo_bench.workflows.plan import parameters_of, plan_table, render_plan
+from tests.conftest import REPO
+
+FIXTURES = REPO / "tests" / "fixtures" / "personalization"
+TABLES = sorted(p for p in (recipes_dir() / "reproduce").glob("table*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def data_root(mirror, tmp_path_factory):
+    """The real mirror, with PRISM / Community Alignment / Multi-Bench from their hub-layout fixtures."""
+    root = tmp_path_factory.mktemp("data")
+    for entry in mirror.iterdir():
+        if entry.name != "personalization":
+            (root / entry.name).symlink_to(entry)
+    (root / "personalization").mkdir()
+    for entry in (mirror / "personalization").iterdir():
+        (root / "personalization" / entry.name).symlink_to(entry)
+    for entry in FIXTURES.iterdir():
+        (root / "personalization" / entry.name).symlink_to(entry)
+    return root
+
+
+def _cases():
+    for path in TABLES:
+        for scale in yaml.safe_load(path.read_text()).get("scales") or {}:
+            yield pytest.param(path.stem.removeprefix("table"), scale, id=f"{path.stem}-{scale}")
+
+
+@pytest.mark.parametrize("table,scale", list(_cases()))
+def test_every_table_at_every_scale_is_planned(table, scale, data_root, monkeypatch):
+    monkeypatch.setenv("MIPO_BENCH_DATA", str(data_root))
+    plan = plan_table(table, "smollm2-135m-instruct", scale, seeds=3, processes=2)
+    assert plan["tasks"] and plan["tokenizer"] == "smollm2-135m-instruct" and not plan["problems"]
+    for key, task in plan["tasks"].items():
+        assert task["eval_items"] > 0, key
+        for name, row in task["rows"].items():
+            assert row["global_batch"] == 4 or scale == "demo", (key, name)  # the paper's batch on 2 processes
+            assert row["optimizer_steps"] is None or row["optimizer_steps"] > 0
+    assert plan["totals"]["gpu_hours_estimate"] >= 0
+    text = render_plan(plan)
+    assert text.startswith("# Plan: ") and "tokenizer smollm2-135m-instruct" in text
+
+
+def test_a_model_that_is_not_here_is_planned_with_a_named_stand_in_tokenizer(mirror):
+    plan = plan_table("2", "Qwen/Qwen2.5-1.5B-Instruct", "paper", seeds=3, tasks=["gsm8k"], processes=4)
+    assert plan["tokenizer"].startswith("smollm2-135m-instruct (stand-in: Qwen/Qwen2.5-1.5B-Instruct")
+    gsm8k = plan["tasks"]["gsm8k"]
+    assert gsm8k["eval_items"] == 200 and gsm8k["train_prompts"] == 7405
+    assert gsm8k["prompt_tokens"]["p50"] > 850  # the 8-shot prompt
+    mipo = gsm8k["rows"]["mipo"]
+    assert (mipo["max_length"], mipo["cut_sequences"], mipo["global_batch"], mipo["accumulation"]) == (15360, 0, 4, 1)
+    assert mipo["optimizer_steps"] == -(-7405 // 4)
+    assert parameters_of("Qwen/Qwen2.5-1.5B-Instruct") == 1.5e9 and parameters_of("meta-llama/Llama-3.2-3B") == 3.1e9
+
+
+def test_rows_that_would_be_cut_are_a_problem_unless_allowed(mirror, monkeypatch):
+    """The plan measures the 8-shot prompts against each row's max_length: 1024 cuts most GSM8K sequences."""
+    from mipo_bench.workflows import reproduce
+
+    original = reproduce.row_recipe
+
+    def short(*args, **kwargs):
+        from mipo_bench.workflows.recipe import load_recipe
+
+        recipe = original(*args, **kwargs)
+        return load_recipe(recipe.source, [f"method={recipe.method}", "data.dataset=gsm8k", "train.max_length=1024"])
+
+    monkeypatch.setattr(reproduce, "row_recipe", short)
+    plan = plan_table("2", "smollm2-135m-instruct", "paper", seeds=1, tasks=["gsm8k"])
+    assert plan["problems"] and "exceed max_length 1024" in plan["problems"][0]
+    allowed = plan_table("2", "smollm2-135m-instruct", "paper", seeds=1, tasks=["gsm8k"], allow_truncation=True)
+    assert not allowed["problems"] and allowed["tasks"]["gsm8k"]["rows"]["mipo"]["cut_sequences"] > 1000
