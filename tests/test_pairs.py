@@ -128,6 +128,23 @@ def test_torn_last_line_is_ignored_on_resume(tmp_path):
     assert again.sent == []
 
 
+def test_an_append_after_a_torn_line_starts_a_new_row(tmp_path):
+    """The next append was glued onto the torn fragment: every later read failed ("gen.jsonl:2: invalid JSON")."""
+    from mipo_bench.core.runs import read_jsonl
+
+    out = tmp_path / "gen.jsonl"
+    requests = [{"id": "a", "messages": [{"role": "user", "content": "hi"}]}]
+    generate_cached(RecordingBackend(), requests, SamplingParams(), out)
+    with open(out, "a") as f:
+        f.write('{"key": "half-writ')  # a crash in the middle of a write
+    more = [*requests, {"id": "b", "messages": [{"role": "user", "content": "ho"}]}]
+    generate_cached(RecordingBackend(), more, SamplingParams(), out)  # appends b's row
+    rows = list(read_jsonl(out))
+    assert [r["id"] for r in rows] == ["a", "b"] and out.read_text().endswith("\n")
+    again = RecordingBackend()
+    assert [r["id"] for r in generate_cached(again, more, SamplingParams(), out)] == ["a", "b"] and not again.sent
+
+
 def test_unchanged_pairs_stage_is_skipped(tmp_path):
     first = build_pairs(PROMPTS, "random_prompt", RecordingBackend(), SamplingParams(), tmp_path, seed=1)
     idle = RecordingBackend(fail_after_batches=0)  # would crash if asked to generate

@@ -204,3 +204,19 @@ def test_converted_gguf_directory_is_the_embedded_model():
     assert canonical_model("smollm2-135m-instruct") == "smollm2-135m-instruct"
     assert canonical_model("/x/models/Other.Q4_1-0123456789abcdef") == "/x/models/Other.Q4_1-0123456789abcdef"
     assert canonical_model("Qwen/Qwen2.5-0.5B") == "Qwen/Qwen2.5-0.5B"
+
+
+def test_an_evaluation_saved_with_a_relative_model_path_is_found_from_any_directory(tmp_path, monkeypatch):
+    """Eval manifests stored the model path as given: read from another directory, a trained run became "base"."""
+    from mipo_bench.workflows.pipeline import save_evaluation
+
+    work = tmp_path / "work"
+    write_trained(work / "runs" / "r", "mipo", "smollm2-135m-instruct", seed=7)
+    monkeypatch.chdir(work)
+    results = {"results": {TASK: {}}, "mipo_bench": {}, "samples": {TASK: generation_samples([1, 0])}}
+    save_evaluation(Path("runs/r/eval"), results, "k", "runs/r/train/model", [TASK], None)
+    manifest = json.loads((work / "runs/r/eval/eval.manifest.json").read_text())
+    assert manifest["model"] == str(work / "runs/r/train/model")
+    monkeypatch.chdir(tmp_path)  # elsewhere
+    entries, skipped = collect([work / "runs"])
+    assert not skipped and [(e.method, e.seed) for e in entries] == [("mipo", 7)]

@@ -57,9 +57,25 @@ def read_jsonl(path: str | Path) -> Iterator[dict]:
             raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
 
 
+def repair_tail(path: Path) -> None:
+    """Cut a torn last line (a crash mid-write leaves one without its newline), so an append starts a new row
+    instead of being glued onto the fragment, which would corrupt the file for every later read."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        f.truncate(data.rfind(b"\n") + 1)
+
+
 def append_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
+    """Append ``rows`` (one JSON object a line, fsynced), after cutting a torn last line."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    repair_tail(path)
     with open(path, "a", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -109,6 +125,13 @@ def hardware() -> dict:
     except Exception:  # torch missing or a broken driver: the record says "no GPU seen"
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "gpus": gpus}
+
+
+def absolute(spec: str | Path) -> str:
+    """A local path as an absolute one (a manifest read from another directory still finds it); a hub id or an
+    embedded model's name unchanged."""
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.exists() else str(spec)
 
 
 def manifest_path(run_dir: str | Path, stage: str) -> Path:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.runs import content_hash, read_jsonl, write_jsonl
+from ..core.runs import absolute, content_hash, read_jsonl, write_jsonl
 from ..core.stage import Stage
 from ..generation import SamplingParams, generate_cached
 from .base import get_strategy, plan_pairs
@@ -79,7 +79,7 @@ def build_pairs(
             )
     write_jsonl(out_dir / "pairs.jsonl", pairs)
     return stage.finish(
-        model=backend.model,
+        model=absolute(backend.model),
         model_fingerprint=backend.fingerprint(),
         strategy=strategy,
         seed=seed,

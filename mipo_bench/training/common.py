@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..core.runs import append_jsonl, content_hash, file_hash, manifest_path, read_jsonl, write_manifest
+from ..core.runs import absolute, append_jsonl, content_hash, file_hash, manifest_path, read_jsonl, write_manifest
 from .base import METHODS, PAIRS, PROMPTS, SFT, Method, TrainContext
 
 if TYPE_CHECKING:
@@ -378,9 +378,9 @@ def train(
     card = {
         "method": method_name,
         "recipe": getattr(recipe, "source", recipe) or "",
-        "base_model": model,
+        "base_model": absolute(model),
         "seed": seed,
-        "data": str(data_path),
+        "data": absolute(data_path),
         "data_hash": file_hash(data_path),
         "data_manifest": json.loads(data_manifest.read_text()) if data_manifest else None,
         "settings": asdict(settings),

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.chat import user_chat
-from ..core.runs import content_hash, file_hash, read_jsonl, write_jsonl
+from ..core.runs import absolute, content_hash, file_hash, read_jsonl, write_jsonl
 from ..core.stage import Stage
 from ..data.spec import answer_kind as data_answer_kind
 from ..generation.base import truncate_at_stop
@@ -264,7 +264,7 @@ def prepare_revisions(variant: str, recipe, run_dir, rows: list[dict], backend=N
         variant=variant,
         template=template["path"],
         template_hash=file_hash(template["path"]),
-        model=backend.model,
+        model=absolute(backend.model),
         model_fingerprint=backend.fingerprint(),
         sampling=params.to_dict(),
         pairs_hash=content_hash(rows),

@@ -16,7 +16,7 @@ from .. import data
 from ..core.console import console, progress_bar
 from ..core.models import model_fingerprint
 from ..core.resources import tasks_dir
-from ..core.runs import content_hash, file_hash, write_json
+from ..core.runs import absolute, content_hash, file_hash, write_json
 from ..core.stage import Stage
 from ..data.prompts import task_prompt
 from ..generation import BACKEND_OPTIONS, get_backend
@@ -181,7 +181,7 @@ def save_evaluation(out: Path, results: dict, key: str, model: str, tasks: list[
     stage = Stage(out, "eval", key)
     stage.start()
     write_json(out / "eval_results.json", slim)
-    stage.finish(model=model, tasks=tasks, limit=limit, label=label)
+    stage.finish(model=absolute(model), tasks=tasks, limit=limit, label=label)
     return slim
 
 
