@@ -81,7 +81,8 @@ def test_read_samples_from_lm_eval_log(tmp_path):
     else:
         raise AssertionError("a malformed row must be named")
     path.write_text(path.read_text().splitlines()[0] + "\n")
-    assert read_samples(path) == [{"id": "prefeval/x/1", "query": "q", "preferences": ["c"], "response": "an answer"}]
+    item = {"id": "prefeval/x/1", "query": "q", "preferences": ["c"], "response": "an answer", "context": "c"}
+    assert read_samples(path) == [item]  # the context too: paper_ca / paper_mb judge the personalized prompt
 
 
 def test_critic_accuracy_strict_and_tie_tolerant(tmp_path):

@@ -1,11 +1,21 @@
-"""Table 6: how well a critic (the judge the RLAIF methods use as their reward) agrees with human preference labels.
+"""Table 6: how well a critic (a judge scoring personalization 1-5) agrees with human preference labels.
 
 Each labelled record — a query, the user's preference (their context), the human-chosen and a rejected response — is
-scored 1-5 on both sides with the same judge, template (``rlaif_critic``, the paper's RLAIF instruction), decoding and
-seed. Strict accuracy = % of pairs with score(chosen) > score(rejected); tie-tolerant = % with >=, both over the pairs
-judged on both sides; pairs with a failed side are counted, never dropped silently. Paper: n = 200 per dataset.
+scored 1-5 on both sides with the same judge, template, decoding and seed. Strict accuracy = % of pairs with
+score(chosen) > score(rejected); tie-tolerant = % with >=, both over the pairs judged on both sides; pairs with a
+failed side are counted, never dropped silently. Paper: n = 200 per dataset.
 
-    mipo-bench critic-accuracy --judge SPEC --dataset prism --limit 200
+Which messages the critic sees (the output names them):
+
+- default: each dataset's judge template (its ``DatasetSpec.judge_template``: PRISM ``paper``, CA ``paper_ca``), one
+  call per itemized preference — the paper's evaluation-judge messages, which made Table 6 (prism.py ``evaluate``,
+  PROTOCOL.md §5.4);
+- ``rlaif_reward``: the critic RLAIF trains with (the recipes' ``judge_template: paper``): the RLAIF reward's own
+  message, decoding and parser (:class:`mipo_bench.rewards.critic.CriticReward`), once per response with the whole
+  context, the reply budget RLAIF's recipes give it (32 tokens);
+- any ``judges/`` template, e.g. ``rlaif_critic`` (the guarded RLAIF variant a recipe may train with).
+
+    mipo-bench critic-accuracy --judge SPEC --dataset prism --limit 200 [--template rlaif_reward]
 """
 
 from __future__ import annotations
@@ -32,6 +42,8 @@ def labelled_items(records: list[dict], source: str) -> tuple[list[dict], list[d
                 "`mipo-bench contexts` and point $MIPO_BENCH_CONTEXTS_<DATASET> at them"
             )
         base = {"id": r["id"], "query": r["prompt"], "preferences": prefs}
+        if r.get("context"):  # the whole context: a `query: personalized` template's prompt, the RLAIF reward's
+            base["context"] = r["context"]
         chosen.append({**base, "response": r["chosen"]})
         rejected.append({**base, "response": r["rejected"]})
     return chosen, rejected
@@ -55,29 +67,56 @@ def accuracy(chosen: dict[str, float | None], rejected: dict[str, float | None],
     return out
 
 
+RLAIF_REWARD = "rlaif_reward"  # the RLAIF reward's own message (not a judges/ template)
+RLAIF_REWARD_MAX_NEW_TOKENS = 32  # recipes/rlaif.yaml's judge_max_new_tokens
+
+
+def reward_scores(items: list[dict], backend, seed: int = 0, batch_size: int = 16) -> dict[str, float | None]:
+    """Each item's 1-5 score from the critic RLAIF trains with (its reward: score / 5, 0.0 for a failed reply), read
+    back as a score (None: failed); the reward sees the whole context, once per response."""
+    from ..rewards.critic import PAPER, CriticReward
+
+    reward = CriticReward(
+        backend, template=PAPER, max_new_tokens=RLAIF_REWARD_MAX_NEW_TOKENS, seed=seed, batch_size=batch_size
+    )
+    columns = {
+        "context": [it.get("context") or " ".join(it["preferences"]) for it in items],
+        "query": [it["query"] for it in items],
+    }
+    rewards = reward.score([it["query"] for it in items], [it["response"] for it in items], None, columns)
+    return {it["id"]: (None if not r else 5 * r) for it, r in zip(items, rewards)}
+
+
 def critic_accuracy(
     records: list[dict],
     backend,
     out: str | Path,
     source: str,
-    template: str = "rlaif_critic",
+    template: str = "paper",
     seed: int = 0,
     batch_size: int = 16,
 ) -> dict:
-    """Judge both sides of every labelled record with ``backend``; writes the judgments and ``critic.json``."""
+    """Judge both sides of every labelled record with ``backend`` and ``template`` (a ``judges/`` template, or
+    :data:`RLAIF_REWARD`); writes the judgments and ``critic.json``."""
     out = Path(out)
     chosen_items, rejected_items = labelled_items(records, source)
-    kwargs = {"template": template, "seed": seed, "batch_size": batch_size}
-    chosen = response_scores(judge_items(chosen_items, backend, out / "chosen_judgments.jsonl", **kwargs))
-    rejected = response_scores(judge_items(rejected_items, backend, out / "rejected_judgments.jsonl", **kwargs))
+    if template == RLAIF_REWARD:
+        chosen = reward_scores(chosen_items, backend, seed, batch_size)
+        rejected = reward_scores(rejected_items, backend, seed, batch_size)
+    else:
+        kwargs = {"template": template, "seed": seed, "batch_size": batch_size}
+        chosen = response_scores(judge_items(chosen_items, backend, out / "chosen_judgments.jsonl", **kwargs))
+        rejected = response_scores(judge_items(rejected_items, backend, out / "rejected_judgments.jsonl", **kwargs))
     result = {"source": source, "template": template, "seed": seed, **accuracy(chosen, rejected, seed)}
     write_json(out / "critic.json", result)
     return result
 
 
 def critic_table(spec, scale: dict, judge: str, out: Path, backend_name: str = "hf") -> dict:
-    """Table 6 for one critic: strict / tie-tolerant accuracy per dataset of the spec."""
+    """Table 6 for one critic: strict / tie-tolerant accuracy per dataset of the spec, each with the spec's
+    ``judge_template`` (the user's ``--template``) or else the dataset's own judge template."""
     from rich.table import Table
+    from rich.text import Text
 
     from .. import data
     from ..core.console import console
@@ -85,17 +124,19 @@ def critic_table(spec, scale: dict, judge: str, out: Path, backend_name: str = "
     from ..judging.run import judge_backend
 
     backend = judge_backend(backend_name, judge, scale.get("batch_size", 16))
-    table = Table(title=f"{spec.title} — critic {judge}")
+    table = Table(title=Text(f"{spec.title} — critic {judge}"))
     table.add_column("dataset")
+    table.add_column("template")
     for col in ("n", "strict acc.", "tie-tolerant acc.", "unjudged"):
         table.add_column(col, justify="right")
     results = {}
     for key, dataset in spec.tasks.items():
+        template = spec.judge_template or data.dataset_spec(dataset).judge_template
         records = data.eval_docs(dataset, "paper")  # the paper's evaluation items, with the contexts where written
         if contexts_path(dataset):
             records = apply_contexts(records, contexts_path(dataset))
         records = records[: scale.get("limit")] if scale.get("limit") else records
-        res = critic_accuracy(records, backend, out / key, source=f"{dataset} (test)", template=spec.judge_template)
+        res = critic_accuracy(records, backend, out / key, source=f"{dataset} (test)", template=template)
         results[key] = res
 
         def pct(name, res=res):
@@ -104,8 +145,10 @@ def critic_table(spec, scale: dict, judge: str, out: Path, backend_name: str = "
             low, high = res[name + "_ci"]
             return f"{res[name]:.1f} [{low:.0f}, {high:.0f}]"
 
-        table.add_row(key, str(res["n"]), pct("strict"), pct("tie_tolerant"), str(res["unjudged"]))
+        cells = (key, template, str(res["n"]), pct("strict"), pct("tie_tolerant"), str(res["unjudged"]))
+        table.add_row(*(Text(c) for c in cells))
     console.print(table)
-    summary = {"table": spec.name, "judge": judge, "results": results}
+    templates = {key: res["template"] for key, res in results.items()}
+    summary = {"table": spec.name, "judge": judge, "templates": templates, "results": results}
     write_json(out / "reproduce_summary.json", summary)
     return summary

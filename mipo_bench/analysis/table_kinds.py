@@ -7,8 +7,10 @@ comparing kind names, so a new kind of table is one :class:`TableKind` and one `
 plugin), never an edit of the code that uses it. Registered:
 
 - ``accuracy`` (Table 2): the headline score of the task (the paper's extraction) ×100;
-- ``win_rate`` (Tables 1, 5): the judge stage's win-rate, ties as wins (the paper's), ×100 — from
-  ``<eval dir>/judge/judge_summary.json``; ``reproduce`` runs the judge stage for it;
+- ``win_rate`` (Tables 1, 5): the judge stage's win-rate, ties as wins (the paper's), ×100, over ALL items: an item
+  the judge failed on (or with no counterpart) counts as a loss, as in the scripts (PRISM: a NaN mean loses; CA/MB: a
+  failed call scores 0); the count is shown beside the cell — from ``<eval dir>/judge/judge_summary.json``;
+  ``reproduce`` runs the judge stage for it;
 - ``self_bleu`` (Tables 3-4): self-BLEU-4 of the evaluation responses (:func:`mipo_bench.analysis.metrics.self_bleu`),
   lower = more diverse;
 - ``critic`` (Table 6): built by its own runner (the critic's accuracy on human labels), not from run directories.
@@ -33,7 +35,9 @@ class TableKind:
     flips the paper's blue/red. ``digits``: decimals printed. ``points``: the factor that turns a difference into
     points for the 3-point highlight (self-BLEU is on 0-1). ``judged``: ``reproduce`` must run the judge stage before
     the table has values. ``runner(spec, scale, model, out) -> summary``: a kind built by its own runner rather than
-    from run directories (``value`` is then None).
+    from run directories (``value`` is then None). ``info(entry) -> dict``: what a cell's value rests on, shown beside
+    the table (``unjudged`` / ``items``: items counted as losses because unjudged, of all items; ``judge``,
+    ``template``, ``self_judging``); None: the kind has nothing to add.
     """
 
     name: str
@@ -43,6 +47,7 @@ class TableKind:
     points: float = 1.0
     judged: bool = False
     runner: Callable[..., dict] | None = None
+    info: Callable[[Any], dict] | None = None
 
     def __post_init__(self):
         if (self.value is None) == (self.runner is None):
@@ -79,13 +84,39 @@ def accuracy_value(entry) -> float | None:
     return 100 * sum(scores.values()) / len(scores) if scores else None
 
 
-def win_rate_value(entry) -> float | None:
-    """The judge stage's win-rate with ties as wins (the paper's), ×100; None before the entry is judged."""
+def judge_summary(entry) -> dict | None:
+    """The entry's ``judge/judge_summary.json`` (None before it is judged)."""
     path = Path(entry.eval_dir) / "judge" / "judge_summary.json"
-    if not path.exists():
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def win_rate_value(entry) -> float | None:
+    """The judge stage's win-rate with ties as wins (the paper's), ×100, over all items: an unjudged or unmatched item
+    counts as a loss, as the scripts count a failed judge call against the model; None before the entry is judged."""
+    w = (judge_summary(entry) or {}).get("win_rate") or {}
+    if not w.get("n"):
         return None
-    rate = (json.loads(path.read_text()).get("win_rate") or {}).get("win_rate_ties_as_wins")
-    return None if rate is None else 100 * rate
+    rate = w.get("win_rate_ties_as_wins_all_n")
+    if rate is None:  # a summary written before the all-n rate existed
+        rate = (w["wins"] + w["ties"]) / w["n"]
+    return 100 * rate
+
+
+def win_rate_info(entry) -> dict:
+    """Items counted as losses because unjudged (a failed judge call on either side, or no counterpart), of all items;
+    the judge, its template and whether it judged its own policy (as ``reproduce`` recorded it)."""
+    report = judge_summary(entry)
+    if report is None:
+        return {}
+    w = report.get("win_rate") or {}
+    choice = report.get("judge_choice") or {}
+    return {
+        "unjudged": int(w.get("failed", 0)) + int(w.get("unmatched", 0)),
+        "items": int(w.get("n", 0)),
+        "judge": report.get("judge"),
+        "template": report.get("template"),
+        "self_judging": choice.get("self_judging"),
+    }
 
 
 def self_bleu_value(entry) -> float | None:
@@ -104,6 +135,6 @@ def critic_runner(spec, scale: dict, model: str, out: Path) -> dict:
 
 
 register_kind(TableKind("accuracy", value=accuracy_value))
-register_kind(TableKind("win_rate", value=win_rate_value, judged=True))
+register_kind(TableKind("win_rate", value=win_rate_value, judged=True, info=win_rate_info))
 register_kind(TableKind("self_bleu", value=self_bleu_value, lower_is_better=True, digits=3, points=100.0))
 register_kind(TableKind("critic", runner=critic_runner))

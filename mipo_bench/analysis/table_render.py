@@ -2,9 +2,12 @@
 
     print(render(table, "markdown"))      # or FORMATS.get("markdown")(table)
 
-Deltas are highlighted at 3 points or more, as the paper's captions (blue: the improvement, red: the opposite; for
-self-BLEU, where lower means more diverse, a drop is the improvement). A new format is one function and one
-``@FORMATS.register`` line.
+Every delta to the reference row is printed after the value, as in the paper's tables (a delta that rounds to zero
+is not); deltas of MORE than 3 points are highlighted, as the paper's captions say ("changes larger than 3 points"):
+blue the improvement, red the opposite (for self-BLEU, where lower means more diverse, a drop is the improvement).
+A cell with unjudged items (counted as losses) carries ``†``, a trained cell with fewer seeds than the table's others
+``‡``; the table's notes say which and how many. A judged table's caption (lines under the title) names its judge,
+template and reference. A new format is one function and one ``@FORMATS.register`` line.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from ..core.registry import Registry
 if TYPE_CHECKING:
     from .tables import BuiltTable, Cell
 
-HIGHLIGHT = 3.0  # points, as the paper's captions
+HIGHLIGHT = 3.0  # points: a delta larger than this is highlighted, as the paper's captions
+UNJUDGED_MARK = "\u2020"  # †: some of the cell's items were not judged (counted as losses)
+SHORT_MARK = "\u2021"  # ‡: the cell has fewer seeds than the table's others
 
 FORMATS: Registry[Callable] = Registry("table format")
 
@@ -29,28 +34,33 @@ def render(table: BuiltTable, fmt: str = "rich"):
 
 
 def _delta_text(cell: Cell, table: BuiltTable) -> str:
+    """The delta as printed (" +2.50"), or "" when there is none or it rounds to zero."""
     if cell.delta is None:
         return ""
-    return f" {cell.delta:+.{table.digits}f}" if abs(cell.delta * table.points) >= HIGHLIGHT - 1e-9 else ""
+    text = f"{cell.delta:+.{table.digits}f}"
+    return "" if float(text) == 0 else f" {text}"
 
 
 def _direction(cell: Cell, table: BuiltTable) -> str | None:
-    """Up or down ("up"/"down") for a highlighted delta (the paper's blue/red), None otherwise."""
-    if not _delta_text(cell, table):
+    """Up or down ("up"/"down") for a highlighted delta (> 3 points: the paper's blue/red), None otherwise."""
+    if cell.delta is None or abs(cell.delta * table.points) <= HIGHLIGHT + 1e-9:
         return None
     better = cell.delta < 0 if table.lower_is_better else cell.delta > 0
     return "up" if better else "down"
 
 
-def _cell_markup(cell: Cell | None, table: BuiltTable, delta_format: str) -> str:
-    """A cell's value, with its highlighted delta written through ``delta_format`` (rich markup or Markdown)."""
+def _marks(cell: Cell) -> str:
+    return (UNJUDGED_MARK if cell.unjudged else "") + (SHORT_MARK if cell.of_seeds is not None else "")
+
+
+def _cell_markdown(cell: Cell | None, table: BuiltTable) -> str:
+    """A cell's value and marks, then its delta (bold when highlighted: Markdown has no colour)."""
     if cell is None:
         return "-"
     delta = _delta_text(cell, table)
-    if not delta:
-        return cell.text(table.digits)
-    style = {"up": "bold blue", "down": "bold red"}[_direction(cell, table)]
-    return cell.text(table.digits) + delta_format.format(style=style, delta=delta, stripped=delta.strip())
+    if delta and _direction(cell, table):
+        delta = f" **{delta.strip()}**"
+    return cell.text(table.digits) + _marks(cell) + delta
 
 
 def _header(table: BuiltTable) -> list[str]:
@@ -64,69 +74,110 @@ def _body(table: BuiltTable) -> list[tuple[str, list[Cell | None]]]:
 
 @FORMATS.register("rich")
 def rich_table(table: BuiltTable):
-    """A rich Table for the console: highlighted deltas in bold blue / red."""
+    """A rich Table for the console: highlighted deltas in bold blue / red; labels are plain text, never markup."""
     from rich.table import Table
+    from rich.text import Text
 
-    out = Table(title=table.spec.title)
+    title = Text(table.spec.title)
+    for line in table.caption:
+        title.append("\n" + line, style="dim")
+    out = Table(title=title, caption=Text("\n".join(table.notes)) if table.notes else None)
     for h in _header(table):
-        out.add_column(h, justify="left" if h == "model" else "right")
+        out.add_column(Text(h), justify="left" if h == "model" else "right")
+
+    def cell_text(c: Cell | None) -> Text:
+        if c is None:
+            return Text("-")
+        text = Text(c.text(table.digits) + _marks(c))
+        direction = _direction(c, table)
+        text.append(_delta_text(c, table), style={"up": "bold blue", "down": "bold red"}.get(direction or "", ""))
+        return text
+
     for label, cells in _body(table):
-        out.add_row(label, *(_cell_markup(c, table, "[{style}]{delta}[/]") for c in cells))
+        out.add_row(Text(label), *(cell_text(c) for c in cells))
     return out
 
 
 @FORMATS.register("markdown")
 def markdown_table(table: BuiltTable) -> str:
-    """A Markdown table: highlighted deltas in bold (Markdown has no colour)."""
+    """A Markdown table: highlighted deltas in bold (Markdown has no colour); the caption before it, notes after."""
     header = _header(table)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [line + "\n" for line in table.caption]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, cells in _body(table):
-        texts = [_cell_markup(c, table, " **{stripped}**") for c in cells]
-        lines.append("| " + " | ".join([label, *texts]) + " |")
+        lines.append("| " + " | ".join([label, *(_cell_markdown(c, table) for c in cells)]) + " |")
+    lines += ["\n" + line for line in table.notes]
     return "\n".join(lines) + "\n"
 
 
 @FORMATS.register("csv")
 def csv_table(table: BuiltTable) -> str:
-    """One line per cell with full precision (for further analysis), every delta, highlighted or not."""
+    """One line per cell with full precision (for further analysis), every delta, highlighted or not; a judged table
+    adds each cell's unjudged items and all its items (summed over seeds)."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["model", "row", "column", "mean", "std", "seeds", "delta"])
+    extra = ["unjudged", "items"] if table.counts_items else []
+    w.writerow(["model", "row", "column", "mean", "std", "seeds", "delta", *extra])
     for model, label, cells in table.rows:
         for col in table.columns:
             c = cells.get(col)
             if c is not None:
                 std = "" if c.std is None else c.std
-                w.writerow([model, label, col, c.mean, std, c.seeds, "" if c.delta is None else c.delta])
+                counts = [c.unjudged, c.items] if table.counts_items else []
+                w.writerow([model, label, col, c.mean, std, c.seeds, "" if c.delta is None else c.delta, *counts])
     return buf.getvalue()
 
 
 @FORMATS.register("latex")
 def latex_table(table: BuiltTable) -> str:
-    """A booktabs tabular for the paper: highlighted deltas in \\textcolor{blue} / {red}."""
+    """A booktabs tabular for the paper: highlighted deltas in \\textcolor{blue} / {red}, the others plain; the caption
+    as comments above it, the notes as rows under it."""
 
     def tex(c: Cell | None) -> str:
         if c is None:
             return "--"
         body = f"{c.mean:.{table.digits}f}" + ("" if c.std is None else f" $\\pm$ {c.std:.{table.digits}f}")
+        body += _tex_escape(_marks(c))
+        delta = _delta_text(c, table)
         direction = _direction(c, table)
         if direction:
             colour = "blue" if direction == "up" else "red"
-            body += f" \\textcolor{{{colour}}}{{{c.delta:+.{table.digits}f}}}"
+            body += f" \\textcolor{{{colour}}}{{{delta.strip()}}}"
+        else:
+            body += delta
         return body
 
-    lines = [
+    width = len(table.columns) + 1
+    lines = ["% " + line.replace("\n", " ") for line in table.caption]
+    lines += [
         "\\begin{tabular}{l" + "r" * len(table.columns) + "}",
         "\\toprule",
         " & ".join(_tex_escape(h) for h in _header(table)) + " \\\\",
         "\\midrule",
     ]
     lines += [" & ".join([_tex_escape(label), *(tex(c) for c in cells)]) + " \\\\" for label, cells in _body(table)]
-    lines += ["\\bottomrule", "\\end{tabular}"]
+    lines += ["\\bottomrule"]
+    lines += [f"\\multicolumn{{{width}}}{{l}}{{\\footnotesize {_tex_escape(n)}}} \\\\" for n in table.notes]
+    lines += ["\\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
+_TEX = {
+    "\\": "\\textbackslash{}",
+    "&": "\\&",
+    "%": "\\%",
+    "_": "\\_",
+    "#": "\\#",
+    "$": "\\$",
+    "{": "\\{",
+    "}": "\\}",
+    "~": "\\textasciitilde{}",
+    "^": "\\textasciicircum{}",
+    UNJUDGED_MARK: "$^{\\dagger}$",
+    SHORT_MARK: "$^{\\ddagger}$",
+}
+
+
 def _tex_escape(text: str) -> str:
-    for a, b in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"), ("#", "\\#")):
-        text = text.replace(a, b)
-    return text
+    """``text`` as LaTeX prints it literally (one character at a time, so no replacement is escaped again)."""
+    return "".join(_TEX.get(ch, ch) for ch in text)

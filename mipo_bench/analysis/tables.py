@@ -6,9 +6,11 @@ and the builder that turns run directories into that table.
     print(render(table, "markdown"))
 
 A cell is one (model, row, task): the mean over seeds of the per-seed values, with the sample std (ddof=1, the paper's
-form; PROTOCOL.md §8) when there is more than one seed. Deltas are against the table's reference row of the same
-model. How a cell's value is read (accuracy, win-rate, self-BLEU) and which way is better is the spec's kind
-(:mod:`mipo_bench.analysis.table_kinds`); the output formats are :mod:`mipo_bench.analysis.table_render`.
+form; PROTOCOL.md §8) when there is more than one seed. A trained cell with fewer seeds than the table's others says so
+(a mark and a note), and a judged cell names its unjudged items (counted as losses). Deltas are against the table's
+reference row of the same model. How a cell's value is read (accuracy, win-rate, self-BLEU) and which way is better
+is the spec's kind (:mod:`mipo_bench.analysis.table_kinds`); the output formats are
+:mod:`mipo_bench.analysis.table_render`.
 
 A new table is one YAML file in ``recipes/reproduce/`` (``table: <name>``): :func:`table_specs` finds it by name, on
 first use (importing this module reads no YAML). A spec's ``aliases`` name other tables that are the same runs and
@@ -27,7 +29,7 @@ import yaml
 from ..core.registry import Registry
 from ..core.resources import recipes_dir
 from .table_kinds import KINDS, TableKind
-from .table_render import FORMATS, HIGHLIGHT, render
+from .table_render import FORMATS, HIGHLIGHT, SHORT_MARK, UNJUDGED_MARK, render
 
 __all__ = [
     "FORMATS",
@@ -165,12 +167,19 @@ def load_table(name: str) -> TableSpec:
 # ----------------------------------------------------------------------------------------------------- building
 @dataclass
 class Cell:
-    """One (model, row, task) of a table: the mean over seeds, their std, and the delta to the reference row."""
+    """One (model, row, task) of a table: the mean over seeds, their std, and the delta to the reference row.
+
+    ``unjudged`` / ``items``: of the cell's items (summed over its seeds), those counted as losses because the judge
+    failed on them (0 / 0 for kinds that are not judged). ``of_seeds``: the table's seed count when this trained cell
+    has fewer (a seed is missing), else None."""
 
     mean: float
     std: float | None  # None: a single run (the paper prints no ±)
     seeds: int
     delta: float | None = None  # against the reference row of the same model
+    unjudged: int = 0
+    items: int = 0
+    of_seeds: int | None = None
 
     def text(self, digits: int) -> str:
         body = f"{self.mean:.{digits}f}"
@@ -190,6 +199,9 @@ class BuiltTable:
     lower_is_better: bool = False
     missing: list[str] = field(default_factory=list)  # entries that matched no row, one line each
     points: float = 1.0  # a delta × points is compared with the 3-point highlight (self-BLEU is on 0-1: ×100)
+    caption: list[str] = field(default_factory=list)  # lines under the title: the judge, template and reference
+    notes: list[str] = field(default_factory=list)  # lines under the table: each marked cell, why it is marked
+    counts_items: bool = False  # the kind counts unjudged items (the CSV gets their columns)
 
 
 def entry_row(spec: TableSpec, entry) -> tuple[Row, str] | None:
@@ -217,7 +229,9 @@ def build_table(spec: TableSpec, entries) -> BuiltTable:
     """Cells from evaluation entries: per (model, row, task) the seeds' values → mean ± std; deltas vs reference."""
     from .metrics.stats import seed_mean_std
 
+    kind = spec.table_kind
     values: dict[tuple[str, str, str], dict] = {}
+    infos: dict[tuple[str, str, str], dict] = {}
     missing = []
     for e in entries:
         match = entry_row(spec, e)
@@ -228,8 +242,13 @@ def build_table(spec: TableSpec, entries) -> BuiltTable:
         v = cell_value(spec, e)
         if v is not None:
             values.setdefault((e.model, row.name, key), {})[e.seed] = v
+            if kind.info is not None:
+                infos.setdefault((e.model, row.name, key), {})[e.seed] = kind.info(e)
     columns = list(spec.tasks)
     models = list(dict.fromkeys(m for m, _, _ in values))
+    trained = {r.name for r in spec.rows if r.method is not None}
+    # the table's seed count: the most any trained cell has; a cell with fewer is marked, never shown as a full one
+    expected = max((len(v) for (_, r, _), v in values.items() if r in trained), default=0)
     out_rows = []
     for model in models:
         cells_by_row: dict[str, dict[str, Cell]] = {}
@@ -239,9 +258,18 @@ def build_table(spec: TableSpec, entries) -> BuiltTable:
                 per_seed = values.get((model, row.name, key))
                 if per_seed:
                     mean, std = seed_mean_std(list(per_seed.values()))
-                    cells[key] = Cell(mean, std if len(per_seed) > 1 else None, len(per_seed))
+                    cell = Cell(mean, std if len(per_seed) > 1 else None, len(per_seed))
+                    seed_infos = infos.get((model, row.name, key), {}).values()
+                    cell.unjudged = sum(i.get("unjudged", 0) for i in seed_infos)
+                    cell.items = sum(i.get("items", 0) for i in seed_infos)
+                    if row.name in trained and len(per_seed) < expected:
+                        cell.of_seeds = expected
+                    cells[key] = cell
             if spec.average and cells and len(cells) == len(columns):
-                cells["avg"] = Cell(sum(c.mean for c in cells.values()) / len(cells), None, 0)
+                parts = list(cells.values())
+                cells["avg"] = Cell(sum(c.mean for c in parts) / len(parts), None, 0)
+                cells["avg"].unjudged, cells["avg"].items = sum(c.unjudged for c in parts), sum(c.items for c in parts)
+                cells["avg"].of_seeds = expected if any(c.of_seeds for c in parts) else None
             if cells:
                 cells_by_row[row.name] = cells
         ref = cells_by_row.get(spec.reference or "")
@@ -256,5 +284,66 @@ def build_table(spec: TableSpec, entries) -> BuiltTable:
             out_rows.append((model, row.label.format(model=model), cells))
     if spec.average:
         columns.append("avg")
-    kind = spec.table_kind
-    return BuiltTable(spec, columns, out_rows, kind.digits, kind.lower_is_better, missing=missing, points=kind.points)
+    return BuiltTable(
+        spec,
+        columns,
+        out_rows,
+        kind.digits,
+        kind.lower_is_better,
+        missing=missing,
+        points=kind.points,
+        caption=judge_caption(columns, infos),
+        notes=cell_notes(out_rows, columns, len(models) > 1),
+        counts_items=kind.info is not None,
+    )
+
+
+def judge_caption(columns: list[str], infos: dict[tuple[str, str, str], dict]) -> list[str]:
+    """The lines that name a judged table's judge and template (self-judging: the judge is the policy itself) and,
+    per task, what the win-rate compares with (the dataset's ``reference``); none for a table that is not judged."""
+    judges: dict[tuple, list[str]] = {}
+    for key in columns:
+        seen = {
+            (i.get("judge"), i.get("template"), bool(i.get("self_judging")))
+            for (_, _, k), by_seed in infos.items()
+            if k == key
+            for i in by_seed.values()
+            if i.get("judge")
+        }
+        for judged in sorted(seen, key=str):
+            judges.setdefault(judged, []).append(key)
+    lines = []
+    for (judge, template, self_judging), keys in judges.items():
+        where = "" if len(judges) == 1 else f"{', '.join(keys)}: "
+        lines.append(f"{where}judged by {judge} (template {template})" + ("; self-judging" if self_judging else ""))
+    if lines:
+        from ..data import DATASETS
+
+        for key in columns:
+            spec = DATASETS.get(key, None)
+            if spec is not None and spec.reference:
+                lines.append(f"reference ({key}): {spec.reference}")
+    return lines
+
+
+def cell_notes(rows: list[tuple[str, str, dict[str, Cell]]], columns: list[str], many_models: bool) -> list[str]:
+    """One line per marked cell: unjudged items counted as losses, and trained cells with fewer seeds than the
+    table's others."""
+    unjudged, short = [], []
+    for model, label, cells in rows:
+        who = f"{model}: {label}" if many_models else label
+        for key in columns:
+            cell = cells.get(key)
+            if cell is None:
+                continue
+            if cell.unjudged:
+                unjudged.append(
+                    f"{UNJUDGED_MARK} {who} / {key}: {cell.unjudged} of {cell.items} items unjudged (a failed judge "
+                    "call or no counterpart), counted as losses as in the scripts"
+                )
+            if cell.of_seeds is not None:
+                what = f"n={cell.seeds} of {cell.of_seeds} seeds"
+                if key == "avg":
+                    what = "averages a cell with fewer seeds"
+                short.append(f"{SHORT_MARK} {who} / {key}: {what}")
+    return unjudged + short

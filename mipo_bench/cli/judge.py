@@ -32,7 +32,7 @@ def cmd_judge(args) -> None:
         batch_size=args.batch_size,
         constrained=args.constrained,
     )
-    for shown in judge_tables(report, args.judge, args.template):
+    for shown in judge_tables(report, args.judge, report["template"]):
         console.print(shown)
     console.print(f"judgments and summary in {out}")
 
@@ -69,6 +69,7 @@ def cmd_critic_accuracy(args) -> None:
     spec = load_table("6")
     if args.dataset:
         spec.tasks = {d: d for d in args.dataset.split(",")}
+    spec.judge_template = args.template  # None: each dataset's own judge template
     scale = {"limit": args.limit, "batch_size": args.batch_size}
     critic_table(spec, scale, args.judge, Path(args.output), args.backend)
 
@@ -88,13 +89,16 @@ def register(subparsers) -> None:
     p.add_argument(
         "--dataset",
         default=None,
-        help="with --reference dataset: look up references missing from the samples' docs in this dataset by id",
+        help="the samples' dataset: its judge template is the default --template (prism: paper, "
+        "community_alignment: paper_ca, multibench: paper_mb); with --reference dataset, references missing from "
+        "the samples' docs are looked up in it by id",
     )
     p.add_argument(
         "--template",
-        default="personalization_score",
-        help="a template name in judges/ or a path: personalization_score (guarded, the default), paper (the "
-        "paper's judge messages and decoding verbatim), rlaif_critic, rubric_grade",
+        default=None,
+        help="a template name in judges/ or a path: personalization_score (guarded; the default without --dataset), "
+        "paper / paper_ca / paper_mb (the PRISM / CA / Multi-Bench scripts' judge messages and decoding verbatim; "
+        "the default of --dataset prism / community_alignment / multibench), rlaif_critic, rubric_grade",
     )
     add_backend(p, help="openai: any OpenAI-compatible endpoint at $MIPO_BENCH_API_BASE; ray: shard over a Ray cluster")
     p.add_argument(
@@ -145,6 +149,13 @@ def register(subparsers) -> None:
     p.add_argument("--judge", default=DEFAULT_MODEL, help="the critic's model spec")
     p.add_argument("--dataset", default=None, help="comma-separated labelled sets (default: community_alignment,prism)")
     p.add_argument("--limit", type=int, default=200, help="pairs per dataset (the paper: 200)")
+    p.add_argument(
+        "--template",
+        default=None,
+        help="the critic's messages: default each dataset's judge template (prism: paper, community_alignment: "
+        "paper_ca; the paper's Table 6 judge), rlaif_reward (the critic RLAIF trains with: its reward's own "
+        "message), rlaif_critic (its guarded judges/ variant), or any judges/ template name or path",
+    )
     add_backend(p)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--output", default="runs/critic")

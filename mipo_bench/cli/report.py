@@ -17,6 +17,8 @@ def table_formats() -> list[str]:
 
 
 def cmd_report(args) -> None:
+    from rich.text import Text
+
     from ..analysis.results import collect
     from ..analysis.tables import build_table, load_table, render
     from ..core.console import console
@@ -28,7 +30,7 @@ def cmd_report(args) -> None:
         raise ValueError("Table 6 is built by `mipo-bench critic-accuracy` (or `reproduce table6`), not from runs")
     entries, skipped = collect([Path(p) for p in args.run_dirs])
     for line in skipped:
-        console.print(f"[yellow]skipped: {line}")
+        console.print(Text(f"skipped: {line}", style="yellow"))
     built = build_table(spec, entries)
     if not built.rows:
         raise ValueError(f"no evaluation under {', '.join(args.run_dirs)} is a row of table {spec.name}")
@@ -38,11 +40,11 @@ def cmd_report(args) -> None:
         text = render(built, args.format)
         if args.output:
             Path(args.output).write_text(text)
-            console.print(f"table written to {args.output}")
+            console.print(Text(f"table written to {args.output}"))
         else:
             print(text, end="")
     for line in built.missing:
-        console.print(f"[dim]not a row: {line}")
+        console.print(Text(f"not a row: {line}", style="dim"))
 
 
 def cmd_reproduce(args) -> None:
@@ -50,7 +52,7 @@ def cmd_reproduce(args) -> None:
 
     locate_model(args.model)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
-    reproduce(args.table, args.model, args.seeds, tasks, args.scale, args.run_dir, args.judge)
+    reproduce(args.table, args.model, args.seeds, tasks, args.scale, args.run_dir, args.judge, template=args.template)
 
 
 def register(subparsers) -> None:
@@ -70,7 +72,19 @@ def register(subparsers) -> None:
     p.add_argument("--seeds", type=int, default=1, help="training seeds per method (the paper: 3)")
     p.add_argument("--tasks", default=None, help="comma-separated subset of the table's tasks, e.g. arc_easy,mmlu")
     p.add_argument("--scale", default="demo", choices=["demo", "paper"], help="demo: 2 CPU cores; paper: GPUs")
-    p.add_argument("--judge", default=None, help="judge model spec for judged tables (default: --model)")
+    p.add_argument(
+        "--judge",
+        default=None,
+        help="judge model spec for judged tables (default: the paper's judge of the model's family: Qwen -> "
+        "Qwen/Qwen2.5-14B-Instruct, Llama -> meta-llama/Meta-Llama-3-8B-Instruct, any other model judges itself); "
+        "Table 6: the critic (default: --model)",
+    )
+    p.add_argument(
+        "--template",
+        default=None,
+        help="judge template for every task (default: each dataset's: prism paper, community_alignment paper_ca, "
+        "multibench paper_mb); Table 6: the critic's (e.g. rlaif_reward, rlaif_critic)",
+    )
     p.add_argument("--run-dir", default=None, help="default runs/reproduce/table<N>-<scale>")
     p.add_argument("--data", default=None, help=DATA_HELP)
     p.set_defaults(func=cmd_reproduce)

@@ -30,7 +30,7 @@ NO_PREFERENCES = "the item has no preferences to judge against (run `mipo-bench 
 
 def read_samples(path: str | Path) -> list[dict]:
     """Items from an lm-eval ``samples_<task>_*.jsonl``: query, preferences, the generated response, and the
-    doc's ``reference`` / ``rubric`` where it has them."""
+    doc's ``context`` / ``reference`` / ``rubric`` where it has them."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"no samples file {path} (an lm-eval samples_<task>_*.jsonl)")
     items, seen = [], {}
@@ -45,6 +45,8 @@ def read_samples(path: str | Path) -> list[dict]:
         seen[doc["id"]] = i
         resp = row["resps"][0][0] if isinstance(row["resps"][0], list) else row["resps"][0]
         item = {"id": doc["id"], "query": doc["prompt"], "preferences": doc["preferences"], "response": resp}
+        if doc.get("context"):  # the user's context: a `query: personalized` template's personalized prompt
+            item["context"] = doc["context"]
         if doc.get("rubric"):
             item["rubric"] = doc["rubric"]
         if doc.get("rubric") or doc.get("reference"):
@@ -109,13 +111,23 @@ def judge_items(
     """Score every (item, preference); unparseable replies are retried with sampling, then marked failed.
 
     ``retries`` and ``max_new_tokens`` default to the template's (see :mod:`.templates`); ``seed`` seeds every call.
+    A ``query: personalized`` template (CA's, Multi-Bench's) sees the personalized prompt of the item's ``context``
+    (its preferences joined, when it has none), the prompt the policy answered.
     """
     tmpl = load_template(template)
     decoding = template_decoding(tmpl, max_new_tokens, retries, seed)
     requests = [
         {
             "id": f"{it['id']}#{k}",
-            "messages": judge_messages(tmpl, it["query"], it["response"], pref, it.get("rubric"), it.get("reference")),
+            "messages": judge_messages(
+                tmpl,
+                it["query"],
+                it["response"],
+                pref,
+                it.get("rubric"),
+                it.get("reference"),
+                context=it.get("context") or " ".join(it["preferences"]),
+            ),
         }
         for it in items
         for k, pref in enumerate(it["preferences"])

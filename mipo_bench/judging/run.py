@@ -21,11 +21,24 @@ def judge_backend(name: str, judge: str, batch_size: int = 16):
     return generation.get_backend(name, judge, batch_size=batch_size, **options)
 
 
+DEFAULT_TEMPLATE = "personalization_score"  # the suite's guarded template, for samples of no named dataset
+
+
+def default_template(dataset: str | None) -> str:
+    """The template a dataset's items are judged with (its spec's ``judge_template``: PRISM ``paper``, CA
+    ``paper_ca``, Multi-Bench ``paper_mb``), or the suite's guarded one when no dataset is named."""
+    if not dataset:
+        return DEFAULT_TEMPLATE
+    from ..data import dataset_spec
+
+    return dataset_spec(dataset).judge_template
+
+
 def judge_samples(
     samples: str | Path,
     judge: str,
     out: str | Path,
-    template: str = "personalization_score",
+    template: str | None = None,
     backend: str = "hf",
     reference: str | Path | None = None,
     dataset: str | None = None,
@@ -34,16 +47,18 @@ def judge_samples(
     seed: int = 0,
     batch_size: int = 16,
     constrained: bool = False,
+    judge_choice: dict | None = None,
 ) -> dict:
     """Judge ``samples``; ``reference`` is another samples file, ``"dataset"`` (each item's reference response,
-    looked up in ``dataset`` by id where the sample's doc lacks it) or None (scores only). Returns the summary."""
+    looked up in ``dataset`` by id where the sample's doc lacks it) or None (scores only). ``dataset`` names the
+    samples' dataset: its judge template is the default (:func:`default_template`). ``judge_choice`` (how the judge was
+    chosen, e.g. :meth:`.judges.JudgeChoice.as_dict`) is recorded in the summary. Returns the summary."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    template = template or default_template(dataset)
     spec = load_template(template)
     decoding = template_decoding(spec, max_new_tokens, retries, seed)
     items = read_samples(samples)
-    if dataset and reference != "dataset":
-        raise ValueError("--dataset names where to look up reference responses: use it with --reference dataset")
     if reference == "dataset":  # the dataset's own reference (PRISM / CA: the human-chosen response)
         lookup = None
         if dataset:
@@ -79,6 +94,8 @@ def judge_samples(
         "constrained": constrained,
         **summary(rows),
     }
+    if judge_choice is not None:
+        report["judge_choice"] = judge_choice
     if ref_items is not None:
         ref_rows = run(ref_items, "reference_judgments.jsonl")
         report["reference"] = {"source": str(reference), "dataset": dataset, **summary(ref_rows)}

@@ -7,7 +7,10 @@ score1..score5), and optionally:
 - ``temperature`` / ``top_p``: its decoding (default greedy); judging is always seeded;
 - ``retries``: sampled re-asks of an unparseable reply before it counts as failed (default 2);
 - ``parser``: a name in :data:`mipo_bench.judging.parse.PARSERS` (default ``tolerant``);
-- ``quote_response``: whether the response is quoted (default true; see :func:`quote`).
+- ``quote_response``: whether the response is quoted (default true; see :func:`quote`);
+- ``query``: what fills ``{query}``: ``raw`` (the default: the user's query as asked, PRISM's script) or
+  ``personalized`` (the paper's personalized prompt, the query plus the user's context: what the CA and Multi-Bench
+  scripts put after "User:", PROTOCOL.md §5.1).
 
 The command line's ``--max-new-tokens`` / ``--retries`` override the template's values.
 """
@@ -26,6 +29,7 @@ from .parse import DEFAULT_PARSER, get_parser
 
 DEFAULT_MAX_NEW_TOKENS = 8
 DEFAULT_RETRIES = 2
+QUERY_KINDS = ("raw", "personalized")
 _NUMERIC = {"max_new_tokens": int, "temperature": (int, float), "top_p": (int, float), "retries": int}
 
 
@@ -51,6 +55,8 @@ def load_template(name: str | Path) -> dict:
             raise ValueError(f"{path}: {key!r} must be a non-negative number, not {value!r}")
     if template.get("max_new_tokens") == 0:
         raise ValueError(f"{path}: 'max_new_tokens' must be at least 1")
+    if template.get("query", "raw") not in QUERY_KINDS:
+        raise ValueError(f"{path}: 'query' must be one of {QUERY_KINDS}, not {template.get('query')!r}")
     try:
         get_parser(template.get("parser", DEFAULT_PARSER))
     except ValueError as e:
@@ -112,6 +118,15 @@ def quote(response: str) -> str:
     return response.replace("<response>", "&lt;response&gt;").replace("</response>", "&lt;/response&gt;")
 
 
+def judged_query(template: dict, query: str, context: str | None) -> str:
+    """What the template's ``{query}`` is: the raw query, or the personalized prompt the user's context makes."""
+    if template.get("query", "raw") != "personalized":
+        return query
+    from ..data.prompts import personalized_prompt
+
+    return personalized_prompt(query, context)
+
+
 def judge_messages(
     template: dict,
     query: str,
@@ -119,11 +134,14 @@ def judge_messages(
     preference: str = "",
     rubric: dict | None = None,
     reference: str | None = None,
+    context: str | None = None,
 ) -> list[dict]:
     """``[system, user]`` for one (item, preference). The response is quoted unless the template says
-    ``quote_response: false`` (the paper's template, which sends it verbatim)."""
+    ``quote_response: false`` (the paper's template, which sends it verbatim). A ``query: personalized`` template gets
+    the paper's personalized prompt of ``query`` and ``context`` (the user's whole context; ``preference`` when none
+    is given) instead of the raw query."""
     fields = {
-        "query": query,
+        "query": judged_query(template, query, context or preference),
         "response": quote(response) if template.get("quote_response", True) else response,
         "preference": preference,
         "reference": reference or "(none)",

@@ -9,6 +9,11 @@ Layout of ``runs/reproduce/table<N>-<scale>/``::
     <eval dir>/judge/                  judged tables: judgments and judge_summary.json (win-rate)
     table.{md,csv,tex}, mi/, figures/, leaderboard.sqlite, leaderboard.html, reproduce_summary.json
 
+Judged tables are judged by the paper's judge of the model's family unless ``--judge`` names one (Qwen →
+Qwen2.5-14B-Instruct, Llama → Llama-3-8B-Instruct; any other model judges itself, marked self-judging:
+:func:`mipo_bench.judging.judges.paper_judge`), each task with its dataset's judge template unless ``--template`` names
+one; the summary and the written table name both.
+
 A crash anywhere loses at most the batch in flight: a rerun skips every stage whose manifest matches its inputs.
 What each table runs is its YAML spec in ``recipes/reproduce/`` (:mod:`mipo_bench.analysis.tables`).
 """
@@ -19,9 +24,12 @@ import json
 import time
 from pathlib import Path
 
+from rich.text import Text
+
 from ..analysis.tables import Row, TableSpec, build_table, load_table, render
 from ..core.models import resolve_model_path
 from ..core.runs import write_json
+from ..judging.judges import JudgeChoice, choose_judge
 from .pipeline import console, run_eval_stage, run_inputs, run_train
 from .recipe import find_recipe, load_recipe
 
@@ -67,8 +75,12 @@ def reproduce(
     run_dir: str | Path | None = None,
     judge: str | None = None,
     extras: bool = True,
+    template: str | None = None,
 ) -> dict:
-    """Run every stage of ``table`` at ``scale`` for ``model`` and ``seeds`` seeds; returns the summary it writes."""
+    """Run every stage of ``table`` at ``scale`` for ``model`` and ``seeds`` seeds; returns the summary it writes.
+
+    ``judge`` / ``template``: the judged tables' judge (default: the paper's for the model's family) and judge
+    template (default: each task's dataset's); for Table 6, the critic (default: the model) and its template."""
     started = time.time()
     full = load_table(table)
     spec = full.at_scale(scale)
@@ -83,8 +95,17 @@ def reproduce(
     out.mkdir(parents=True, exist_ok=True)
     kind = spec.table_kind
     if not kind.built_from_runs:  # Table 6: the kind's own runner (the critic is the judge, else the model)
+        if template:
+            spec.judge_template = template
         return kind.runner(spec, s, judge or model, out)
     timings: dict[str, float] = {}
+    choice = templates = None
+    if kind.judged:
+        choice = choose_judge(model, judge)
+        templates = {key: task_template(spec, key, template) for key in spec.tasks}
+        console.print(Text(f"judge: {choice.judge} ({choice.reason}); templates: {templates}"))
+        if choice.self_judging:
+            console.print(Text("the judge is the policy itself (self-judging): the table says so", style="yellow"))
 
     def timed(name, fn, *args, **kwargs):
         t = time.time()
@@ -116,18 +137,20 @@ def reproduce(
                 evals[(key, row.name, recipe.seed)] = where
                 models[(key, row.name, recipe.seed)] = str(trained / "model")
         if kind.judged:
-            timed(f"{key}: judge", _judge_task, spec, s, key, evals, judge or model)
+            timed(f"{key}: judge", _judge_task, spec, s, key, evals, choice, templates[key])
 
     from ..analysis.results import collect
 
     entries, skipped = collect([out])
     for line in skipped:
-        console.print(f"[yellow]not in the table: {line}")
+        console.print(Text(f"not in the table: {line}", style="yellow"))
     built = build_table(spec, entries)
     console.print(render(built, "rich"))
     for fmt, ext in (("markdown", "md"), ("csv", "csv"), ("latex", "tex")):
         (out / f"table.{ext}").write_text(render(built, fmt))
     summary = {"table": spec.name, "scale": scale, "model": model, "seeds": seeds, "tasks": list(spec.tasks)}
+    if choice is not None:
+        summary["judge"] = {**choice.as_dict(), "templates": templates, "references": _references(spec)}
     if extras:
         summary.update(_extras(spec, s, out, models, evals, base_path, timed))
     summary.update(stage_seconds=timings, wall_seconds=round(time.time() - started, 1))
@@ -149,10 +172,26 @@ def _samples_file(eval_dir: Path, task: str) -> Path:
     return files[-1]
 
 
-def _judge_task(spec: TableSpec, scale: dict, key: str, evals: dict, judge: str) -> None:
-    """Judge every evaluation of one task. The reference side is the dataset's reference response (PRISM / CA's
-    human-chosen one, Multi-Bench's GPT-4o one); a dataset without one (PrefEval, the demo's) is compared with the
-    table's reference row instead (personalized prompting), which the summary names."""
+def task_template(spec: TableSpec, key: str, template: str | None = None) -> str:
+    """The judge template of a table's task: the user's, else the spec's ``judge_template``, else the dataset's own
+    (PRISM ``paper``, CA ``paper_ca``, Multi-Bench ``paper_mb``: each script's messages, PROTOCOL.md §5.1)."""
+    from ..data import dataset_spec
+
+    return template or spec.judge_template or dataset_spec(key).judge_template
+
+
+def _references(spec: TableSpec) -> dict[str, str]:
+    """What each task's win-rate compares with (the dataset spec's ``reference``), for the summary."""
+    from ..data import dataset_spec
+
+    return {key: dataset_spec(key).reference for key in spec.tasks}
+
+
+def _judge_task(spec: TableSpec, scale: dict, key: str, evals: dict, choice: JudgeChoice, template: str) -> None:
+    """Judge every evaluation of one task with ``choice``'s judge and ``template``. The reference side is the dataset's
+    reference response (PRISM / CA's human-chosen one; Multi-Bench's reference_answer, where the paper had GPT-4o's);
+    a dataset without one (PrefEval, the demo's) is compared with the table's reference row instead (personalized
+    prompting), which the summary names."""
     from ..data import dataset_spec
     from ..judging.run import judge_samples
 
@@ -172,12 +211,13 @@ def _judge_task(spec: TableSpec, scale: dict, key: str, evals: dict, judge: str)
             continue  # the reference row against itself: nothing to judge
         judge_samples(
             samples,
-            judge,
+            choice.judge,
             eval_dir / "judge",
-            template=spec.judge_template or "paper",
+            template=template,
             reference=reference,
             dataset=key if use_dataset else None,
             batch_size=scale.get("judge_batch_size", 8),
+            judge_choice=choice.as_dict(),
         )
 
 
