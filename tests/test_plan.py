@@ -79,3 +79,13 @@ def test_rows_that_would_be_cut_are_a_problem_unless_allowed(mirror, monkeypatch
     assert plan["problems"] and "exceed max_length 1024" in plan["problems"][0]
     allowed = plan_table("2", "smollm2-135m-instruct", "paper", seeds=1, tasks=["gsm8k"], allow_truncation=True)
     assert not allowed["problems"] and allowed["tasks"]["gsm8k"]["rows"]["mipo"]["cut_sequences"] > 1000
+
+
+def test_reproduce_plan_from_the_command_line_runs_nothing(mirror, tmp_path, capsys, monkeypatch):
+    from mipo_bench.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["reproduce", "table2", "--scale", "demo", "--plan", "--num-processes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# Plan: Table 2") and "2 training process(es)" in out and "| mipo | demo |" in out
+    assert not (tmp_path / "runs").exists()  # nothing trained, generated or written

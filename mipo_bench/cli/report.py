@@ -50,8 +50,21 @@ def cmd_report(args) -> None:
 def cmd_reproduce(args) -> None:
     from ..workflows.reproduce import reproduce
 
-    locate_model(args.model)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    if args.plan:  # resolve and count only: the model need not be on this machine (its tokenizer falls back)
+        from ..judging.judges import paper_judge
+        from ..workflows.plan import plan_table, render_plan
+
+        table = args.table.removeprefix("table")
+        judge = args.judge or paper_judge(args.model).judge
+        plan = plan_table(
+            table, args.model, args.scale, args.seeds, tasks, args.num_processes, judge, args.allow_truncation
+        )
+        print(render_plan(plan), end="")
+        if plan["problems"]:
+            raise ValueError(f"the plan has {len(plan['problems'])} problem(s) (listed above); nothing was run")
+        return
+    locate_model(args.model)
     reproduce(args.table, args.model, args.seeds, tasks, args.scale, args.run_dir, args.judge, template=args.template)
 
 
@@ -87,4 +100,9 @@ def register(subparsers) -> None:
     )
     p.add_argument("--run-dir", default=None, help="default runs/reproduce/table<N>-<scale>")
     p.add_argument("--data", default=None, help=DATA_HELP)
+    p.add_argument(
+        "--plan", action="store_true", help="resolve and count the work (tokens, steps, judge calls, GPU hours) only"
+    )
+    p.add_argument("--num-processes", type=int, default=1, help="--plan: training processes (GPUs) per run")
+    p.add_argument("--allow-truncation", action="store_true", help="--plan: sequences over max_length are no error")
     p.set_defaults(func=cmd_reproduce)

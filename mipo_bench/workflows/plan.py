@@ -112,6 +112,7 @@ def plan_table(
     plan.update(processes=processes, seeds=seeds, judge=judge or model, tasks={}, problems=[])
     eval_limit = (s.get("eval") or {}).get("limit")
     generated = trained = judge_calls = 0
+    not_counted = []
     for key in tasks or list(spec.tasks):
         ds = data.dataset_spec(key)
         eval_items = min(ds.eval_size or 0, eval_limit or ds.eval_size or 0)
@@ -124,7 +125,8 @@ def plan_table(
             records = data.train_prompts(key, n, contexts=first.data.contexts if first else None)
         except (data.DataFormatError, FileNotFoundError, ValueError, OSError) as e:
             records = []
-            task["data_note"] = f"training prompts not readable here ({e}); counts from the spec"
+            not_counted.append(key)
+            task["data_note"] = f"training prompts not readable here ({e}): training not counted"
         prompts, responses = token_lengths(tokenizer, records)
         task.update(train_prompts=len(records), prompt_tokens=quantiles(prompts), response_tokens=quantiles(responses))
         for row in trained_rows:
@@ -159,7 +161,7 @@ def plan_table(
             }
             generated += seeds * generations * budget
             trained += seeds * len(records) * per_prompt * epochs * 2 * (mean_prompt + budget)
-        rows_evaluated = len(spec.rows) * seeds
+        rows_evaluated = len(trained_rows) * seeds + len(spec.rows) - len(trained_rows)  # untrained rows: one run
         eval_budget = ds.pair_sampling.max_new_tokens
         generated += rows_evaluated * eval_items * eval_budget
         if kind.judged:
@@ -173,6 +175,7 @@ def plan_table(
         "generated_tokens_upper_bound": int(generated),
         "trained_tokens": int(trained),
         "judge_calls": judge_calls,
+        "training_not_counted": not_counted,
         "gpu_hours_estimate": round((train_s + decode_s) * processes / 3600, 1),
         "throughput_assumptions": THROUGHPUT,
     }
@@ -203,7 +206,7 @@ def render_plan(plan: dict) -> str:
         for name, r in task["rows"].items():
             lines.append(
                 f"| {name} | {r['recipe']} | {r['max_length'] or '-'} | {r['cut_sequences']} | "
-                f"{r['global_batch']} ({r['accumulation']}) | {r['epochs']:g} | {r['optimizer_steps']} | "
+                f"{r['global_batch']} ({r['accumulation']}) | {r['epochs']:g} | {r['optimizer_steps'] or '?'} | "
                 f"{r['generations']} x {r['new_tokens_per_generation']} tokens |"
             )
     totals = plan["totals"]
@@ -213,5 +216,8 @@ def render_plan(plan: dict) -> str:
         f"trained tokens, {totals['judge_calls']:,} judge calls; about {totals['gpu_hours_estimate']} H200 GPU-hours "
         "(rough: THROUGHPUT in mipo_bench/workflows/plan.py says where each figure comes from).",
     ]
+    if totals["training_not_counted"]:
+        missing = ", ".join(totals["training_not_counted"])
+        lines.append(f"Training of {missing} is not in these totals: its data is not on this machine.")
     lines += [f"PROBLEM: {p}" for p in plan["problems"]]
     return "\n".join(lines) + "\n"
