@@ -109,7 +109,8 @@ def plan_table(
     kind = spec.table_kind
     params = parameters_of(model)
     plan = {"table": spec.name, "title": spec.title, "scale": scale, "model": model, "tokenizer": tokenizer_name}
-    plan.update(processes=processes, seeds=seeds, judge=judge or model, tasks={}, problems=[])
+    judge = (judge or model) if kind.judged else None
+    plan.update(processes=processes, seeds=seeds, judge=judge, tasks={}, problems=[])
     eval_limit = (s.get("eval") or {}).get("limit")
     generated = trained = judge_calls = 0
     not_counted = []
@@ -187,7 +188,7 @@ def render_plan(plan: dict) -> str:
     lines = [f"# Plan: {plan['title']} ({plan['scale']} scale)", ""]
     lines.append(
         f"model {plan['model']}; tokenizer {plan['tokenizer']}; {plan['seeds']} seed(s); "
-        f"{plan['processes']} training process(es); judge {plan['judge']}"
+        f"{plan['processes']} training process(es)" + (f"; judge {plan['judge']}" if plan["judge"] else "")
     )
     for key, task in plan["tasks"].items():
         lines += ["", f"## {key}: {task['eval_items']} eval items, {task['train_prompts']} training prompts", ""]
