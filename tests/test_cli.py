@@ -150,3 +150,57 @@ def test_judge_tables_without_a_reference_are_the_scores_only():
     (table,) = judge_tables(side(2, None, failed_items=2), "j", "personalization_score")
     text = rendered([table])
     assert "n/a" in text and "win-rate" not in text
+
+
+def test_version_flag(capsys):
+    from mipo_bench.cli.main import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("mipo-bench 0.")
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
+    import importlib
+
+    cli_main = importlib.import_module("mipo_bench.cli.main")  # the module (the package exports the function)
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    parser = cli_main.build_parser()
+    args = parser.parse_args(["tasks-path"])
+    monkeypatch.setattr(cli_main, "build_parser", lambda: _FixedParser(args, interrupted))
+    assert cli_main.main(["tasks-path"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["mipo-bench: interrupted; rerun `mipo-bench tasks-path ...` to resume"]
+
+
+class _FixedParser:
+    def __init__(self, args, func):
+        self.args, self.args.func = args, func
+
+    def parse_args(self, argv):
+        return self.args
+
+
+def test_recipe_mistakes_are_one_line_naming_the_file(tmp_path, capsys):
+    """A YAML syntax error (a 52-line traceback), a run name outside runs/, n_prompts=-1 ("Sample larger than
+    population") and a train.extra key the suite sets (a raw TypeError later) are one line each, before any work."""
+    from mipo_bench.cli.main import main
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\ndata: {dataset: arc_easy\ntrain: {}\n")
+    assert main(["pairs", str(broken)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"mipo-bench: {broken}:") and "not valid YAML" in err[0]
+
+    for override, expected in (
+        ("name=../../x", "name='../../x': use letters, digits"),
+        ("data.n_prompts=-1", "data.n_prompts=-1: need at least one prompt"),
+        ("train.extra={seed: 3}", "train.extra.seed: set by mipo-bench; use the recipe's top-level seed"),
+        ("train.extra={beta: 0.2}", "train.extra.beta: use train.beta instead"),
+    ):
+        assert main(["pairs", "mipo", override]) == 2, override
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and expected in err[0] and "mipo.yaml" in err[0], (override, err)

@@ -16,8 +16,19 @@ VERB_GROUPS = (evaluate, judge, train, report, mi, leaderboard)
 DESCRIPTION = "The MIPO benchmark suite: each verb runs one stage (`mipo-bench VERB --help` for its options)."
 
 
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("mipo-bench")
+    except PackageNotFoundError:  # a source tree on the path, not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> CliParser:
     parser = CliParser(prog="mipo-bench", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"mipo-bench {version()}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for group in VERB_GROUPS:
         group.register(subparsers)
@@ -38,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelSpecError, FileNotFoundError, ValueError) as e:
         print(f"mipo-bench: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # what finished is on disk (every stage resumes); no traceback for a Ctrl-C
+        print(f"mipo-bench: interrupted; rerun `mipo-bench {args.command} ...` to resume", file=sys.stderr)
+        return 130
     return 0
 
 

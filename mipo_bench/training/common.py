@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,6 +101,16 @@ class TrainSettings:
             **self.extra,
         )
 
+    def __post_init__(self):
+        """``extra`` passes TRL keywords the settings do not have; one the suite sets itself is refused here, with
+        the setting to use instead (it would have been a raw TypeError, or silently fought the suite's own value)."""
+        own = {f.name for f in dataclass_fields(self)} - {"extra"}
+        for key in self.extra or {}:
+            if key in own:
+                raise ValueError(f"train.extra.{key}: use train.{key} instead")
+            if key in SET_BY_THE_SUITE:
+                raise ValueError(f"train.extra.{key}: set by mipo-bench; {SET_BY_THE_SUITE[key]}")
+
     def accumulation_steps(self, processes: int) -> int:
         """Micro-batches per optimizer step on each of ``processes``, so that a step sees ``global_batch_size``
         examples (or the pinned ``gradient_accumulation_steps``)."""
@@ -123,8 +134,6 @@ class TrainSettings:
         keywords of :meth:`trl_kwargs` that ``config_cls`` knows, every field of the method's own settings that
         ``config_cls`` has under the same name (DPO's ``beta``, GRPO's ``num_generations``, ...), then ``pinned``
         (what the method computes or fixes, e.g. DPO's loss type); ``extra`` goes last, unfiltered."""
-        from dataclasses import fields as dataclass_fields
-
         known = {f.name for f in dataclass_fields(config_cls)}
         shared = {f.name for f in dataclass_fields(TrainSettings)}
         own = {f.name: getattr(self, f.name) for f in dataclass_fields(self) if f.name in known - shared}
@@ -140,6 +149,22 @@ class TrainSettings:
         from peft import LoraConfig
 
         return LoraConfig(r=self.lora_r, lora_alpha=self.lora_alpha, task_type="CAUSAL_LM", target_modules="all-linear")
+
+
+# TRL keywords every method's config gets from the suite (trl_kwargs), and where a user sets them instead
+SET_BY_THE_SUITE = {
+    "output_dir": "the run directory decides it (--run-dir)",
+    "seed": "use the recipe's top-level seed",
+    "data_seed": "use the recipe's top-level seed",
+    "report_to": "training curves are written to train_log.jsonl",
+    "save_strategy": "the final checkpoint is saved to <run>/train/model",
+    "warmup_steps": "use train.warmup_ratio",
+    "lr_scheduler_kwargs": "use train.min_lr_rate",
+    "bf16": "the precision follows the device (fp32 weights, bf16 autocast on GPU)",
+    "fp16": "the precision follows the device (fp32 weights, bf16 autocast on GPU)",
+    "use_cpu": "the device decides it",
+    "disable_tqdm": "progress bars are the suite's",
+}
 
 
 def world_size() -> int:

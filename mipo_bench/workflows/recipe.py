@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -22,6 +23,8 @@ from ..core.resources import recipes_dir
 from ..data import DEFAULT_DATASET
 from ..generation import BACKENDS, SamplingParams
 from ..training import METHODS, TrainSettings
+
+SAFE_NAME = re.compile(r"(?!\.\.?$)[A-Za-z0-9._-]+")
 
 
 class RecipeError(ValueError):
@@ -253,7 +256,11 @@ def build_section(cls, raw, path, name: str):
     if unknown:
         hint = "".join(did_you_mean(key, valid) for key in unknown[:1])
         raise RecipeError(f"{path}: unknown {name} settings {unknown}{hint}; valid: {', '.join(valid)}")
-    return cls(**{key: coerce(value, hints[key], f"{path}: {name}.{key}") for key, value in raw.items()})
+    values = {key: coerce(value, hints[key], f"{path}: {name}.{key}") for key, value in raw.items()}
+    try:
+        return cls(**values)
+    except ValueError as e:  # a section's own check (e.g. train.extra naming a setting the suite sets)
+        raise RecipeError(f"{path}: {e}") from None
 
 
 def _check_choices(value: str, choices, where: str) -> None:
@@ -286,7 +293,12 @@ def load_recipe(spec: str, overrides: list[str] | None = None) -> Recipe:
     from ..pairs import STRATEGIES
 
     path = find_recipe(spec)
-    file_raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        file_raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:  # one line naming the file and the place, not the parser's traceback
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise RecipeError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
     raw = apply_overrides(file_raw, overrides or [])
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: a recipe is a mapping of name/method/model/seed and sections {sorted(SECTIONS)}")
@@ -313,8 +325,13 @@ def load_recipe(spec: str, overrides: list[str] | None = None) -> Recipe:
     _check_choices(sections["pairs"].backend, sorted(BACKENDS), f"{path}: pairs.backend")
     if sections["pairs"].n < 1:
         raise RecipeError(f"{path}: pairs.n={sections['pairs'].n}: need at least one sample per side")
+    if sections["data"].n_prompts is not None and sections["data"].n_prompts < 1:
+        raise RecipeError(f"{path}: data.n_prompts={sections['data'].n_prompts}: need at least one prompt (or null)")
+    name = top.get("name", path.stem)
+    if not SAFE_NAME.fullmatch(name):  # the run directory is runs/<name>: nothing may point outside it
+        raise RecipeError(f"{path}: name={name!r}: use letters, digits, '.', '_' and '-' (it names runs/<name>)")
     return Recipe(
-        name=top.get("name", path.stem),
+        name=name,
         method=top.get("method", "mipo"),
         model=top.get("model", "smollm2-135m-instruct"),
         seed=top.get("seed", 42),
