@@ -109,8 +109,10 @@ def test_grpo_config_maps_the_paper_settings(tmp_path):
     assert config.scale_rewards == "batch" and config.loss_type == "grpo" and not config.use_vllm
     assert method_rewards("rlaif_mi", OnlineSettings()) == (["rlaif_critic", "mutual_information"], [1.0, 0.1])
     assert method_rewards("rlaif_mi", OnlineSettings(rewards=["mutual_information"])) == (["mutual_information"], [1.0])
-    overridden = grpo_config(OnlineSettings(extra={"loss_type": "dapo", "max_steps": 3}), ctx, [1.0])
+    overridden = grpo_config(OnlineSettings(loss_type="dapo", extra={"max_steps": 3}), ctx, [1.0])
     assert overridden.loss_type == "dapo" and overridden.max_steps == 3
+    with pytest.raises(ValueError, match="train.extra.loss_type: use train.loss_type instead"):
+        OnlineSettings(extra={"loss_type": "dapo"})  # a field of the settings is set there, not through extra
 
 
 def test_mi_scorer_is_bound_to_the_policy_or_a_frozen_reference(tiny_model_dir, tmp_path):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..core.runs import absolute, append_jsonl, content_hash, file_hash, manifest_path, read_jsonl, write_manifest
 from .base import METHODS, PAIRS, PROMPTS, SFT, Method, TrainContext
+from .lengths import cut_warning, length_report
 
 if TYPE_CHECKING:
     import torch
@@ -340,35 +341,9 @@ def build_trainer(
     ctx = TrainContext(model, Path(out_dir), seed, device, list(callbacks or []), recipe)
     trainer = method.build(policy, tokenizer, rows, settings, ctx)
     trainer.mipo_lengths = length_report(rows, tokenizer, settings.max_length) if method.consumes != PROMPTS else None
+    if (warning := cut_warning(trainer.mipo_lengths)) and is_main_process():
+        print(warning, file=sys.stderr)
     return trainer
-
-
-RESPONSE_KEYS = ("chosen", "rejected", "completion")
-
-
-def length_report(rows: list[dict], tokenizer, max_length: int | None) -> dict:
-    """Tokens of each prompt + response sequence (the chat template applied, as TRL tokenizes it) against
-    ``max_length``: how many sequences, and rows, the trainer cuts, and the longest. TRL keeps a sequence's start, so
-    a cut math response loses its final ``#### N``; the train manifest records this and the console says it."""
-    lengths, cut_rows = [], 0
-    for row in rows:
-        row_lengths = [
-            len(tokenizer.apply_chat_template(row["prompt"] + row[key], tokenize=True)["input_ids"])
-            for key in RESPONSE_KEYS
-            if isinstance(row.get(key), list) and row[key]
-        ]
-        lengths.extend(row_lengths)
-        cut_rows += max_length is not None and any(n > max_length for n in row_lengths)
-    cut = sum(max_length is not None and n > max_length for n in lengths)
-    report = {"max_length": max_length, "rows": len(rows), "sequences": len(lengths), "truncated_sequences": cut}
-    report.update(truncated_rows=cut_rows, longest=max(lengths, default=0))
-    if cut and is_main_process():
-        print(
-            f"train: {cut_rows} of {len(rows)} rows exceed max_length={max_length} tokens and are cut (longest "
-            f"{report['longest']}); raise train.max_length to keep whole responses",
-            file=sys.stderr,
-        )
-    return report
 
 
 def train(

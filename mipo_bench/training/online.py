@@ -115,8 +115,8 @@ class OnlineSettings(TrainSettings):
             False = transformers ``generate``.
 
     ``max_length`` (inherited) does not apply: GRPO takes the prompts whole and builds its own
-    reference. ``extra`` (inherited) passes further GRPOConfig keywords (e.g. ``max_steps``, ``vllm_mode``) and wins
-    over the fields above.
+    reference. ``extra`` (inherited) passes further GRPOConfig keywords (e.g. ``max_steps``, ``vllm_mode``); a field
+    above is set as itself, never through ``extra`` (refused with the field's name).
     """
 
     beta: float = 0.001
@@ -186,7 +186,7 @@ def check_rows(method: str, rows: list[dict], rewards: list) -> None:
 
 def grpo_config(settings: OnlineSettings, ctx, weights: list[float]):
     """GRPOConfig from the settings (the common TRL keywords GRPOConfig knows and the online fields of the same
-    names: beta, num_generations, temperature, ...), with the method's reward weights; ``extra`` wins."""
+    names: beta, num_generations, temperature, ...), with the method's reward weights, then ``extra``."""
     from trl import GRPOConfig
 
     return settings.trl_config(
