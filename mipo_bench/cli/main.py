@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..core.models import ModelSpecError
+from ..workflows.launch import LaunchError
 from . import evaluate, judge, leaderboard, mi, report, train
 from .options import CliParser
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     use_data_mirror(args)
     try:
         args.func(args)
-    except (ModelSpecError, FileNotFoundError, ValueError) as e:
+    except (ModelSpecError, FileNotFoundError, ValueError, LaunchError) as e:
         print(f"mipo-bench: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # what finished is on disk (every stage resumes); no traceback for a Ctrl-C

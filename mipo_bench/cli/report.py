@@ -58,14 +58,26 @@ def cmd_reproduce(args) -> None:
         table = args.table.removeprefix("table")
         judge = args.judge or paper_judge(args.model).judge
         plan = plan_table(
-            table, args.model, args.scale, args.seeds, tasks, args.num_processes, judge, args.allow_truncation
+            table, args.model, args.scale, args.seeds, tasks, args.num_processes, judge, args.allow_truncation, args.set
         )
         print(render_plan(plan), end="")
         if plan["problems"]:
             raise ValueError(f"the plan has {len(plan['problems'])} problem(s) (listed above); nothing was run")
         return
     locate_model(args.model)
-    reproduce(args.table, args.model, args.seeds, tasks, args.scale, args.run_dir, args.judge, template=args.template)
+    reproduce(
+        args.table,
+        args.model,
+        args.seeds,
+        tasks,
+        args.scale,
+        args.run_dir,
+        args.judge,
+        template=args.template,
+        settings=args.set,
+        num_processes=args.num_processes,
+        accelerate_config=args.accelerate_config,
+    )
 
 
 def register(subparsers) -> None:
@@ -103,6 +115,24 @@ def register(subparsers) -> None:
     p.add_argument(
         "--plan", action="store_true", help="resolve and count the work (tokens, steps, judge calls, GPU hours) only"
     )
-    p.add_argument("--num-processes", type=int, default=1, help="--plan: training processes (GPUs) per run")
+    p.add_argument(
+        "--num-processes",
+        type=int,
+        default=1,
+        help="training processes (GPUs): > 1 trains every row under one `accelerate launch` (CPU processes when no "
+        "GPU is visible); the recipes' global batch stays theirs (the accumulation is divided)",
+    )
+    p.add_argument(
+        "--accelerate-config", default=None, help="with --num-processes: ddp (default), zero2, zero3, fsdp2 or a path"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="data./pairs./train. keys: every trained row's recipe (e.g. pairs.max_new_tokens=64); eval.limit, "
+        "eval.batch_size, eval.gen_kwargs; mi.n, mi.max_new_tokens, ...; judge.max_new_tokens, judge.batch_size "
+        "(repeatable)",
+    )
     p.add_argument("--allow-truncation", action="store_true", help="--plan: sequences over max_length are no error")
     p.set_defaults(func=cmd_reproduce)

@@ -94,24 +94,27 @@ def plan_table(
     processes: int = 1,
     judge: str | None = None,
     allow_truncation: bool = False,
+    settings: list[str] | None = None,
 ) -> dict:
     """The plan of one table at one scale: per task, the items and token lengths; per trained row, its recipe,
     global batch, optimizer steps and generations; the judge calls; the GPU-hour estimate. Raises when a row's
-    sequences would be cut by its ``max_length`` (unless ``allow_truncation``)."""
+    sequences would be cut by its ``max_length`` (unless ``allow_truncation``). ``settings``: ``reproduce --set``
+    values, as the run would apply them."""
     from ..analysis.tables import load_table
     from .pipeline import with_dataset_defaults
-    from .reproduce import row_recipe
+    from .reproduce import row_recipe, split_settings
 
     full = load_table(table)
     spec = full.at_scale(scale)
     s = full.scales[scale]
+    recipe_settings, run_settings = split_settings(settings)
     tokenizer, tokenizer_name = plan_tokenizer(model)
     kind = spec.table_kind
     params = parameters_of(model)
     plan = {"table": spec.name, "title": spec.title, "scale": scale, "model": model, "tokenizer": tokenizer_name}
     judge = (judge or model) if kind.judged else None
     plan.update(processes=processes, seeds=seeds, judge=judge, tasks={}, problems=[])
-    eval_limit = (s.get("eval") or {}).get("limit")
+    eval_limit = {**(s.get("eval") or {}), **run_settings["eval"]}.get("limit")
     generated = trained = judge_calls = 0
     not_counted = []
     for key in tasks or list(spec.tasks):
@@ -119,7 +122,9 @@ def plan_table(
         eval_items = min(ds.eval_size or 0, eval_limit or ds.eval_size or 0)
         task = {"dataset": key, "eval_items": eval_items, "rows": {}}
         trained_rows = [r for r in spec.rows if r.method]
-        recipes = {r.name: with_dataset_defaults(row_recipe(spec, s, r, model, key, 0)) for r in trained_rows}
+        recipes = {
+            r.name: with_dataset_defaults(row_recipe(spec, s, r, model, key, 0, recipe_settings)) for r in trained_rows
+        }
         first = next(iter(recipes.values()), None)
         try:
             n = first.data.n_prompts if first else None

@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from rich.text import Text
 
 from ..analysis.tables import Row, TableSpec, build_table, load_table, render
 from ..core.models import resolve_model_path
 from ..core.runs import write_json
 from ..judging.judges import JudgeChoice, choose_judge
+from .launch import train_jobs
 from .pipeline import console, run_eval_stage, run_inputs, run_train
 from .recipe import find_recipe, load_recipe
 
@@ -49,9 +52,12 @@ def row_recipe_name(scale: dict, row: Row) -> str:
     return name
 
 
-def row_recipe(spec: TableSpec, scale: dict, row: Row, model: str, task_key: str, seed_offset: int):
-    """The recipe that trains ``row`` on ``task_key``: the scale's recipe (:func:`row_recipe_name`), the model, seed,
-    dataset, and the scale's, method's and row's overrides (in that order)."""
+def row_recipe_args(
+    spec: TableSpec, scale: dict, row: Row, model: str, task_key: str, seed_offset: int, extra: list[str] = ()
+) -> tuple[str, list[str]]:
+    """The recipe (name) and overrides that train ``row`` on ``task_key``: the scale's recipe
+    (:func:`row_recipe_name`), the model, seed, dataset, then the scale's, method's and row's overrides and the
+    user's ``extra`` ones (``reproduce --set``), in that order."""
     name = row_recipe_name(scale, row)
     base = load_recipe(name)
     overrides = [
@@ -62,8 +68,80 @@ def row_recipe(spec: TableSpec, scale: dict, row: Row, model: str, task_key: str
         *scale.get("overrides", []),
         *scale.get("method_overrides", {}).get(row.method, []),
         *row.overrides,
+        *for_method(row.method, extra),
     ]
-    return load_recipe(name, overrides)
+    return name, overrides
+
+
+def for_method(method: str, settings) -> list[str]:
+    """The ``--set`` recipe values that apply to ``method``'s rows: every data./pairs. key, and the train. keys its
+    settings have (``train.max_completion_length`` reaches the online methods only)."""
+    from dataclasses import fields
+
+    from ..training import METHODS
+
+    valid = {f.name for f in fields(METHODS.get(method).settings)}
+    return [item for item in settings if not item.startswith("train.") or item.split("=", 1)[0][6:] in valid]
+
+
+def row_recipe(spec: TableSpec, scale: dict, row: Row, model: str, task_key: str, seed_offset: int, extra=()):
+    """The recipe that trains ``row`` on ``task_key`` (:func:`row_recipe_args`)."""
+    return load_recipe(*row_recipe_args(spec, scale, row, model, task_key, seed_offset, list(extra)))
+
+
+# What `reproduce --set SECTION.KEY=VALUE` may change besides the recipes (data., pairs., train. keys go to every
+# trained row's recipe): the table's evaluation, its MI meter and its judge.
+RUN_SETTINGS = {
+    "eval": ("limit", "batch_size", "gen_kwargs"),
+    "mi": ("n", "max_new_tokens", "contrasts", "batch_size", "samples", "per_token", "prompts"),
+    "judge": ("max_new_tokens", "batch_size"),
+}
+
+
+def split_settings(settings: list[str] | None) -> tuple[list[str], dict[str, dict]]:
+    """``--set`` values -> (recipe overrides for every trained row, ``{eval|mi|judge: {key: value}}``)."""
+    recipe, run = [], {section: {} for section in RUN_SETTINGS}
+    for item in settings or []:
+        key, sep, value = item.partition("=")
+        section, _, leaf = key.partition(".")
+        if not sep or not leaf:
+            raise ValueError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. train.learning_rate=1e-6")
+        if section not in RUN_SETTINGS:
+            recipe.append(item)  # a recipe key: checked when the recipes load (train.: see for_method)
+            continue
+        if leaf not in RUN_SETTINGS[section]:
+            raise ValueError(f"--set {item!r}: {section}. takes {', '.join(RUN_SETTINGS[section])}")
+        run[section][leaf] = yaml.safe_load(value)
+    _check_train_keys(recipe)
+    return recipe, run
+
+
+def _check_train_keys(recipe_settings: list[str]) -> None:
+    """A ``--set train.KEY`` that no method has is a typo: one line naming it (a key some methods lack is fine)."""
+    from dataclasses import fields
+
+    from ..training import METHODS
+
+    known = {f.name for _, method in METHODS.items() for f in fields(method.settings)}
+    for item in recipe_settings:
+        key = item.split("=", 1)[0]
+        if key.startswith("train.") and key[6:] not in known:
+            raise ValueError(f"--set {item!r}: no training method has a setting {key[6:]!r}")
+
+
+@dataclass
+class TrainedRow:
+    """One trained row of one task and seed: its recipe, where its input, checkpoint and evaluation go."""
+
+    key: str
+    row: Row
+    recipe_name: str
+    overrides: list[str]
+    recipe: object
+    input_dir: Path
+    trained: Path
+    where: Path
+    data_path: Path | None = None
 
 
 def reproduce(
@@ -76,12 +154,19 @@ def reproduce(
     judge: str | None = None,
     extras: bool = True,
     template: str | None = None,
+    settings: list[str] | None = None,
+    num_processes: int = 1,
+    accelerate_config: str | None = None,
 ) -> dict:
     """Run every stage of ``table`` at ``scale`` for ``model`` and ``seeds`` seeds; returns the summary it writes.
 
     ``judge`` / ``template``: the judged tables' judge (default: the paper's for the model's family) and judge
-    template (default: each task's dataset's); for Table 6, the critic (default: the model) and its template."""
+    template (default: each task's dataset's); for Table 6, the critic (default: the model) and its template.
+    ``settings``: ``--set`` values (:func:`split_settings`). ``num_processes`` > 1: every training runs under one
+    ``accelerate launch`` with that many processes (:mod:`.launch`; ``accelerate_config``: a shipped config name or
+    a path, default ddp); the recipes' global batch stays theirs (the accumulation is divided)."""
     started = time.time()
+    recipe_settings, run_settings = split_settings(settings)
     full = load_table(table)
     spec = full.at_scale(scale)
     if tasks:
@@ -90,7 +175,9 @@ def reproduce(
             raise ValueError(f"{full.path}: unknown task(s) {unknown}; the table has {list(full.tasks)}")
         names = dict(full.tasks, **full.scales[scale].get("task_names", {}))
         spec.tasks = {t: names[t] for t in tasks}
-    s = full.scales[scale]
+    s = dict(full.scales[scale])
+    s["mi"] = {**s.get("mi", {}), **run_settings["mi"]}
+    s["judge"] = run_settings["judge"]
     out = Path(run_dir or f"runs/reproduce/table{spec.name}-{scale}")
     out.mkdir(parents=True, exist_ok=True)
     kind = spec.table_kind
@@ -109,15 +196,16 @@ def reproduce(
 
     def timed(name, fn, *args, **kwargs):
         t = time.time()
-        console.rule(f"[bold]{name}")
+        console.rule(Text(name, style="bold"))
         result = fn(*args, **kwargs)
         timings[name] = round(time.time() - t, 1)
         return result
 
-    ev = s.get("eval", {})
+    ev = {**s.get("eval", {}), **run_settings["eval"]}
     base_path = str(resolve_model_path(model))
     evals: dict[tuple[str, str, int | None], Path] = {}  # (task, row, seed) -> eval dir
     models: dict[tuple[str, str, int | None], str] = {}
+    trained_rows: list[TrainedRow] = []
     for key, task in spec.tasks.items():
         for row in spec.rows:
             if row.method is None:  # the untrained model: one run (the paper prints no ± for it)
@@ -126,17 +214,39 @@ def reproduce(
                 evals[(key, row.name, None)], models[(key, row.name, None)] = where, base_path
                 continue
             for k in range(seeds):
-                recipe = row_recipe(spec, s, row, model, key, k)
+                name, overrides = row_recipe_args(spec, s, row, model, key, k, recipe_settings)
+                recipe = load_recipe(name, overrides)
                 seed_dir = out / key / f"seed{recipe.seed}"
                 input_dir = seed_dir / row.name if row.overrides else seed_dir  # own pairs when the row changes them
-                data_path = timed(f"{key}: input {row.name} seed {recipe.seed}", run_inputs, recipe, input_dir)
                 trained = seed_dir / row.name
-                timed(f"{key}: train {row.name} seed {recipe.seed}", run_train, recipe, input_dir, data_path, trained)
                 where = seed_dir / "eval" / row.name
-                timed(f"{key}: eval {row.name} seed {recipe.seed}", _eval, trained / "model", task, where, ev, row.name)
-                evals[(key, row.name, recipe.seed)] = where
-                models[(key, row.name, recipe.seed)] = str(trained / "model")
-        if kind.judged:
+                trained_rows.append(TrainedRow(key, row, name, overrides, recipe, input_dir, trained, where))
+    for t in trained_rows:  # every training input first: a data problem shows before any training starts
+        t.data_path = timed(f"{t.key}: input {t.row.name} seed {t.recipe.seed}", run_inputs, t.recipe, t.input_dir)
+    if num_processes > 1 and trained_rows:
+        jobs = [
+            {"recipe": t.recipe_name, "overrides": t.overrides, "input_dir": t.input_dir, "data_path": t.data_path}
+            | {"out": t.trained}
+            for t in trained_rows
+        ]
+        timed(
+            f"train: {len(jobs)} runs, {num_processes} processes",
+            train_jobs,
+            jobs,
+            out,
+            num_processes,
+            accelerate_config,
+        )
+    for t in trained_rows:
+        if num_processes <= 1:
+            name = f"{t.key}: train {t.row.name} seed {t.recipe.seed}"
+            timed(name, run_train, t.recipe, t.input_dir, t.data_path, t.trained)
+        name = f"{t.key}: eval {t.row.name} seed {t.recipe.seed}"
+        timed(name, _eval, t.trained / "model", spec.tasks[t.key], t.where, ev, t.row.name)
+        evals[(t.key, t.row.name, t.recipe.seed)] = t.where
+        models[(t.key, t.row.name, t.recipe.seed)] = str(t.trained / "model")
+    if kind.judged:
+        for key in spec.tasks:
             timed(f"{key}: judge", _judge_task, spec, s, key, evals, choice, templates[key])
 
     from ..analysis.results import collect
@@ -149,13 +259,14 @@ def reproduce(
     for fmt, ext in (("markdown", "md"), ("csv", "csv"), ("latex", "tex")):
         (out / f"table.{ext}").write_text(render(built, fmt))
     summary = {"table": spec.name, "scale": scale, "model": model, "seeds": seeds, "tasks": list(spec.tasks)}
+    summary.update(num_processes=num_processes, settings=list(settings or []))
     if choice is not None:
         summary["judge"] = {**choice.as_dict(), "templates": templates, "references": _references(spec)}
     if extras:
         summary.update(_extras(spec, s, out, models, evals, base_path, timed))
     summary.update(stage_seconds=timings, wall_seconds=round(time.time() - started, 1))
     write_json(out / "reproduce_summary.json", summary)
-    console.print(f"table, figures and leaderboard in {out}; stage times (s): {json.dumps(timings)}")
+    console.print(Text(f"table, figures and leaderboard in {out}; stage times (s): {json.dumps(timings)}"))
     return summary
 
 
@@ -216,7 +327,8 @@ def _judge_task(spec: TableSpec, scale: dict, key: str, evals: dict, choice: Jud
             template=template,
             reference=reference,
             dataset=key if use_dataset else None,
-            batch_size=scale.get("judge_batch_size", 8),
+            batch_size=scale.get("judge", {}).get("batch_size", 8),
+            max_new_tokens=scale.get("judge", {}).get("max_new_tokens"),
             judge_choice=choice.as_dict(),
         )
 
