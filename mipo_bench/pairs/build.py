@@ -84,6 +84,7 @@ def build_pairs(
         strategy=strategy,
         seed=seed,
         sampling=sampling.to_dict(),
+        model_generation_defaults=backend.model_defaults() if hasattr(backend, "model_defaults") else {},
         source=source or {},
         counts={"items": len(plan), "samples_per_item": sampling.n, "pairs": len(pairs), "dropped_empty": len(dropped)},
         dropped_ids=dropped[:100],
