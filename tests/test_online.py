@@ -146,3 +146,38 @@ def test_bad_rows_and_settings_fail_naming_the_row_or_key(tiny_model_dir, tmp_pa
         build("rlaif_mi", tiny_model_dir, tmp_path, reward_weights=[1.0])
     with pytest.raises(ValueError, match="did you mean 'mutual_information'"):
         build("mi_rl", tiny_model_dir, tmp_path, rewards=["mutual_informaton"])
+
+
+def test_rollouts_end_at_the_tasks_stop_strings(tiny_model_dir, tmp_path):
+    """Fix 12 (issue 15): GRPO rollouts ran to max_completion_length past the task's stop strings (TRL's generate
+    gets no tokenizer, so stop_strings could not apply). Now they end there, finished rows filled with EOS (TRL keeps
+    a completion up to its first EOS)."""
+    from types import SimpleNamespace
+
+    from mipo_bench.data.protocol import stop_strings
+
+    recipe = SimpleNamespace(data=SimpleNamespace(dataset="gsm8k"))
+    policy_rows = arc_rows()
+    from mipo_bench.core.models import load_model
+
+    policy, tokenizer = load_model(tiny_model_dir, dtype=torch.float32, device="cpu")
+    settings = OnlineSettings(max_completion_length=12, num_generations=2, generation_batch_size=2)
+    settings.gradient_accumulation_steps = 1
+    ctx = TrainContext(model_spec=tiny_model_dir, out_dir=tmp_path, seed=0, device="cpu", recipe=recipe)
+    trainer = METHODS["rlvr"].build(policy, tokenizer, policy_rows, settings, ctx)
+    config = trainer.generation_config
+    assert list(config.stop_strings) == list(stop_strings("gsm8k"))
+    assert config.pad_token_id == tokenizer.eos_token_id
+
+    inputs = tokenizer(["What is 2 plus 2?"], return_tensors="pt")
+    greedy = config.to_dict() | {"do_sample": False, "stop_strings": None, "max_new_tokens": 12}
+    from transformers import GenerationConfig
+
+    free = trainer.model.generate(**inputs, generation_config=GenerationConfig(**greedy))[
+        0, inputs.input_ids.shape[1] :
+    ]
+    stop = tokenizer.decode(free[3:5])  # a stop string the greedy continuation is known to reach at its 5th token
+    assert stop.strip(), "the tiny model's continuation decodes to text"
+    cut_config = GenerationConfig(**(greedy | {"stop_strings": [stop]}))
+    cut = trainer.model.generate(**inputs, generation_config=cut_config)[0, inputs.input_ids.shape[1] :]
+    assert len(cut) < len(free) and tokenizer.decode(cut).endswith(stop)

@@ -209,6 +209,9 @@ def build_online_trainer(method: str, policy, tokenizer, rows: list[dict], setti
     if scored and settings.scorer == "reference" and not trl_reference:
         frozen = copy.deepcopy(policy).eval().requires_grad_(False)
     config = grpo_config(settings, ctx, weights)
+    stops = rollout_stop_strings(ctx)
+    if stops:
+        config.generation_kwargs = {**(config.generation_kwargs or {}), **stop_kwargs(stops, tokenizer, settings)}
     trainer = GRPOTrainer(
         model=policy,
         reward_funcs=rewards,
@@ -226,7 +229,36 @@ def build_online_trainer(method: str, policy, tokenizer, rows: list[dict], setti
         scorer_model = frozen.to(trainer.accelerator.device) if frozen is not None else None
     for reward in scored:
         reward.bind(scorer_model)
+    if stops and not settings.use_vllm:
+        bind_tokenizer(trainer.model, tokenizer)
     return trainer
+
+
+def rollout_stop_strings(ctx) -> tuple[str, ...]:
+    """Where a rollout ends besides EOS: the stop strings of the recipe's dataset's eval task (pairs and evaluation
+    stop there too; the 8-shot math prompts' ``Question:``), none without a recipe."""
+    if ctx.recipe is None:
+        return ()
+    from ..data import protocol
+
+    return protocol.stop_strings(ctx.recipe.data.dataset)
+
+
+def stop_kwargs(stops: tuple[str, ...], tokenizer, settings: OnlineSettings) -> dict:
+    """GRPOConfig ``generation_kwargs`` that end rollouts at ``stops``. transformers: ``stop_strings``, and finished
+    rows filled with EOS instead of the pad token, since TRL keeps a completion up to its first EOS (a pad that is
+    not EOS, as Qwen2.5's, would be trained on). vLLM: its ``stop``, the stop string kept in the completion."""
+    if settings.use_vllm:
+        return {"stop": list(stops), "include_stop_str_in_output": True}
+    return {"stop_strings": list(stops), "pad_token_id": tokenizer.eos_token_id}
+
+
+def bind_tokenizer(model, tokenizer) -> None:
+    """``model.generate`` with ``tokenizer`` bound: transformers needs it to match ``stop_strings``, and TRL's
+    rollout calls ``generate`` without it."""
+    import functools
+
+    model.generate = functools.partial(model.generate, tokenizer=tokenizer)
 
 
 ONLINE_METHODS = {
