@@ -219,3 +219,32 @@ def test_sft_revision_bad_response_comes_from_an_incorrect_context(mirror):
         rejected = row["rejected_messages"][0]["content"]
         assert "Please respect the following requirements made by the user:" in rejected  # a context, not none
         assert item["context"] not in rejected  # and not the user's own
+
+
+def test_prism_conversations_opened_in_another_language_are_left_out_and_counted(tmp_path, capfd):
+    """Fix 12: ~1% of PRISM's conversations open in another language; the loader took them as English prompts."""
+    from mipo_bench.data import prism
+    from mipo_bench.data.language import looks_english
+
+    def row(i, prompt):
+        turns = [
+            {"turn": 0, "role": "model", "content": f"Answer {i}.", "if_chosen": True, "score": 90},
+            {"turn": 0, "role": "model", "content": f"Other {i}.", "if_chosen": False, "score": 10},
+        ]
+        return {"conversation_id": f"c{i}", "user_id": "u", "opening_prompt": prompt, "conversation_history": turns}
+
+    prompts = [
+        "What should I cook tonight?",
+        "Wie geht es dir heute, mein Freund?",
+        "hi",  # too short to tell: kept
+        "¿Cuál es la mejor manera de aprender a programar?",
+        "Tell me a joke",  # langdetect says Finnish; its English words keep it
+        "你好，今天天气怎么样？",
+    ]
+    path = tmp_path / "personalization" / "prism" / "conversations.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(row(i, p)) + "\n" for i, p in enumerate(prompts)))
+    records = prism.from_mirror(tmp_path)
+    assert [r["prompt"] for r in records] == ["What should I cook tonight?", "hi", "Tell me a joke"]
+    assert "left out 3 row(s): not English" in capfd.readouterr().err
+    assert all(looks_english(p) == (p in {"What should I cook tonight?", "hi", "Tell me a joke"}) for p in prompts)

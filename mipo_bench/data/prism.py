@@ -5,7 +5,8 @@ Each conversation row has ``conversation_id``, ``user_id``, ``opening_prompt`` a
 with ``turn``, ``role`` ("user"/"model"), ``content``, ``model_name``, ``score``, ``if_chosen``. The first turn's
 chosen model response is the reference; the lowest-scored other response of that turn is the rejected one. PRISM
 writes an empty text as the literal ``"EMPTY STRING"``: such a response is no response (a row whose chosen one is
-empty is skipped and counted). The user context is verbalized later from chosen vs rejected (`mipo-bench contexts`);
+empty is skipped and counted); the ~1% of conversations opened in another language are left out and counted
+(:func:`.language.looks_english`). The user context is verbalized later from chosen vs rejected (`mipo-bench contexts`);
 until then ``context`` is None.
 NOT available offline here: tested on a fixture written in this schema.
 """
@@ -14,7 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .records import MalformedRow, field, keep_good_rows, read_jsonl
+from .language import looks_english
+from .records import LeftOut, MalformedRow, field, keep_good_rows, read_jsonl
 from .spec import PERSONALIZATION, DatasetSpec, Decoding, register_dataset
 
 HUB_ID = "HannahRoseKirk/prism-alignment"
@@ -41,9 +43,12 @@ def to_record(row: dict, path, line: int) -> dict | None:
     others.sort(key=lambda t: (t.get("score") is None, t.get("score")))
     if not others:
         raise MalformedRow(path, line, "no non-empty other first-turn response to serve as rejected")
+    prompt = field(row, "opening_prompt", path, line).strip()
+    if not looks_english(prompt):
+        raise LeftOut("not English (the paper's data is English; data/language.py)")
     return {
         "id": f"prism/{field(row, 'conversation_id', path, line)}",
-        "prompt": field(row, "opening_prompt", path, line).strip(),
+        "prompt": prompt,
         "context": None,
         "preferences": [],
         "reference": text_of(chosen[0]),

@@ -33,20 +33,35 @@ class MalformedRow(DataFormatError):
     them and says so on stderr, naming the file and the rows."""
 
 
-def keep_good_rows(rows, convert, path) -> list[dict]:
-    """``convert(row, line)`` over ``(line, row)`` pairs; ``None`` leaves a row out by design (e.g. not English), a
-    :class:`MalformedRow` skips it and is reported once per file with the count and the first lines."""
-    import sys
+class LeftOut(Exception):
+    """A good row the protocol does not use, for a reason worth counting (e.g. "not English"): reported once per
+    file with the count, unlike a plain ``None`` (rows that are out by definition, e.g. no first-turn choice)."""
 
-    records, skipped = [], []
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def keep_good_rows(rows, convert, path) -> list[dict]:
+    """``convert(row, line)`` over ``(line, row)`` pairs; ``None`` leaves a row out by design, :class:`LeftOut` too
+    (counted per reason), a :class:`MalformedRow` skips it; both are reported once per file with the counts."""
+    import sys
+    from collections import Counter
+
+    records, skipped, left_out = [], [], Counter()
     for line, row in rows:
         try:
             record = convert(row, line)
         except MalformedRow as e:
             skipped.append(e)
             continue
+        except LeftOut as e:
+            left_out[e.reason] += 1
+            continue
         if record is not None:
             records.append(record)
+    for reason, count in left_out.items():
+        print(f"{path}: left out {count} row(s): {reason}", file=sys.stderr)
     if skipped:
         first = "; ".join(f"line {e.line}: {e.problem}" for e in skipped[:3])
         more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
