@@ -106,7 +106,7 @@ def test_page_renders_sorts_and_has_no_console_errors(tmp_path):
 
         tokens = page.locator("table.board").nth(1).locator("th", has_text="tokens")
         tokens.click()  # numbers with thousands separators sort by value, not as text
-        assert column(page, 1, 8) == ["2,500", "3,000", "5,000", "12,150"]
+        assert column(page, 1, 9) == ["2,500", "3,000", "5,000", "12,150"]
         page.locator("table.board").nth(1).locator("th", has_text="method").click()
         assert column(page, 1, 2) == sorted((r["label"] for r in rows), key=str.lower)
 

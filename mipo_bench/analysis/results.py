@@ -21,6 +21,8 @@ from pathlib import Path
 from ..core.models import EMBEDDED, ModelSpecError, embedded_gguf, gguf_cache_dir, locate_model
 from ..core.runs import read_jsonl
 from ..evaluation.harness import score_label
+from .judged import HEADLINE as JUDGED_HEADLINE
+from .judged import judged_scores
 from .report import per_item_scores, score_pairs
 
 BASE_METHOD = "base"
@@ -40,7 +42,7 @@ class EvalEntry:
     scores: dict[str, dict[int, float]]  # score label ("paper", "strict", "acc") -> doc_id -> score
     headline: str  # the score label that ranks (the paper extraction where the task has it)
     cost: dict  # generated_tokens, token_counter, train_seconds, judge_calls, hardware (None where unknown)
-    manifest: dict  # {"eval": ..., "train": ... or None}
+    manifest: dict  # {"eval": ..., "train": ... or None, "judge": the judge's identity (judged tasks) or None}
 
 
 class NotAnEvaluation(ValueError):
@@ -94,6 +96,15 @@ def read_evaluation(eval_dir: Path, label: str | None = None) -> list[EvalEntry]
             raise NotAnEvaluation(f"eval_results.json has no samples for task {task!r} named in the manifest")
         pairs = score_pairs(results, task)
         scores = {score_label(m, f): per_item_scores(results, task, f, m) for m, f in pairs}
+        headline = score_label(*pairs[0]) if pairs else ""  # "": generation only (judged later)
+        try:
+            judged = judged_scores(eval_dir, task)
+        except ValueError as e:
+            raise NotAnEvaluation(str(e)) from None
+        judge = None
+        if judged is not None:  # a judged task ranks by its win-rate against the reference
+            scores.update(judged[0])
+            headline, judge = JUDGED_HEADLINE, judged[1]
         entries.append(
             EvalEntry(
                 eval_dir=eval_dir,
@@ -103,9 +114,9 @@ def read_evaluation(eval_dir: Path, label: str | None = None) -> list[EvalEntry]
                 seed=train_manifest.get("seed") if train_manifest else None,
                 label=label or eval_manifest.get("label") or method,
                 scores=scores,
-                headline=score_label(*pairs[0]) if pairs else "",  # "": generation only (judged later)
+                headline=headline,
                 cost={**cost, "generated_tokens": sum(map(counter, response_texts(results["samples"][task])))},
-                manifest={"eval": eval_manifest, "train": train_manifest},
+                manifest={"eval": eval_manifest, "train": train_manifest, "judge": judge},
             )
         )
     return entries

@@ -88,7 +88,7 @@ TASK_SORT = {
 OVERALL_SORT = {
     "rank": "rank",
     "tasks": "tasks",
-    "mean gain": "mean_gain",
+    "mean gain [95% CI]": "mean_gain",
     "better / worse": "better",
     "tokens": "generated_tokens",
     "train s": "train_seconds",
@@ -108,7 +108,11 @@ def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboa
         f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
         f"<p class=\"meta\">Gain = a method's headline score minus the same base model's ({esc(board['base'])}) "
-        "on the same items, with a paired bootstrap 95% CI; p-values of paired tests, Holm-corrected per task. "
+        "on the same items, with a 95% CI: over seeds, then items (a two-level bootstrap) where a method has two or "
+        "more seeds; over items alone, conditional on that one checkpoint, where it has one (the CI over column). "
+        "p-values Holm-corrected per task. A judged task ranks by the paper's win-rate against the reference "
+        "(ties as wins, failed judge calls as losses; their count beside n), the ties-as-half rate beside it; "
+        "each judge and template is its own column. "
         f"Methods not significantly different (α = {board['alpha']}) from their group's best share a rank "
         "(marked <em>tied</em>). Click a column header to sort. Generated "
         f"{esc(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}.</p>",
@@ -116,9 +120,10 @@ def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboa
     percent = overall_percent(board)
     parts += [
         f"<h2>All tasks ({len(board['tasks'])})</h2>",
-        '<p class="note">Mean gain over the tasks a method was evaluated on (unweighted); better / worse: '
-        "tasks with a significant gain / loss; ties from paired tests of the per-item gains on the (task, item)s both "
-        "methods have; training time counted once per training run.</p>",
+        '<p class="note">Mean gain over the tasks a method was evaluated on, every task weighing the same, with a '
+        "95% CI (items resampled within their task); better / worse: tasks with a significant gain / loss; ties from "
+        "tests of the per-item gain differences weighed the same way; training time counted once per training "
+        "run.</p>",
     ]
     overall = _bar_rows(board["overall"], board["base"], gain="mean_gain")
     parts += _img(

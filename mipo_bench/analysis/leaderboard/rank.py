@@ -2,9 +2,16 @@
 items, and across tasks by the mean of those gains.
 
 Per task and base model, a row pools a method's seeds: the headline score's mean ± std over seeds (the paper's
-form), the gain over the base model with a paired bootstrap CI on the per-item scores averaged over seeds, a paired
-test's p-value Holm-corrected over all comparisons of the task, and a rank from tied groups (methods not
-significantly different from their group's best share a rank). Costs are summed over seeds.
+form), the gain over the base model with a 95% CI and a p-value Holm-corrected over all comparisons of the task, and
+a rank from tied groups (methods not significantly different from their group's best share a rank). With two or
+more seeds the CI and p come from a two-level bootstrap (seeds, then items: :mod:`..metrics.hierarchical`), so the
+seed-to-seed training variance counts; with one seed they are the item-level paired bootstrap and test, conditional
+on that checkpoint (``ci_over`` says which). Costs are summed over seeds.
+
+A judged task (:mod:`..judged`) ranks by the paper's win-rate against the reference, the ties-as-half rate and the
+judge's failures beside it; each judge identity (model, template, decoding, parser) is its own column: runs judged
+differently are never compared. The overall ranking's mean gain weighs every task the same, and so do its CI and
+its tests (items resampled within their task).
 
 The renderers (terminal, Markdown, CSV) are in :mod:`mipo_bench.analysis.leaderboard.render`.
 """
@@ -15,6 +22,7 @@ import math
 from collections import defaultdict
 from itertools import combinations
 
+from ..metrics.hierarchical import seed_item_bootstrap, task_weighted_bootstrap
 from ..metrics.stats import (
     holm,
     paired_bootstrap,
@@ -38,8 +46,17 @@ def leaderboard(store, base: str = "base", alpha: float = 0.05, seed: int = 0) -
     entries = store if isinstance(store, list) else store.entries()
     notes: list[str] = []
     by_task: dict[str, list[EvalEntry]] = defaultdict(list)
+    judges: dict[str, set[str]] = defaultdict(set)
     for entry in entries:
-        by_task[entry.task].append(entry)
+        column = board_task(entry)
+        by_task[column].append(entry)
+        judges[entry.task].add(column)
+    for task, columns in sorted(judges.items()):
+        if len(columns) > 1 and any(c != task for c in columns):
+            notes.append(
+                f"{task}: judged by {len(columns)} different judges or templates ({'; '.join(sorted(columns))}): "
+                "each is its own column, never compared with the others"
+            )
     tasks = {task: _task_board(task, group, base, alpha, seed, notes) for task, group in sorted(by_task.items())}
     overall = _overall(tasks, base, alpha, seed)
     return {"base": base, "alpha": alpha, "tasks": tasks, "overall": overall, "notes": notes}
@@ -64,9 +81,14 @@ def _task_board(task: str, entries: list[EvalEntry], base: str, alpha: float, se
         if reference is None:
             notes.append(f"{task}: no {base!r} entry for {model}; {label} has no gain")
             continue
-        delta = paired_bootstrap(reference["items"], row["items"], seed=seed)
+        if len(row["per_seed"]) > 1:  # seeds, then items: the training variance is a level of chance
+            delta, p = seed_item_bootstrap(reference["items"], row["per_seed"], seed=seed)
+            row.update(test="seed x item bootstrap", p=p, ci_over="seeds x items")
+        else:  # one checkpoint: items only, conditional on it
+            delta = paired_bootstrap(reference["items"], row["items"], seed=seed)
+            row["test"], row["p"] = paired_test(reference["items"], row["items"], seed=seed)
+            row["ci_over"] = "items (1 seed)"
         row.update(gain=delta.mean, low=delta.low, high=delta.high, n_shared=delta.n)
-        row["test"], row["p"] = paired_test(reference["items"], row["items"], seed=seed)
         shared = set(reference["items"]) & set(row["items"])
         row["item_gains"] = {i: row["items"][i] - reference["items"][i] for i in shared}
     adjusted = holm({key: row["p"] for key, row in rows.items() if row.get("p") is not None})
@@ -92,6 +114,7 @@ def _pooled_row(task: str, key: tuple[str, str], runs: list[EvalEntry], headline
     model, label = key
     mean, std = seed_mean_std([_mean(e.scores[headline]) for e in runs])
     items = per_item_mean([e.scores[headline] for e in runs])
+    judged = all("judge_failed" in e.scores for e in runs)
     row = {
         "task": task,
         "model": model,
@@ -102,6 +125,10 @@ def _pooled_row(task: str, key: tuple[str, str], runs: list[EvalEntry], headline
         "mean": mean,
         "std": std,
         "items": items,
+        "per_seed": [e.scores[headline] for e in runs],
+        "judge_failed": sum(sum(e.scores["judge_failed"].values()) for e in runs) / len(runs) if judged else None,
+        "ties_half": seed_mean_std([_mean(e.scores["win_ties_half"]) for e in runs])[0] if judged else None,
+        "ci_over": None,
         "gain": None,
         "low": None,
         "high": None,
@@ -137,6 +164,8 @@ def _overall(tasks: dict, base: str, alpha: float, seed: int) -> list[dict]:
                 "method": rows[0]["method"],
                 "tasks": len(rows),
                 "mean_gain": sum(r["gain"] for r in rows) / len(rows),
+                "low": None,
+                "high": None,
                 "better": sum(r["gain"] > 0 and (r["p_holm"] or 1) < alpha for r in rows),
                 "worse": sum(r["gain"] < 0 and (r["p_holm"] or 1) < alpha for r in rows),
                 "generated_tokens": _sum_known(r["generated_tokens"] for r in rows),
@@ -146,6 +175,10 @@ def _overall(tasks: dict, base: str, alpha: float, seed: int) -> list[dict]:
                 "item_gains": {(r["task"], i): g for r in rows for i, g in r["item_gains"].items()},
             }
         )
+    for row in out:  # the CI of the mean gain, every task weighing the same (items resampled within their task)
+        if row["item_gains"]:
+            delta, _ = task_weighted_bootstrap(row["item_gains"], seed=seed)
+            row["low"], row["high"] = delta.low, delta.high
     out.sort(key=lambda r: (-r["mean_gain"], r["label"], r["model"]))
     _rank_with_ties(out, alpha, seed)
     return out
@@ -153,14 +186,12 @@ def _overall(tasks: dict, base: str, alpha: float, seed: int) -> list[dict]:
 
 def _rank_with_ties(rows: list[dict], alpha: float, seed: int) -> None:
     """Set ``rank`` and ``tied`` on rows sorted by mean gain, the rule of
-    :func:`..metrics.stats.tied_groups` in this order: every pair is tested on its per-item gains over
-    the (task, item)s both have (Holm over all pairs); walking down, a row joins the current group unless it differs
-    significantly from the group's first row. A pair with no shared item cannot be told apart: tied."""
+    :func:`..metrics.stats.tied_groups` in this order: every pair is tested on the differences of its per-item gains
+    over the (task, item)s both have, every task weighing the same (:func:`task_weighted_bootstrap`, as the ranking's
+    mean gain; Holm over all pairs); walking down, a row joins the current group unless it differs significantly from
+    the group's first row. A pair with no shared item cannot be told apart: tied."""
     names = list(range(len(rows)))
-    raw = {
-        (a, b): paired_test(rows[a]["item_gains"], rows[b]["item_gains"], seed=seed)[1]
-        for a, b in combinations(names, 2)
-    }
+    raw = {(a, b): _pair_p(rows[a]["item_gains"], rows[b]["item_gains"], seed) for a, b in combinations(names, 2)}
     adjusted = holm(raw)
     groups: list[list[int]] = []
     for i in names:
@@ -171,6 +202,23 @@ def _rank_with_ties(rows: list[dict], alpha: float, seed: int) -> None:
     for name, rank in ranks_from_groups(groups).items():
         rows[name]["rank"] = rank
         rows[name]["tied"] = any(len(g) > 1 and name in g for g in groups)
+
+
+def _pair_p(a: dict, b: dict, seed: int) -> float:
+    shared = set(a) & set(b)
+    if not shared:
+        return math.nan
+    return task_weighted_bootstrap({key: a[key] - b[key] for key in shared}, seed=seed)[1]
+
+
+def board_task(entry: EvalEntry) -> str:
+    """The leaderboard column of an entry: its task, and for a judged task the judge's name, template and identity
+    key (runs judged differently land in different columns)."""
+    judge = (entry.manifest or {}).get("judge")
+    if not judge:
+        return entry.task
+    name = judge["judge"].rstrip("/").rsplit("/", 1)[-1]
+    return f"{entry.task} (judge {name}, template {judge['template']}, {judge['key'][:6]})"
 
 
 def describe_hardware(hardware: dict | None) -> str:

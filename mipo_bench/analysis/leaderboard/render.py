@@ -10,6 +10,7 @@ import io
 import math
 
 from rich.table import Table
+from rich.text import Text
 
 from .rank import COST_KEYS
 
@@ -21,6 +22,7 @@ TASK_COLUMNS = (
     "n",
     "score",
     "gain [95% CI]",
+    "CI over",
     "p (Holm)",
     "tokens",
     "train s",
@@ -32,7 +34,7 @@ OVERALL_COLUMNS = (
     "model",
     "method",
     "tasks",
-    "mean gain",
+    "mean gain [95% CI]",
     "better / worse",
     "tokens",
     "train s",
@@ -57,6 +59,11 @@ def task_cells(row: dict, percent: bool, base: str) -> list[str]:
     """The display strings of one task row, in :data:`TASK_COLUMNS` order (scores in points when ``percent``)."""
     k = 100 if percent else 1
     score = f"{k * row['mean']:.1f}" + (f" ± {k * row['std']:.1f}" if len(row["seeds"]) > 1 else "")
+    if row.get("ties_half") is not None:  # a judged task: the ties-as-half rate beside the paper's win-rate
+        score += f" (ties ½: {k * row['ties_half']:.1f})"
+    n = str(row["n_items"])
+    if row.get("judge_failed") is not None:  # failed judge calls count as losses; say how many
+        n += f" ({_num(row['judge_failed'], 0 if float(row['judge_failed']).is_integer() else 1)} failed)"
     if row["label"] == base:
         gain = "reference"
     elif row["gain"] is None:
@@ -70,9 +77,10 @@ def task_cells(row: dict, percent: bool, base: str) -> list[str]:
         row["model"],
         row["label"],
         seeds,
-        str(row["n_items"]),
+        n,
         score,
         gain,
+        row.get("ci_over") or "-",
         p,
         _num(row["generated_tokens"]),
         _num(row["train_seconds"], 1),
@@ -88,7 +96,8 @@ def overall_cells(row: dict, percent: bool) -> list[str]:
         row["model"],
         row["label"],
         str(row["tasks"]),
-        f"{k * row['mean_gain']:+.2f}",
+        f"{k * row['mean_gain']:+.2f}"
+        + ("" if row.get("low") is None else f" [{k * row['low']:+.2f}, {k * row['high']:+.2f}]"),
         f"{row['better']} / {row['worse']}",
         _num(row["generated_tokens"]),
         _num(row["train_seconds"], 1),
@@ -117,25 +126,25 @@ def _sections(board: dict):
 def rich_tables(board: dict) -> list[Table]:
     tables = []
     for title, columns, rows in _sections(board):
-        table = Table(title=title)
+        table = Table(title=Text(title))  # labels and model names are data, never rich markup
         for col in columns:
             table.add_column(col, justify="left" if col in ("model", "method", "hardware") else "right")
         for cells in rows:
-            table.add_row(*cells)
+            table.add_row(*(Text(c) for c in cells))
         tables.append(table)
     return tables
 
 
 def markdown(board: dict) -> str:
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|")
+    def cell(text: str) -> str:  # one line, its pipes escaped: a label cannot split or widen the row
+        return " ".join(text.split()).replace("|", "\\|")
 
     parts = []
     for title, columns, rows in _sections(board):
-        parts += [f"### {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        parts += [f"### {' '.join(title.split())}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         parts += ["| " + " | ".join(cell(c) for c in cells) + " |" for cells in rows]
         parts.append("")
-    parts += [f"- {note}" for note in board["notes"]]
+    parts += [f"- {' '.join(note.split())}" for note in board["notes"]]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -153,6 +162,9 @@ CSV_COLUMNS = (
     "gain",
     "low",
     "high",
+    "ci_over",
+    "judge_failed",
+    "ties_half",
     "test",
     "p",
     "p_holm",

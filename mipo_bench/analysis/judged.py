@@ -1,0 +1,102 @@
+"""Per-item scores of a judged evaluation, for the results store and the leaderboard.
+
+`mipo-bench judge` (and `reproduce`, in ``<eval dir>/judge/``) writes ``judgments.jsonl`` (the response's score per
+preference), ``reference_judgments.jsonl`` (the reference's) and ``judge_summary.json`` (the judge, template,
+decoding). Per item (lm-eval ``doc_id``) this gives:
+
+``win``             1 when the response's score >= the reference's (the paper's win-rate, ties as wins), else 0; an
+                    item whose judge call failed (either side) counts 0, as the scripts count a NaN / failed call
+``win_ties_half``   1 for a win, 0.5 for a tie, 0 for a loss or a failure
+``judge_score``     the response's mean 1-5 score over the item's preferences (judged items only)
+``judge_failed``    1 when the item could not be compared (a failed call on either side, or no counterpart)
+
+and the judge's identity (model, template, decoding, parser): runs judged differently are never compared.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..core.runs import content_hash, read_jsonl
+
+HEADLINE = "win"
+JUDGED_SCORES = ("win", "win_ties_half", "judge_score", "judge_failed")
+
+
+def judge_folder(eval_dir: Path, task: str) -> Path | None:
+    """The folder holding the judgment of ``task``'s samples in ``eval_dir`` (``judge/`` or the directory itself)."""
+    for folder in (eval_dir / "judge", eval_dir):
+        summary = folder / "judge_summary.json"
+        if summary.is_file() and f"samples_{task}_" in Path(_summary(summary).get("samples", "")).name:
+            return folder
+    return None
+
+
+def judged_scores(eval_dir: Path, task: str) -> tuple[dict[str, dict[int, float]], dict] | None:
+    """``(scores, judge)`` of ``task`` in ``eval_dir`` (see the module docstring), or None when it was not judged
+    against a reference. ``ValueError`` names the file when a judgment file is unreadable."""
+    folder = judge_folder(eval_dir, task)
+    if folder is None:
+        return None
+    summary = _summary(folder / "judge_summary.json")
+    if "win_rate" not in summary:
+        return None  # scored without a reference: no win-rate to rank by
+    from ..judging.judge import response_scores
+
+    ids = _doc_ids(eval_dir, task, Path(summary.get("samples", "")))
+    mine = response_scores(list(read_jsonl(folder / "judgments.jsonl")))
+    theirs = response_scores(list(read_jsonl(folder / "reference_judgments.jsonl")))
+    scores: dict[str, dict[int, float]] = {name: {} for name in JUDGED_SCORES}
+    for item_id, doc_id in ids.items():
+        a, b = mine.get(item_id), theirs.get(item_id)
+        failed = a is None or b is None
+        scores["judge_failed"][doc_id] = float(failed)
+        scores["win"][doc_id] = 0.0 if failed else float(a >= b)
+        scores["win_ties_half"][doc_id] = 0.0 if failed else (1.0 if a > b else 0.5 if a == b else 0.0)
+        if a is not None:
+            scores["judge_score"][doc_id] = float(a)
+    return scores, judge_identity(summary)
+
+
+def judge_identity(summary: dict) -> dict:
+    """What makes two judgments comparable: the judge model, the template (and its file's content), the decoding
+    and the parser; ``key`` is their hash."""
+    template_path = summary.get("template_path")
+    template_hash = None
+    if template_path and Path(template_path).is_file():
+        template_hash = content_hash(Path(template_path).read_text())
+    identity = {
+        "judge": str(summary.get("judge")),
+        "template": summary.get("template"),
+        "template_hash": template_hash,
+        "decoding": summary.get("decoding"),
+        "parser": "constrained" if summary.get("constrained") else "template",
+        "reference": (summary.get("reference") or {}).get("source"),
+    }
+    identity["key"] = content_hash({k: v for k, v in identity.items() if k != "reference"})[:12]
+    return identity
+
+
+def _doc_ids(eval_dir: Path, task: str, samples: Path) -> dict[str, int]:
+    """Dataset item id -> lm-eval doc_id, from the judged samples file (or the task's samples in ``eval_dir``)."""
+    if not samples.is_file():
+        found = sorted(eval_dir.rglob(f"samples_{task}_*.jsonl"))
+        if not found:
+            raise ValueError(f"{eval_dir}: judged, but no samples_{task}_*.jsonl to match the judgments to items")
+        samples = found[-1]
+    out = {}
+    for line, row in enumerate(read_jsonl(samples), 1):
+        doc = row.get("doc") or {}
+        if "id" not in doc or "doc_id" not in row:
+            raise ValueError(f"{samples}:{line}: a sample without doc.id or doc_id")
+        out[doc["id"]] = int(row["doc_id"])
+    return out
+
+
+def _summary(path: Path) -> dict:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    return obj if isinstance(obj, dict) else {}

@@ -1,0 +1,150 @@
+"""Issue 16: judged tasks on the leaderboard (win-rate, ties as half, failures, one column per judge), seeds as a
+level of chance (two-level bootstrap), tasks weighed the same in the overall test, and labels that are data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mipo_bench.analysis.leaderboard.rank import leaderboard
+from mipo_bench.analysis.leaderboard.render import markdown, rich_tables
+from mipo_bench.analysis.metrics.hierarchical import seed_item_bootstrap, task_weighted_bootstrap
+from mipo_bench.analysis.metrics.stats import paired_bootstrap, paired_test
+
+from .test_leaderboard import entry, share
+
+
+def test_seeds_that_disagree_are_not_significant_however_many_items():
+    """Two seeds, one far above the base and one far below: every item-level test on the seed-averaged items would
+    call the +10 mean gain significant; resampling the seeds does not."""
+    rng = np.random.default_rng(0)
+    base = {i: float(v) for i, v in enumerate(rng.random(2000) < 0.5)}
+    up = {i: float(rng.random() < 0.9) for i in base}  # +40 points
+    down = {i: float(rng.random() < 0.3) for i in base}  # -20 points
+    pooled = {i: (up[i] + down[i]) / 2 for i in base}
+    assert paired_test(base, pooled)[1] < 0.001  # the item-level test: "significant"
+    delta, p = seed_item_bootstrap(base, [up, down])
+    assert delta.mean == pytest.approx(paired_bootstrap(base, pooled).mean)
+    assert p > 0.05 and delta.low < 0 < delta.high
+
+
+def test_seeds_that_agree_give_the_item_level_answer():
+    rng = np.random.default_rng(1)
+    base = {i: float(v) for i, v in enumerate(rng.random(400) < 0.4)}
+    seeds = [{i: float(max(base[i], rng.random() < 0.3)) for i in base} for _ in range(3)]
+    pooled = {i: sum(s[i] for s in seeds) / 3 for i in base}
+    delta, p = seed_item_bootstrap(base, seeds)
+    item = paired_bootstrap(base, pooled)
+    assert p < 0.01 and paired_test(base, pooled)[1] < 0.01
+    assert delta.mean == pytest.approx(item.mean)
+    assert abs(delta.low - item.low) < 0.03 and abs(delta.high - item.high) < 0.03
+    one, _ = seed_item_bootstrap(base, seeds[:1])  # one seed: the item-level bootstrap
+    assert one.low < one.mean < one.high
+
+
+def test_every_task_weighs_the_same_in_the_overall_test():
+    """+1 on a 500-item task and -1 on a 20-item task: the mean gain over tasks is 0 and so is the test's centre
+    (pooling the items would give +0.92 and a tiny p)."""
+    gains = {("big", i): 1.0 for i in range(500)} | {("small", i): -1.0 for i in range(20)}
+    delta, p = task_weighted_bootstrap(gains)
+    assert delta.mean == 0.0 and p == 1.0
+
+
+def test_overall_mean_gain_has_a_ci_and_rows_say_what_their_ci_is_over(tmp_path):
+    base, a = share(0.3, 0), np.maximum(share(0.3, 0), share(0.6, 1))
+    entries = [entry("base", base), entry("A", a, seed=1), entry("A", a, seed=2), entry("B", a, seed=1)]
+    board = leaderboard(entries)
+    rows = {r["label"]: r for r in board["tasks"][entries[0].task]["rows"]}
+    assert rows["A"]["ci_over"] == "seeds x items" and rows["A"]["test"] == "seed x item bootstrap"
+    assert rows["B"]["ci_over"] == "items (1 seed)"
+    overall = {r["label"]: r for r in board["overall"]}
+    assert overall["A"]["low"] < overall["A"]["mean_gain"] < overall["A"]["high"]
+    assert "seeds x items" in markdown(board)
+
+
+def write_judged_eval(root: Path, label: str, task: str, wins: list, judge: str = "judge-14b", seed=None) -> Path:
+    """An evaluation of a personalization task judged against the dataset reference: ``wins`` per item is
+    ``win`` / ``tie`` / ``loss`` / ``failed``. Laid out as `reproduce` writes it (eval dir, judge/ inside)."""
+    eval_dir = root / label / "eval"
+    judge_dir = eval_dir / "judge"
+    judge_dir.mkdir(parents=True)
+    samples = eval_dir / "out" / f"samples_{task}_2026-12-05.jsonl"
+    samples.parent.mkdir()
+    rows, mine, theirs = [], [], []
+    for doc_id, outcome in enumerate(wins):
+        item_id = f"prism/c{doc_id}"
+        rows.append({"doc_id": doc_id, "doc": {"id": item_id, "prompt": "q", "preferences": ["p"]}, "resps": [["r"]]})
+        score = {"win": 5, "tie": 3, "loss": 1, "failed": None}[outcome]
+        mine.append({"item_id": item_id, "preference_index": 0, "score": score, "replies": ["x"], "failed": not score})
+        theirs.append({"item_id": item_id, "preference_index": 0, "score": 3, "replies": ["3"], "failed": False})
+    samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (judge_dir / "judgments.jsonl").write_text("".join(json.dumps(r) + "\n" for r in mine))
+    (judge_dir / "reference_judgments.jsonl").write_text("".join(json.dumps(r) + "\n" for r in theirs))
+    summary = {
+        "samples": str(samples),
+        "judge": judge,
+        "template": "paper",
+        "template_path": None,
+        "decoding": {"max_new_tokens": 8, "temperature": 0.1},
+        "constrained": False,
+        "reference": {"source": "dataset"},
+        "win_rate": {"n": len(wins)},
+    }
+    (judge_dir / "judge_summary.json").write_text(json.dumps(summary))
+    results = {
+        "results": {task: {}},
+        "mipo_bench": {"model_spec": "model-1"},
+        "samples": {
+            task: [{"doc_id": r["doc_id"], "filter": "none", "metrics": ["bypass"], "bypass": 999} for r in rows]
+        },
+    }
+    (eval_dir / "eval_results.json").write_text(json.dumps(results))
+    manifest = {"status": "complete", "model": "model-1", "tasks": [task], "label": label, "inputs_hash": label}
+    (eval_dir / "eval.manifest.json").write_text(json.dumps(manifest))
+    return eval_dir
+
+
+def test_judged_runs_rank_by_win_rate_with_failures_and_ties_and_never_across_judges(tmp_path):
+    from mipo_bench.analysis.results import collect
+
+    task = "mipo_prism"
+    n = 40
+    write_judged_eval(tmp_path, "base", task, ["tie"] * 20 + ["loss"] * 20)
+    write_judged_eval(tmp_path, "mipo", task, ["win"] * 24 + ["tie"] * 4 + ["loss"] * 8 + ["failed"] * 4)
+    write_judged_eval(tmp_path / "other", "mipo", task, ["win"] * n, judge="judge-8b")
+    entries, skipped = collect([tmp_path])
+    assert not skipped
+    mipo = next(e for e in entries if e.label == "mipo" and e.manifest["judge"]["judge"] == "judge-14b")
+    assert mipo.headline == "win" and sum(mipo.scores["win"].values()) == 28  # wins + ties; failures lose
+    assert sum(mipo.scores["win_ties_half"].values()) == 26 and sum(mipo.scores["judge_failed"].values()) == 4
+
+    board = leaderboard(entries)
+    columns = sorted(board["tasks"])
+    assert len(columns) == 2 and all(c.startswith(f"{task} (judge ") for c in columns)
+    assert any("never compared" in note for note in board["notes"])
+    by_judge = {c.split("judge ")[1].split(",")[0]: board["tasks"][c] for c in columns}
+    rows = {r["label"]: r for r in by_judge["judge-14b"]["rows"]}
+    assert rows["mipo"]["mean"] == pytest.approx(28 / n) and rows["mipo"]["judge_failed"] == 4
+    assert rows["mipo"]["ties_half"] == pytest.approx(26 / n)
+    assert rows["mipo"]["gain"] == pytest.approx(28 / n - 20 / n)
+    assert by_judge["judge-8b"]["rows"][0]["gain"] is None  # no base judged by that judge: nothing to compare
+    text = markdown(board)
+    assert "(4 failed)" in text and "ties ½" in text
+
+
+def test_labels_are_text_everywhere(tmp_path):
+    """A label with rich markup, a pipe and a newline renders as itself, on one Markdown row."""
+    from rich.console import Console
+
+    label = "[/bold] a|b\nc $^$"
+    entries = [entry("base", share(0.3, 0)), entry(label, share(0.6, 1), seed=1)]
+    board = leaderboard(entries)
+    console = Console(record=True, width=300)
+    for table in rich_tables(board):
+        console.print(table)
+    assert "[/bold] a|b" in console.export_text()
+    row = next(line for line in markdown(board).splitlines() if "[/bold]" in line)
+    assert "a\\|b c $^$" in row
