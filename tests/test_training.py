@@ -256,3 +256,24 @@ def test_the_global_batch_is_divided_over_processes_not_multiplied():
         paper.accumulation_steps(3)
     with pytest.raises(ValueError, match="global_batch_size=4"):
         TrainSettings(per_device_train_batch_size=8).accumulation_steps(1)
+
+
+def test_report_to_tensorboard_writes_the_training_curves_offline(tiny_pairs, tiny_model_dir, tmp_path):
+    """Issue 16: train.report_to reaches TRL's report_to (none by default); TensorBoard's event files hold the loss
+    of every logged step, written offline under <run>/train/trainer/runs/."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    settings = MipoSettings(learning_rate=1e-4, global_batch_size=2, num_train_epochs=1, report_to="tensorboard")
+    train("mipo", tiny_pairs, tiny_model_dir, tmp_path, settings, seed=0, device="cpu")
+    events = sorted((tmp_path / "trainer" / "runs").rglob("events.out.tfevents.*"))
+    assert events
+    scalars = EventAccumulator(str(events[0].parent)).Reload()
+    loss = scalars.Scalars("train/loss")
+    log = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert [e.step for e in loss] == [row["step"] for row in log if "loss" in row]
+    assert [round(e.value, 4) for e in loss] == [round(row["loss"], 4) for row in log if "loss" in row]
+
+    quiet = TrainSettings().trl_kwargs("cpu", 0, tmp_path)["report_to"]
+    assert quiet == []  # none by default: nothing is written or sent anywhere
+    with pytest.raises(ValueError, match="use train.report_to instead"):
+        TrainSettings(extra={"report_to": "wandb"})

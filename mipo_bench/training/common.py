@@ -51,6 +51,9 @@ class TrainSettings:
         lora_alpha: LoRA scaling.
         gradient_checkpointing: trade compute for memory (off by default: small models on CPU).
         logging_steps: how often the training log gets a row.
+        report_to: TRL's ``report_to``: ``none`` (default), or one or more of ``tensorboard``, ``trackio``,
+            ``wandb``, ``mlflow`` (comma-separated; each needs its package). TensorBoard writes under
+            ``<run>/train/trainer/runs/``; the curves are in ``train_log.jsonl`` either way.
     """
 
     learning_rate: float = 5e-7
@@ -69,6 +72,7 @@ class TrainSettings:
     lora_alpha: int = 16
     gradient_checkpointing: bool = False
     logging_steps: int = 1
+    report_to: str = "none"
     extra: dict = field(default_factory=dict)
 
     def trl_kwargs(self, device: str, seed: int, out_dir: Path) -> dict:
@@ -95,7 +99,7 @@ class TrainSettings:
             gradient_checkpointing=self.gradient_checkpointing,
             logging_steps=self.logging_steps,
             save_strategy="no",
-            report_to=[],
+            report_to=[t.strip() for t in self.report_to.split(",") if t.strip() not in ("", "none")],
             seed=seed,
             data_seed=seed,
             disable_tqdm=False,
@@ -157,7 +161,6 @@ SET_BY_THE_SUITE = {
     "output_dir": "the run directory decides it (--run-dir)",
     "seed": "use the recipe's top-level seed",
     "data_seed": "use the recipe's top-level seed",
-    "report_to": "training curves are written to train_log.jsonl",
     "save_strategy": "the final checkpoint is saved to <run>/train/model",
     "warmup_steps": "use train.warmup_ratio",
     "lr_scheduler_kwargs": "use train.min_lr_rate",
