@@ -204,3 +204,28 @@ def test_recipe_mistakes_are_one_line_naming_the_file(tmp_path, capsys):
         assert main(["pairs", "mipo", override]) == 2, override
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and expected in err[0] and "mipo.yaml" in err[0], (override, err)
+
+
+def test_tables_outside_a_terminal_are_plain_markdown_with_every_cell_in_full():
+    """Issue 16: piped to a file or a CI log, rich wrapped the tables into an 80-column grid of '…' cells."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from mipo_bench.core.console import show_table
+
+    table = Table(title="mipo-bench results [not markup]")
+    for name in ("task", "n", "paper exact match", "no answer (strict-match)", "re-asked"):
+        table.add_column(name)
+    table.add_row("mipo_arc_easy_with_a_long_name", "100", "12.000 ± 3.266", "88", "a|b\nc")
+    piped = io.StringIO()
+    show_table(table, Console(file=piped, width=80))
+    lines = piped.getvalue().splitlines()
+    assert lines[0] == "**mipo-bench results [not markup]**"
+    assert lines[2] == "| task | n | paper exact match | no answer (strict-match) | re-asked |"
+    assert lines[4] == "| mipo_arc_easy_with_a_long_name | 100 | 12.000 ± 3.266 | 88 | a\\|b c |"
+    assert "…" not in piped.getvalue()
+    terminal = io.StringIO()
+    show_table(table, Console(file=terminal, width=200, force_terminal=True))
+    assert "┏" in terminal.getvalue()  # a terminal gets the drawn table, at its own width

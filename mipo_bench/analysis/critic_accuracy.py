@@ -119,7 +119,7 @@ def critic_table(spec, scale: dict, judge: str, out: Path, backend_name: str = "
     from rich.text import Text
 
     from .. import data
-    from ..core.console import console
+    from ..core.console import show_table
     from ..data.contexts import apply_contexts, contexts_path
     from ..judging.run import judge_backend
 
@@ -147,7 +147,7 @@ def critic_table(spec, scale: dict, judge: str, out: Path, backend_name: str = "
 
         cells = (key, template, str(res["n"]), pct("strict"), pct("tie_tolerant"), str(res["unjudged"]))
         table.add_row(*(Text(c) for c in cells))
-    console.print(table)
+    show_table(table)
     templates = {key: res["template"] for key, res in results.items()}
     summary = {"table": spec.name, "judge": judge, "templates": templates, "results": results}
     write_json(out / "reproduce_summary.json", summary)

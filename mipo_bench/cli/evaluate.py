@@ -27,7 +27,7 @@ def cmd_model_path(args) -> None:
 
 def cmd_eval(args) -> None:
     locate_model(args.model)  # a bad --model is one line here, before lm-eval is imported
-    from ..core.console import console
+    from ..core.console import console, show_table
     from ..evaluation.harness import results_table, run_eval
 
     limit = int(args.limit) if args.limit is not None and float(args.limit).is_integer() else args.limit
@@ -44,7 +44,7 @@ def cmd_eval(args) -> None:
         seed=args.seed,
         gen_kwargs=args.gen_kwargs,
     )
-    console.print(results_table(results, f"{args.model}  ({results['mipo_bench']['wall_seconds']} s)"))
+    show_table(results_table(results, f"{args.model}  ({results['mipo_bench']['wall_seconds']} s)"))
     if args.output:  # an evaluation directory that `report` and `leaderboard` read like any stage's
         from ..core.runs import content_hash
         from ..workflows.pipeline import save_evaluation

@@ -58,7 +58,7 @@ def cmd_leaderboard(args) -> None:
     if args.format == "table":
         if args.output:
             with open(args.output, "w", encoding="utf-8") as f:
-                _print_tables(Console(file=f, width=200), board, rich_tables)
+                _print_tables(Console(file=f, width=200), board, rich_tables, drawn=True)
             console.print(f"written to {args.output}", markup=False)
         else:
             _print_tables(console, board, rich_tables)
@@ -71,8 +71,15 @@ def cmd_leaderboard(args) -> None:
         print(text, end="")
 
 
-def _print_tables(console, board: dict, rich_tables) -> None:
+def _print_tables(console, board: dict, rich_tables, drawn: bool = False) -> None:
+    """The tables: drawn (``--output`` file, 200 columns), else as :func:`show_table` shows them (in a terminal,
+    drawn to its width; piped, plain Markdown with every cell in full)."""
+    from ..core.console import show_table
+
     for table in rich_tables(board):
-        console.print(table)
+        if drawn:
+            console.print(table)
+        else:
+            show_table(table, console)
     for note in board["notes"]:
         console.print(f"note: {note}", markup=False)

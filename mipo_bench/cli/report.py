@@ -21,7 +21,7 @@ def cmd_report(args) -> None:
 
     from ..analysis.results import collect
     from ..analysis.tables import build_table, load_table, render
-    from ..core.console import console
+    from ..core.console import console, show_table
 
     if args.table is None:  # no table: the per-run comparison of every evaluation found
         raise ValueError("--table is required (1-6): which of the paper's tables to build from the run directories")
@@ -35,7 +35,7 @@ def cmd_report(args) -> None:
     if not built.rows:
         raise ValueError(f"no evaluation under {', '.join(args.run_dirs)} is a row of table {spec.name}")
     if args.format == "rich":
-        console.print(render(built, "rich"))
+        show_table(render(built, "rich"))
     else:
         text = render(built, args.format)
         if args.output:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ..analysis.report import comparison_table, training_summary
+from ..core.console import show_table
 from ..core.models import resolve_model_path
 from ..core.runs import write_json
 from .pipeline import console, run_eval_stage, run_inputs, run_train
@@ -79,7 +80,7 @@ def run_demo(
         "wall_seconds": wall,
     }
     write_json(run_dir / "demo_summary.json", summary)
-    console.print(table)
+    show_table(table)
     if headline:
         scores = ", ".join(f"{r['model']} {100 * r['scores'][headline]:.1f}" for r in rows)
         console.print(f"{task} ({headline} extraction): {scores}")

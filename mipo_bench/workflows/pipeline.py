@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .. import data
-from ..core.console import console, progress_bar
+from ..core.console import console, progress_bar, show_table
 from ..core.models import model_fingerprint
 from ..core.resources import tasks_dir
 from ..core.runs import absolute, content_hash, file_hash, write_json
@@ -165,7 +165,7 @@ def run_eval_stage(
     stage.start()
     results = run_eval(model_path, tasks, limit=limit, output=out, batch_size=batch_size, gen_kwargs=gen_kwargs)
     slim = save_evaluation(out, results, key, model_path, tasks, limit, label)
-    console.print(results_table(results, f"{model_path}"))
+    show_table(results_table(results, f"{model_path}"))
     return slim
 
 
