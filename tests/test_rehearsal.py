@@ -75,6 +75,7 @@ def test_table2_at_paper_scale_on_a_tiny_qwen2_in_two_processes(tmp_path, smollm
     assert set(summary["mi"]) >= {"gsm8k/base", "gsm8k/mipo/seed42", "arc_challenge/mipo/seed42"}
     assert Path(summary["figures"]["arc_challenge"]["path"]).is_file()
     assert "train: 8 runs, 2 processes" in summary["stage_seconds"]
+    assert len(summary["stage_seconds"]) == summary["stages_planned"]
     assert json.loads((out / "train_jobs.json").read_text())["jobs"][0]["out"].startswith("/")
 
 

@@ -60,6 +60,7 @@ def test_reproduce_runs_every_stage_and_resumes(tmp_path, tiny_model_dir, monkey
     monkeypatch.setattr(mipo_bench.training, "train", real_train)
 
     summary = reproduce(spec, tiny_model_dir, seeds=2, scale="tiny", run_dir=out)
+    assert len(summary["stage_seconds"]) == summary["stages_planned"] == 17  # "stage k of n" counts them right
     assert sft_model.stat().st_mtime_ns == stamp  # resumed: SFT of seed 42 was not trained again
     for seed in (42, 43):
         for row in ("sft", "mipo"):

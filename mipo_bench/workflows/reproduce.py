@@ -29,6 +29,7 @@ import yaml
 from rich.text import Text
 
 from ..analysis.tables import Row, TableSpec, build_table, load_table, render
+from ..core.console import StageProgress, show_table
 from ..core.models import resolve_model_path
 from ..core.runs import write_json
 from ..judging.judges import JudgeChoice, choose_judge
@@ -194,9 +195,11 @@ def reproduce(
         if choice.self_judging:
             console.print(Text("the judge is the policy itself (self-judging): the table says so", style="yellow"))
 
+    progress = StageProgress()
+
     def timed(name, fn, *args, **kwargs):
         t = time.time()
-        console.rule(Text(name, style="bold"))
+        console.rule(Text(progress.start(name), style="bold"))
         result = fn(*args, **kwargs)
         timings[name] = round(time.time() - t, 1)
         return result
@@ -206,12 +209,11 @@ def reproduce(
     evals: dict[tuple[str, str, int | None], Path] = {}  # (task, row, seed) -> eval dir
     models: dict[tuple[str, str, int | None], str] = {}
     trained_rows: list[TrainedRow] = []
+    untrained: list[tuple[str, str, Row]] = []
     for key, task in spec.tasks.items():
         for row in spec.rows:
             if row.method is None:  # the untrained model: one run (the paper prints no ± for it)
-                where = out / key / "eval" / row.name
-                timed(f"{key}: eval {row.name}", _eval, base_path, task + row.task_suffix, where, ev, row.name)
-                evals[(key, row.name, None)], models[(key, row.name, None)] = where, base_path
+                untrained.append((key, task, row))
                 continue
             for k in range(seeds):
                 name, overrides = row_recipe_args(spec, s, row, model, key, k, recipe_settings)
@@ -221,6 +223,11 @@ def reproduce(
                 trained = seed_dir / row.name
                 where = seed_dir / "eval" / row.name
                 trained_rows.append(TrainedRow(key, row, name, overrides, recipe, input_dir, trained, where))
+    progress.total = stage_count(spec, s, len(untrained), trained_rows, num_processes, extras)
+    for key, task, row in untrained:
+        where = out / key / "eval" / row.name
+        timed(f"{key}: eval {row.name}", _eval, base_path, task + row.task_suffix, where, ev, row.name)
+        evals[(key, row.name, None)], models[(key, row.name, None)] = where, base_path
     for t in trained_rows:  # every training input first: a data problem shows before any training starts
         t.data_path = timed(f"{t.key}: input {t.row.name} seed {t.recipe.seed}", run_inputs, t.recipe, t.input_dir)
     if num_processes > 1 and trained_rows:
@@ -255,11 +262,11 @@ def reproduce(
     for line in skipped:
         console.print(Text(f"not in the table: {line}", style="yellow"))
     built = build_table(spec, entries)
-    console.print(render(built, "rich"))
+    show_table(render(built, "rich"))
     for fmt, ext in (("markdown", "md"), ("csv", "csv"), ("latex", "tex")):
         (out / f"table.{ext}").write_text(render(built, fmt))
     summary = {"table": spec.name, "scale": scale, "model": model, "seeds": seeds, "tasks": list(spec.tasks)}
-    summary.update(num_processes=num_processes, settings=list(settings or []))
+    summary.update(num_processes=num_processes, settings=list(settings or []), stages_planned=progress.total)
     if choice is not None:
         summary["judge"] = {**choice.as_dict(), "templates": templates, "references": _references(spec)}
     if extras:
@@ -268,6 +275,18 @@ def reproduce(
     write_json(out / "reproduce_summary.json", summary)
     console.print(Text(f"table, figures and leaderboard in {out}; stage times (s): {json.dumps(timings)}"))
     return summary
+
+
+def stage_count(spec: TableSpec, scale: dict, untrained: int, trained_rows: list, processes: int, extras: bool) -> int:
+    """The stages a reproduce run will time (for "stage k of n"): evaluations, inputs, trainings, judging, the MI
+    meter's readings and the figures."""
+    trainings = (1 if trained_rows else 0) if processes > 1 else len(trained_rows)
+    n = untrained + 2 * len(trained_rows) + trainings + (len(spec.tasks) if spec.table_kind.judged else 0)
+    if extras and spec.mi:
+        mi_tasks = scale.get("mi", {}).get("tasks") or list(spec.tasks)
+        n += sum(t.row.name == "mipo" and t.key in mi_tasks for t in trained_rows)
+        n += sum(key in mi_tasks for key in spec.tasks if any(r.name == spec.reference for r in spec.rows))
+    return n + (1 if extras and spec.figure == "entropy" else 0)
 
 
 def _eval(model_path, task: str, where: Path, ev: dict, label: str) -> dict:
