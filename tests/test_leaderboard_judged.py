@@ -148,3 +148,46 @@ def test_labels_are_text_everywhere(tmp_path):
     assert "[/bold] a|b" in console.export_text()
     row = next(line for line in markdown(board).splitlines() if "[/bold]" in line)
     assert "a\\|b c $^$" in row
+
+
+def test_judge_audit_finds_length_bias_and_failures_and_the_page_shows_it(tmp_path, capsys):
+    """A judge that prefers long responses: wins are long, losses short. The audit's rank correlation is strong,
+    the length-controlled win-rate falls below the raw one; failed calls are counted; self-judging is flagged."""
+    from mipo_bench.analysis.judge_audit import audit
+    from mipo_bench.analysis.leaderboard.page import write_page
+    from mipo_bench.analysis.results import collect
+    from mipo_bench.cli.main import main
+
+    outcomes = ["win"] * 14 + ["tie"] * 4 + ["loss"] * 10 + ["failed"] * 2
+    eval_dir = write_judged_eval(tmp_path, "mipo", "mipo_prism", outcomes)
+    samples = next((eval_dir / "out").glob("samples_*.jsonl"))
+    rows = [json.loads(line) for line in samples.read_text().splitlines()]
+    words = {"win": 40, "tie": 20, "loss": 3, "failed": 12}  # the reference: 12 words
+    for row, outcome in zip(rows, outcomes):
+        row["resps"] = [[" ".join(["word"] * words[outcome])]]
+        row["doc"]["reference"] = " ".join(["ref"] * 12)
+    samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary_path = eval_dir / "judge" / "judge_summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["judge_choice"] = {"judge": "judge-14b", "reason": "given", "self_judging": True, "policy": "judge-14b"}
+    summary_path.write_text(json.dumps(summary))
+
+    report = audit(eval_dir, "mipo_prism")
+    assert report["parse_failures"] == {"calls": 60, "failed": 2, "rate": 2 / 60}
+    assert report["length_bias"]["spearman"] > 0.5 and report["length_bias"]["p"] < 0.01
+    lc = report["length_controlled"]
+    assert lc["raw"] == pytest.approx(18 / 28) and lc["lc"] < lc["raw"] and lc["slope"] > 0
+    assert report["self_judging"]["flag"] and report["position_bias"]["applies"] is False
+    assert "critic-accuracy" in report["human_agreement"]["why"]
+    assert (eval_dir / "judge" / "judge_audit.json").is_file()
+
+    assert main(["judge-audit", str(eval_dir)]) == 0
+    printed = capsys.readouterr()
+    assert "length bias" in printed.out + printed.err and "Spearman" in printed.out + printed.err
+
+    write_judged_eval(tmp_path, "base", "mipo_prism", ["tie"] * 30)
+    entries, _ = collect([tmp_path])
+    board = leaderboard(entries)
+    page = write_page(board, tmp_path / "board.html").read_text()
+    assert "Judge audit: mipo_prism (judge judge-14b" in page and "Spearman" in page and "LC " in page
+    assert "#### judge audit" in markdown(board)

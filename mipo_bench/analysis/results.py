@@ -105,6 +105,7 @@ def read_evaluation(eval_dir: Path, label: str | None = None) -> list[EvalEntry]
         if judged is not None:  # a judged task ranks by its win-rate against the reference
             scores.update(judged[0])
             headline, judge = JUDGED_HEADLINE, judged[1]
+            judge["audit"] = judge_audit(eval_dir, task)
         entries.append(
             EvalEntry(
                 eval_dir=eval_dir,
@@ -120,6 +121,16 @@ def read_evaluation(eval_dir: Path, label: str | None = None) -> list[EvalEntry]
             )
         )
     return entries
+
+
+def judge_audit(eval_dir: Path, task: str) -> dict:
+    """The judge audit of a judged task (:mod:`.judge_audit`), computed from its files (nothing written)."""
+    from .judge_audit import audit
+
+    try:
+        return audit(eval_dir, task, write=False)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        return {"error": str(e)}
 
 
 def _read_json(path: Path, what: str) -> dict:

@@ -161,3 +161,29 @@ def register(subparsers) -> None:
     p.add_argument("--output", default="runs/critic")
     p.add_argument("--data", default=None, help=DATA_HELP)
     p.set_defaults(func=cmd_critic_accuracy)
+
+    p = subparsers.add_parser(
+        "judge-audit",
+        help="audit a judgment: parse failures, length bias, length-controlled win-rate, self-judging, human labels",
+    )
+    p.add_argument("path", help="an evaluation directory (its judge/ folder is found) or a judge output folder")
+    p.add_argument("--task", default=None, help="the judged task, when the directory holds several")
+    p.add_argument("--agreement", default=None, help="a `mipo-bench critic-accuracy` summary JSON (human labels)")
+    p.set_defaults(func=cmd_judge_audit)
+
+
+def cmd_judge_audit(args) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..analysis.judge_audit import audit, audit_lines
+    from ..core.console import console, show_table
+
+    report = audit(args.path, args.task, args.agreement)
+    table = Table(title=Text(f"judge audit: {report['judge']} (template {report['template']})"))
+    table.add_column("check")
+    table.add_column("finding")
+    for check, finding in audit_lines(report):
+        table.add_row(Text(check), Text(finding))
+    show_table(table)
+    console.print(Text("written: judge_audit.json beside judge_summary.json"))

@@ -31,18 +31,20 @@ class JudgeChoice:
         judge: the judge's model spec.
         reason: one line saying how it was chosen (shown and recorded beside the table).
         self_judging: the judge is the policy itself (no paper judge for its family, or the user asked for it).
+        policy: the policy it judges (its model spec), for the judge audit's family check.
     """
 
     judge: str
     reason: str
     self_judging: bool
+    policy: str | None = None
 
     def __iter__(self):
         """``judge, reason = paper_judge(policy)``."""
         return iter((self.judge, self.reason))
 
     def as_dict(self) -> dict:
-        return {"judge": self.judge, "reason": self.reason, "self_judging": self.self_judging}
+        return {"judge": self.judge, "reason": self.reason, "self_judging": self.self_judging, "policy": self.policy}
 
 
 def _config_family(path: Path) -> tuple[str | None, str] | None:
@@ -84,13 +86,13 @@ def paper_judge(policy: str) -> JudgeChoice:
     model judges itself, marked ``self_judging``."""
     family, why = model_family(policy)
     if family is None:
-        return JudgeChoice(str(policy), f"no paper judge for this policy ({why}): it judges itself", True)
+        return JudgeChoice(str(policy), f"no paper judge for this policy ({why}): it judges itself", True, str(policy))
     judge = PAPER_JUDGES[family]
-    return JudgeChoice(judge, f"the paper's judge for {family} policies ({why})", judge == str(policy))
+    return JudgeChoice(judge, f"the paper's judge for {family} policies ({why})", judge == str(policy), str(policy))
 
 
 def choose_judge(policy: str, judge: str | None = None) -> JudgeChoice:
     """``judge`` when the user gave one (self-judging when it is the policy), else :func:`paper_judge`."""
     if judge:
-        return JudgeChoice(judge, "given by the user (--judge)", judge == str(policy))
+        return JudgeChoice(judge, "given by the user (--judge)", judge == str(policy), str(policy))
     return paper_judge(policy)

@@ -12,7 +12,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from .render import OVERALL_COLUMNS, TASK_COLUMNS, overall_cells, overall_percent, task_cells
+from .render import (
+    AUDIT_COLUMNS,
+    OVERALL_COLUMNS,
+    TASK_COLUMNS,
+    audit_rows,
+    overall_cells,
+    overall_percent,
+    task_cells,
+)
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
@@ -145,6 +153,11 @@ def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboa
         parts += _img(figure, f"{task}: gains over the base model")
         rows = [(r, task_cells(r, tb["percent"], board["base"]), r["label"] == board["base"]) for r in tb["rows"]]
         parts.append(_table(TASK_COLUMNS, TASK_SORT, rows))
+        audits, shared = audit_rows(tb)
+        if audits:  # can this column's judge be trusted? its own evidence, beside its numbers
+            parts.append(f"<h3>Judge audit: {esc(task)}</h3>")
+            parts.append(_table(AUDIT_COLUMNS, {}, [({}, cells, False) for cells in audits]))
+            parts.append('<ul class="notes">' + "".join(f"<li>{esc(line)}</li>" for line in shared) + "</ul>")
     if board["notes"]:
         parts.append('<h2>Notes</h2><ul class="notes">')
         parts += [f"<li>{esc(note)}</li>" for note in board["notes"]]

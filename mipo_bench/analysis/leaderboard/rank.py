@@ -129,6 +129,7 @@ def _pooled_row(task: str, key: tuple[str, str], runs: list[EvalEntry], headline
         "judge_failed": sum(sum(e.scores["judge_failed"].values()) for e in runs) / len(runs) if judged else None,
         "ties_half": seed_mean_std([_mean(e.scores["win_ties_half"]) for e in runs])[0] if judged else None,
         "ci_over": None,
+        "audits": [(e.seed, e.manifest["judge"]["audit"]) for e in runs if judged and e.manifest.get("judge")],
         "gain": None,
         "low": None,
         "high": None,

@@ -106,6 +106,29 @@ def overall_cells(row: dict, percent: bool) -> list[str]:
     ]
 
 
+AUDIT_COLUMNS = ("method", "seed", "parse failures", "length bias", "length-controlled win-rate", "self-judging")
+
+
+def audit_rows(task_board: dict) -> tuple[list[list[str]], list[str]]:
+    """The judge audit of a judged task's runs: one row per run (:data:`AUDIT_COLUMNS`), and the lines that hold for
+    the whole column (position bias, human-label agreement)."""
+    from ..judge_audit import audit_lines
+
+    rows, shared = [], []
+    for row in task_board["rows"]:
+        for seed, audit in row.get("audits") or []:
+            if "error" in audit:
+                rows.append([row["label"], str(seed or "-"), f"audit failed: {audit['error']}", "", "", ""])
+                continue
+            found = dict(audit_lines(audit))
+            rows.append(
+                [row["label"], "-" if seed is None else str(seed)]
+                + [found[k] for k in ("parse failures", "length bias", "length-controlled win-rate", "self-judging")]
+            )
+            shared = [f"{k}: {found[k]}" for k in ("position bias", "human-label agreement")]
+    return rows, shared
+
+
 def overall_percent(board: dict) -> bool:
     return all(t["percent"] for t in board["tasks"].values())
 
@@ -144,6 +167,13 @@ def markdown(board: dict) -> str:
         parts += [f"### {' '.join(title.split())}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         parts += ["| " + " | ".join(cell(c) for c in cells) + " |" for cells in rows]
         parts.append("")
+    for task, tb in board["tasks"].items():
+        audits, shared = audit_rows(tb)
+        if audits:
+            parts += [f"#### judge audit: {' '.join(task.split())}", "", "| " + " | ".join(AUDIT_COLUMNS) + " |"]
+            parts.append("|" + "---|" * len(AUDIT_COLUMNS))
+            parts += ["| " + " | ".join(cell(c) for c in cells) + " |" for cells in audits]
+            parts += ["", *[f"- {cell(line)}" for line in shared], ""]
     parts += [f"- {' '.join(note.split())}" for note in board["notes"]]
     return "\n".join(parts).rstrip() + "\n"
 
