@@ -65,6 +65,8 @@ def collect(paths: list[Path], label: str | None = None) -> tuple[list[EvalEntry
                 entries.extend(read_evaluation(manifest.parent, label))
             except NotAnEvaluation as e:
                 skipped.append(f"{manifest.parent}: {e}")
+            except (ValueError, KeyError, TypeError) as e:  # one unreadable run never stops the others
+                skipped.append(f"{manifest.parent}: unreadable ({type(e).__name__}: {e})")
     return entries, skipped
 
 
@@ -94,6 +96,7 @@ def read_evaluation(eval_dir: Path, label: str | None = None) -> list[EvalEntry]
     for task in eval_manifest.get("tasks") or list(results["samples"]):
         if task not in results["samples"]:
             raise NotAnEvaluation(f"eval_results.json has no samples for task {task!r} named in the manifest")
+        _check_samples(results["samples"][task], task)
         pairs = score_pairs(results, task)
         scores = {score_label(m, f): per_item_scores(results, task, f, m) for m, f in pairs}
         headline = score_label(*pairs[0]) if pairs else ""  # "": generation only (judged later)
@@ -121,6 +124,22 @@ def read_evaluation(eval_dir: Path, label: str | None = None) -> list[EvalEntry]
             )
         )
     return entries
+
+
+def _check_samples(samples, task: str) -> None:
+    """Every sample has ``doc_id`` and ``filter``, and no score under its metric names is a string; else the
+    evaluation is named and skipped (one bad run must not blank another's row or abort the whole add)."""
+    if not isinstance(samples, list):
+        raise NotAnEvaluation(f"eval_results.json: samples of {task} are not a list")
+    for k, sample in enumerate(samples, 1):
+        missing = [key for key in ("doc_id", "filter") if not isinstance(sample, dict) or key not in sample]
+        if missing:
+            raise NotAnEvaluation(f"eval_results.json: {task} sample {k} has no {' / '.join(missing)}")
+        for metric in sample.get("metrics") or []:
+            value = sample.get(metric)
+            if isinstance(value, str):  # a score written as text would be read as no score at all
+                where = f"eval_results.json: {task} sample {k} (doc {sample['doc_id']})"
+                raise NotAnEvaluation(f"{where}: {metric} is {value!r}, a string, not a number")
 
 
 def judge_audit(eval_dir: Path, task: str) -> dict:

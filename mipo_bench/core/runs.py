@@ -37,11 +37,21 @@ def write_json(path: str | Path, obj: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(obj, f, indent=2, ensure_ascii=False, default=str)
+    _usual_mode(tmp)
     os.replace(tmp, path)
 
 
-def read_jsonl(path: str | Path) -> Iterator[dict]:
-    """Rows of a JSONL file; a torn last line (a crash mid-write) is ignored, any other bad line raises."""
+def _usual_mode(path: str) -> None:
+    """A temp file is created 0600; the file it becomes gets the mode any other file gets (0644 under umask 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def read_jsonl(path: str | Path, torn_ok: bool = True) -> Iterator[dict]:
+    """Rows of a JSONL file; a torn last line (a crash mid-write of a cache we append to) is ignored unless
+    ``torn_ok`` is False (a file written whole, e.g. lm-eval's samples: a torn line means it was cut), any other bad
+    line raises, naming the file and the line."""
     path = Path(path)
     if not path.exists():
         return
@@ -52,7 +62,7 @@ def read_jsonl(path: str | Path) -> Iterator[dict]:
         try:
             yield json.loads(line)
         except json.JSONDecodeError as e:
-            if lineno == len(lines):  # no trailing newline: the write was interrupted
+            if lineno == len(lines) and torn_ok:  # no trailing newline: the write was interrupted
                 return
             raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
 
@@ -90,6 +100,7 @@ def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    _usual_mode(tmp)
     os.replace(tmp, path)
 
 

@@ -34,7 +34,7 @@ def read_samples(path: str | Path) -> list[dict]:
     if not Path(path).is_file():
         raise FileNotFoundError(f"no samples file {path} (an lm-eval samples_<task>_*.jsonl)")
     items, seen = [], {}
-    for i, row in enumerate(read_jsonl(path), 1):
+    for i, row in enumerate(read_jsonl(path, torn_ok=False), 1):
         doc = row.get("doc") or {}
         if "prompt" not in doc or "preferences" not in doc or not row.get("resps"):
             raise ValueError(f"{path}:{i}: not a personalization sample (needs doc.prompt, doc.preferences, resps)")
@@ -52,6 +52,8 @@ def read_samples(path: str | Path) -> list[dict]:
         if doc.get("rubric") or doc.get("reference"):
             item["reference"] = doc.get("reference")
         items.append(item)
+    if not items:
+        raise ValueError(f"{path}: no samples in it (an empty lm-eval samples file: nothing to judge)")
     return items
 
 

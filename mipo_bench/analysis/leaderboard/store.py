@@ -13,6 +13,7 @@ A run is written in one transaction: a crash part-way leaves no trace of it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -60,6 +61,16 @@ CREATE INDEX IF NOT EXISTS runs_by_task ON runs(task);
 """
 
 
+@contextlib.contextmanager
+def sqlite_errors(path: Path):
+    """SQLite's errors as one line naming the store: a corrupt file, a store locked by another writer."""
+    try:
+        yield
+    except sqlite3.DatabaseError as e:  # OperationalError ("database is locked") is one too
+        hint = "another process holds it; retry when it is done" if "locked" in str(e) else "not a results store"
+        raise ValueError(f"{path}: {e} ({hint})") from None
+
+
 def run_id(entry: EvalEntry) -> str:
     """The identity of a run: what was evaluated and how (the eval manifest's inputs hash), the task, the label."""
     eval_manifest = entry.manifest.get("eval") or {}
@@ -73,9 +84,10 @@ class ResultsStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path)
-        with self.conn:
-            self.conn.executescript(SCHEMA)
+        with sqlite_errors(self.path):
+            self.conn = sqlite3.connect(self.path, timeout=30)
+            with self.conn:
+                self.conn.executescript(SCHEMA)
 
     def close(self) -> None:
         self.conn.close()
@@ -88,6 +100,10 @@ class ResultsStore:
 
     def add(self, entry: EvalEntry) -> bool:
         """Write one entry, all of it or nothing; False when the same run is in the store already."""
+        with sqlite_errors(self.path):
+            return self._add(entry)
+
+    def _add(self, entry: EvalEntry) -> bool:
         rid = run_id(entry)
         cost = entry.cost
         with self.conn:  # one transaction: committed at the end, rolled back on any exception
@@ -145,6 +161,10 @@ class ResultsStore:
 
     def entries(self, task: str | None = None) -> list[EvalEntry]:
         """Every stored entry (of ``task`` when given), in the order they were added, with per-item scores."""
+        with sqlite_errors(self.path):
+            return self._entries(task)
+
+    def _entries(self, task: str | None) -> list[EvalEntry]:
         where, args = ("WHERE task = ?", (task,)) if task else ("", ())
         rows = self.conn.execute(
             "SELECT run_id, eval_dir, task, method, model, seed, label, headline, manifest, generated_tokens, "
