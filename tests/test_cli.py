@@ -229,3 +229,44 @@ def test_tables_outside_a_terminal_are_plain_markdown_with_every_cell_in_full():
     terminal = io.StringIO()
     show_table(table, Console(file=terminal, width=200, force_terminal=True))
     assert "┏" in terminal.getvalue()  # a terminal gets the drawn table, at its own width
+
+
+def test_unknown_task_and_unreachable_server_are_one_line(monkeypatch, capsys):
+    """Issue 16 §6: an unknown task and an OpenAI-compatible server that never answers printed tracebacks."""
+    import mipo_bench.cli.judge as judge
+    from mipo_bench.cli.main import main
+    from mipo_bench.generation.openai_compat import EndpointUnavailable
+
+    assert main(["eval", "--model", "smollm2-135m-instruct", "--tasks", "mipo_arc_eazy"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown task 'mipo_arc_eazy' (did you mean 'mipo_arc_easy'?)" in err[0]
+
+    def unreachable(args):
+        raise EndpointUnavailable("http://127.0.0.1:9/v1 (model m) failed 4 time(s) in a row: Connection refused")
+
+    monkeypatch.setattr(judge, "cmd_judge", unreachable)  # what the openai backend raises out of its retries
+    assert main(["judge", "samples.jsonl", "--judge", "m", "--backend", "openai"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["mipo-bench: http://127.0.0.1:9/v1 (model m) failed 4 time(s) in a row: Connection refused"]
+
+
+def test_eval_output_is_keyed_by_the_weights_not_only_the_arguments(tiny_model_dir, tmp_path):
+    """A checkpoint retrained in place and evaluated with the same arguments was skipped as "already in"."""
+    import argparse
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from mipo_bench.cli.evaluate import output_key
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    args = argparse.Namespace(model=str(model), tasks="mipo_arc_easy", limit=4, output=str(tmp_path / "out"))
+    before = output_key(args)
+    assert output_key(args) == before
+    retrained = AutoModelForCausalLM.from_pretrained(model)
+    with torch.no_grad():
+        retrained.model.norm.weight.add_(1.0)
+    retrained.save_pretrained(model)
+    assert output_key(args) != before

@@ -25,13 +25,24 @@ def cmd_model_path(args) -> None:
     print(resolve_model_path(args.model))
 
 
+def output_key(args) -> str:
+    """What identifies an ``eval --output`` evaluation (the leaderboard's run id rests on it): the settings AND the
+    model's weights, so a checkpoint retrained in place is a new run, not "already in"."""
+    from ..core.models import model_fingerprint
+    from ..core.runs import content_hash
+
+    settings = {k: v for k, v in vars(args).items() if k not in ("func", "output")}
+    return content_hash({**settings, "model_files": model_fingerprint(args.model)})
+
+
 def cmd_eval(args) -> None:
     locate_model(args.model)  # a bad --model is one line here, before lm-eval is imported
     from ..core.console import console, show_table
-    from ..evaluation.harness import results_table, run_eval
+    from ..evaluation.harness import check_tasks, results_table, run_eval
 
     limit = int(args.limit) if args.limit is not None and float(args.limit).is_integer() else args.limit
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    check_tasks(tasks)  # an unknown task is one line, before the model loads
     results = run_eval(
         args.model,
         tasks,
@@ -46,11 +57,10 @@ def cmd_eval(args) -> None:
     )
     show_table(results_table(results, f"{args.model}  ({results['mipo_bench']['wall_seconds']} s)"))
     if args.output:  # an evaluation directory that `report` and `leaderboard` read like any stage's
-        from ..core.runs import content_hash
         from ..workflows.pipeline import save_evaluation
 
-        settings = {k: v for k, v in vars(args).items() if k not in ("func", "output")}
-        save_evaluation(Path(args.output), results, content_hash(settings), args.model, tasks, limit, args.label)
+        key = output_key(args)
+        save_evaluation(Path(args.output), results, key, args.model, tasks, limit, args.label)
         console.print(f"results and per-sample logs written under {args.output}")
 
 

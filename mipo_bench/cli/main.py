@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     use_data_mirror(args)
     try:
         args.func(args)
-    except (ModelSpecError, FileNotFoundError, ValueError, LaunchError) as e:
+    except (ModelSpecError, FileNotFoundError, ValueError, LaunchError, ConnectionError) as e:
         print(f"mipo-bench: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # what finished is on disk (every stage resumes); no traceback for a Ctrl-C

@@ -35,6 +35,18 @@ def task_manager():
     return TaskManager(include_path=[str(d) for d in task_dirs()], include_defaults=False)
 
 
+def check_tasks(tasks: list[str]) -> None:
+    """Every name is a task (or group) of the suite's task folders; else one line with a did-you-mean, before any
+    model is loaded."""
+    from ..core.registry import did_you_mean
+
+    known = task_manager().all_tasks
+    for task in tasks:
+        if task not in known:
+            mipo = sorted(t for t in known if t.startswith("mipo_"))
+            raise ValueError(f"unknown task {task!r}{did_you_mean(task, known)}; the suite's tasks: {', '.join(mipo)}")
+
+
 def run_eval(
     model: str,
     tasks: list[str],
