@@ -83,8 +83,14 @@ def test_reproduce_runs_every_stage_and_resumes(tmp_path, tiny_model_dir, monkey
     assert summary["leaderboard"]["db"].endswith("leaderboard.sqlite")
 
     _forbid_every_stage(monkeypatch)  # a third run: every stage is current, nothing is computed again
+    import mipo_bench.analysis.entropy_figure as entropy_figure
+
+    monkeypatch.setattr(entropy_figure, "item_entropies", lambda *a, **k: pytest.fail("figures recomputed"))
     again = reproduce(spec, tiny_model_dir, seeds=2, scale="tiny", run_dir=out)
-    assert again["mi"] == summary["mi"]
+    assert again["mi"] == summary["mi"] and again["figures"] == summary["figures"]
+    # the rerun keeps the seconds each stage took when it was computed, says which it reused, and logs both runs
+    assert again["stage_seconds"] == summary["stage_seconds"]
+    assert set(again["reused_stages"]) == set(summary["stage_seconds"]) and len(again["runs"]) == 2
 
 
 def test_unknown_task_and_table_are_one_line_errors(tmp_path, tiny_model_dir):

@@ -61,7 +61,30 @@ def item_entropies(model_path: str, samples_file: Path, batch_size: int = 8) -> 
 
 def entropy_figures(spec, out: Path, models: dict, evals: dict, tasks: list[str] | None = None) -> dict:
     """One PNG per multiple-choice task of a reproduce run (``tasks``: only these): base vs MIPO (the first seed),
-    correct / incorrect."""
+    correct / incorrect. Skipped when the models' weights, the evaluations and this code are unchanged (a rerun
+    reuses the figures: ``figures/figures.manifest.json``)."""
+    from ..core.models import model_fingerprint
+    from ..core.runs import content_hash, file_hash
+    from ..core.stage import Stage
+
+    key = content_hash(
+        {
+            "tasks": {k: v for k, v in spec.tasks.items() if not tasks or k in tasks},
+            "models": {str(k): model_fingerprint(v) for k, v in sorted(models.items(), key=lambda kv: str(kv[0]))},
+            "evals": {str(k): file_hash(Path(v) / "eval_results.json") for k, v in sorted(evals.items(), key=str)},
+            "code": file_hash(Path(__file__)),
+        }
+    )
+    stage = Stage(out / "figures", "figures", key)
+    if stage.is_current():
+        return stage.manifest()["written"]
+    stage.start()
+    written = _draw(spec, out, models, evals, tasks)
+    stage.finish(written=written)
+    return written
+
+
+def _draw(spec, out: Path, models: dict, evals: dict, tasks: list[str] | None) -> dict:
     from .figures import entropy_figure
 
     written = {}

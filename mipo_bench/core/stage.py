@@ -20,6 +20,18 @@ from pathlib import Path
 
 from .runs import manifest_path, stage_is_current, write_json, write_manifest
 
+# How many stages this process found current ("reused") or started computing ("started"): a caller timing a step
+# made of stages (``reproduce``) tells a reused step from a computed one by the difference.
+ACTIVITY = {"reused": 0, "checked": 0, "started": 0}
+
+
+def computed_since(before: dict) -> bool:
+    """Did any stage start computing since ``before`` (a copy of :data:`ACTIVITY`)? A step with no stage at all
+    counts as computed."""
+    if ACTIVITY["started"] > before["started"]:
+        return True
+    return ACTIVITY["reused"] == before["reused"]
+
 
 @dataclass
 class Stage:
@@ -46,15 +58,18 @@ class Stage:
 
     def is_current(self) -> bool:
         """The manifest is complete, was written for these inputs, and every output is there."""
-        return stage_is_current(self.directory, self.name, self.inputs_hash) and all(
+        current = stage_is_current(self.directory, self.name, self.inputs_hash) and all(
             (self.directory / output).exists() for output in self.outputs
         )
+        ACTIVITY["reused" if current else "checked"] += 1
+        return current
 
     def manifest(self) -> dict:
         return json.loads(self.manifest_file.read_text())
 
     def start(self) -> None:
         """Drop the manifest before the outputs are overwritten (safe to call from every process)."""
+        ACTIVITY["started"] += 1
         self.manifest_file.unlink(missing_ok=True)
 
     def finish(self, **fields) -> dict:

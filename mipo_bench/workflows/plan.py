@@ -102,7 +102,8 @@ def plan_table(
     values, as the run would apply them."""
     from ..analysis.tables import load_table
     from .pipeline import with_dataset_defaults
-    from .reproduce import row_recipe, split_settings
+    from .reproduce import row_recipe
+    from .run_settings import split_settings
 
     full = load_table(table)
     spec = full.at_scale(scale)

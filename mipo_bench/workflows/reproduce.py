@@ -25,17 +25,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from rich.text import Text
 
 from ..analysis.tables import Row, TableSpec, build_table, load_table, render
 from ..core.console import StageProgress, show_table
 from ..core.models import resolve_model_path
 from ..core.runs import write_json
+from ..core.stage import ACTIVITY, computed_since
 from ..judging.judges import JudgeChoice, choose_judge
 from .launch import train_jobs
 from .pipeline import console, run_eval_stage, run_inputs, run_train
 from .recipe import find_recipe, load_recipe
+from .run_settings import for_method, split_settings
 
 
 def row_recipe_name(scale: dict, row: Row) -> str:
@@ -74,60 +75,9 @@ def row_recipe_args(
     return name, overrides
 
 
-def for_method(method: str, settings) -> list[str]:
-    """The ``--set`` recipe values that apply to ``method``'s rows: every data./pairs. key, and the train. keys its
-    settings have (``train.max_completion_length`` reaches the online methods only)."""
-    from dataclasses import fields
-
-    from ..training import METHODS
-
-    valid = {f.name for f in fields(METHODS.get(method).settings)}
-    return [item for item in settings if not item.startswith("train.") or item.split("=", 1)[0][6:] in valid]
-
-
 def row_recipe(spec: TableSpec, scale: dict, row: Row, model: str, task_key: str, seed_offset: int, extra=()):
     """The recipe that trains ``row`` on ``task_key`` (:func:`row_recipe_args`)."""
     return load_recipe(*row_recipe_args(spec, scale, row, model, task_key, seed_offset, list(extra)))
-
-
-# What `reproduce --set SECTION.KEY=VALUE` may change besides the recipes (data., pairs., train. keys go to every
-# trained row's recipe): the table's evaluation, its MI meter and its judge.
-RUN_SETTINGS = {
-    "eval": ("limit", "batch_size", "gen_kwargs"),
-    "mi": ("n", "max_new_tokens", "contrasts", "batch_size", "samples", "per_token", "prompts"),
-    "judge": ("max_new_tokens", "batch_size"),
-}
-
-
-def split_settings(settings: list[str] | None) -> tuple[list[str], dict[str, dict]]:
-    """``--set`` values -> (recipe overrides for every trained row, ``{eval|mi|judge: {key: value}}``)."""
-    recipe, run = [], {section: {} for section in RUN_SETTINGS}
-    for item in settings or []:
-        key, sep, value = item.partition("=")
-        section, _, leaf = key.partition(".")
-        if not sep or not leaf:
-            raise ValueError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. train.learning_rate=1e-6")
-        if section not in RUN_SETTINGS:
-            recipe.append(item)  # a recipe key: checked when the recipes load (train.: see for_method)
-            continue
-        if leaf not in RUN_SETTINGS[section]:
-            raise ValueError(f"--set {item!r}: {section}. takes {', '.join(RUN_SETTINGS[section])}")
-        run[section][leaf] = yaml.safe_load(value)
-    _check_train_keys(recipe)
-    return recipe, run
-
-
-def _check_train_keys(recipe_settings: list[str]) -> None:
-    """A ``--set train.KEY`` that no method has is a typo: one line naming it (a key some methods lack is fine)."""
-    from dataclasses import fields
-
-    from ..training import METHODS
-
-    known = {f.name for _, method in METHODS.items() for f in fields(method.settings)}
-    for item in recipe_settings:
-        key = item.split("=", 1)[0]
-        if key.startswith("train.") and key[6:] not in known:
-            raise ValueError(f"--set {item!r}: no training method has a setting {key[6:]!r}")
 
 
 @dataclass
@@ -196,12 +146,18 @@ def reproduce(
             console.print(Text("the judge is the policy itself (self-judging): the table says so", style="yellow"))
 
     progress = StageProgress()
+    earlier = _earlier_timings(out)
+    reused: list[str] = []
 
     def timed(name, fn, *args, **kwargs):
-        t = time.time()
+        t, before = time.time(), dict(ACTIVITY)
         console.rule(Text(progress.start(name), style="bold"))
         result = fn(*args, **kwargs)
-        timings[name] = round(time.time() - t, 1)
+        if computed_since(before) or name not in earlier:
+            timings[name] = round(time.time() - t, 1)
+        else:  # reused: the seconds it took when it was computed stay the stage's time
+            timings[name] = earlier[name]
+            reused.append(name)
         return result
 
     ev = {**s.get("eval", {}), **run_settings["eval"]}
@@ -271,10 +227,28 @@ def reproduce(
         summary["judge"] = {**choice.as_dict(), "templates": templates, "references": _references(spec)}
     if extras:
         summary.update(_extras(spec, s, out, models, evals, base_path, timed))
-    summary.update(stage_seconds=timings, wall_seconds=round(time.time() - started, 1))
+    wall = round(time.time() - started, 1)
+    summary.update(stage_seconds=timings, reused_stages=reused, wall_seconds=wall)
+    summary["runs"] = _earlier_runs(out) + [{"finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_seconds": wall}]
     write_json(out / "reproduce_summary.json", summary)
     console.print(Text(f"table, figures and leaderboard in {out}; stage times (s): {json.dumps(timings)}"))
     return summary
+
+
+def _earlier_summary(out: Path) -> dict:
+    try:
+        return json.loads((out / "reproduce_summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _earlier_timings(out: Path) -> dict[str, float]:
+    """The stage times of the run directory's earlier summary: what each stage took when it was computed."""
+    return dict(_earlier_summary(out).get("stage_seconds") or {})
+
+
+def _earlier_runs(out: Path) -> list[dict]:
+    return list(_earlier_summary(out).get("runs") or [])
 
 
 def stage_count(spec: TableSpec, scale: dict, untrained: int, trained_rows: list, processes: int, extras: bool) -> int:
