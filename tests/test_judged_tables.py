@@ -141,7 +141,7 @@ def test_reproduce_marks_a_self_judged_table_and_the_user_template_wins(tmp_path
     assert asked == [policy] and summary["judge"]["self_judging"]
     assert summary["judge"]["templates"] == {"prefeval": "paper_mb"}
     table = (tmp_path / "run" / "table.md").read_text()
-    assert table.startswith(f"judged by {policy} (template paper_mb); self-judging\n")
+    assert f"\njudged by {policy} (template paper_mb); self-judging\n" in table  # under the title
     assert "reference (prefeval): none: the table's reference row" in table
 
 
@@ -217,8 +217,9 @@ def test_a_judged_table_without_failures_has_no_marks_or_notes(tmp_path):
     spec.tasks = {"community_alignment": "mipo_community_alignment"}
     markdown = render(build_table(spec, collect([tmp_path])[0]), "markdown")
     caption = "judged by some-judge (template paper_ca)\n\nreference (community_alignment): the annotator's"
-    assert markdown.startswith(caption)
-    assert markdown.endswith("| + Personalized Prompting | 75.00 |\n")  # nothing under the table
+    assert caption in markdown  # under the title and n
+    table, legend = markdown.split("| + Personalized Prompting | 75.00 |\n")
+    assert legend.startswith("\nDeltas against") and "\u2020 + " not in legend  # no note under the table
     assert "\u2020" not in markdown and "\u2021" not in markdown
 
 
@@ -308,4 +309,4 @@ def test_a_cell_missing_a_seed_says_so(tmp_path):
     assert rows[MODEL]["arc_easy"].of_seeds is None  # the untrained model is one run by design
     markdown = render(built, "markdown")
     assert "| + SFT | 50.00 ± 0.00\u2021 |" in markdown and "| + MIPO (Ours) | 60.00 ± 0.00 **+10.00** |" in markdown
-    assert markdown.endswith("\n\u2021 + SFT / arc_easy: n=2 of 3 seeds\n")
+    assert "\n\u2021 + SFT / arc_easy: n=2 of 3 seeds\n" in markdown  # the notes, before the legend

@@ -38,7 +38,7 @@ def tiny_spec(tmp_path, model_dir) -> str:
     return str(path)
 
 
-def test_reproduce_runs_every_stage_and_resumes(tmp_path, tiny_model_dir, monkeypatch):
+def test_reproduce_runs_every_stage_and_resumes(tmp_path, tiny_model_dir, monkeypatch, capsys):
     import mipo_bench.training
     from mipo_bench.workflows.reproduce import reproduce
 
@@ -69,6 +69,13 @@ def test_reproduce_runs_every_stage_and_resumes(tmp_path, tiny_model_dir, monkey
 
     table = (out / "table.md").read_text()
     assert "+ MIPO (Ours)" in table and "+ SFT" in table and " ± " in table  # two seeds: mean ± std
+    assert table.startswith("**Table 2: math and multiple-choice accuracy (%)** (scale tiny)")
+    assert "n = arc_easy 3 items" in table and "**bold**: a change of more than 3 points" in table
+    from mipo_bench.cli.main import main
+
+    capsys.readouterr()
+    assert main(["report", str(out), "--table", spec, "--format", "markdown"]) == 0
+    assert capsys.readouterr().out == table  # `report` on the run directory builds the table `reproduce` wrote
     assert (out / "table.csv").exists() and "\\begin{tabular}" in (out / "table.tex").read_text()
 
     mi = summary["mi"]

@@ -102,12 +102,27 @@ def rich_table(table: BuiltTable):
 def markdown_table(table: BuiltTable) -> str:
     """A Markdown table: highlighted deltas in bold (Markdown has no colour); the caption before it, notes after."""
     header = _header(table)
-    lines = [line + "\n" for line in table.caption]
+    lines = [f"**{table.spec.title}**" + (f" (scale {table.spec.scale})" if table.spec.scale else "") + "\n"]
+    if table.n_items:
+        lines.append("n = " + ", ".join(f"{task} {n}" for task, n in table.n_items.items()) + " items\n")
+    lines += [line + "\n" for line in table.caption]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, cells in _body(table):
         lines.append("| " + " | ".join([label, *(_cell_markdown(c, table) for c in cells)]) + " |")
     lines += ["\n" + line for line in table.notes]
+    lines.append("\n" + legend(table))
     return "\n".join(lines) + "\n"
+
+
+def legend(table: BuiltTable) -> str:
+    """What the marks mean: the deltas, the bold, ± over seeds."""
+    reference = next((r.label for r in table.spec.rows if r.name == table.spec.reference), table.spec.reference)
+    better = "a drop" if table.lower_is_better else "a rise"
+    return (
+        f"Deltas against {reference}; **bold**: a change of more than {HIGHLIGHT:g} points (the paper's captions; "
+        f"{better} is the improvement); ± = sample std over seeds; {SHORT_MARK} fewer seeds than the table's others; "
+        f"{UNJUDGED_MARK} unjudged items counted as losses."
+    )
 
 
 @FORMATS.register("csv")

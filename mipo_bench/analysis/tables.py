@@ -84,6 +84,7 @@ class TableSpec:
     scales: dict[str, dict] = field(default_factory=dict)
     path: str = ""
     aliases: dict[str, dict] = field(default_factory=dict)  # other table names: the same runs, e.g. another title
+    scale: str | None = None  # set by at_scale: the scale whose rows and tasks these are
 
     @property
     def table_kind(self) -> TableKind:
@@ -97,7 +98,7 @@ class TableSpec:
         names = dict(self.tasks, **s.get("task_names", {}))
         rows = [r for r in self.rows if r.name in s["rows"]] if s.get("rows") else self.rows
         tasks = {t: names[t] for t in s.get("tasks", self.tasks)}
-        return TableSpec(**{**self.__dict__, "rows": rows, "tasks": tasks})
+        return TableSpec(**{**self.__dict__, "rows": rows, "tasks": tasks, "scale": scale})
 
     def row(self, name: str) -> Row:
         return next(r for r in self.rows if r.name == name)
@@ -202,6 +203,7 @@ class BuiltTable:
     caption: list[str] = field(default_factory=list)  # lines under the title: the judge, template and reference
     notes: list[str] = field(default_factory=list)  # lines under the table: each marked cell, why it is marked
     counts_items: bool = False  # the kind counts unjudged items (the CSV gets their columns)
+    n_items: dict[str, int] = field(default_factory=dict)  # task -> items its cells were scored on
 
 
 def entry_row(spec: TableSpec, entry) -> tuple[Row, str] | None:
@@ -232,6 +234,7 @@ def build_table(spec: TableSpec, entries) -> BuiltTable:
     kind = spec.table_kind
     values: dict[tuple[str, str, str], dict] = {}
     infos: dict[tuple[str, str, str], dict] = {}
+    items: dict[str, int] = {}  # task -> the most items a cell of it was scored on
     missing = []
     for e in entries:
         match = entry_row(spec, e)
@@ -242,6 +245,7 @@ def build_table(spec: TableSpec, entries) -> BuiltTable:
         v = cell_value(spec, e)
         if v is not None:
             values.setdefault((e.model, row.name, key), {})[e.seed] = v
+            items[key] = max(items.get(key, 0), len(e.scores.get(e.headline, {})))
             if kind.info is not None:
                 infos.setdefault((e.model, row.name, key), {})[e.seed] = kind.info(e)
     columns = list(spec.tasks)
@@ -295,6 +299,7 @@ def build_table(spec: TableSpec, entries) -> BuiltTable:
         caption=judge_caption(columns, infos),
         notes=cell_notes(out_rows, columns, len(models) > 1),
         counts_items=kind.info is not None,
+        n_items=items,
     )
 
 

@@ -26,6 +26,11 @@ def cmd_report(args) -> None:
     if args.table is None:  # no table: the per-run comparison of every evaluation found
         raise ValueError("--table is required (1-6): which of the paper's tables to build from the run directories")
     spec = load_table(args.table)
+    scale, tasks = run_scale(args.run_dirs, spec.name, args.scale)
+    if scale:  # the rows and tasks the run directory was reproduced at (reproduce_summary.json), else --scale
+        spec = spec.at_scale(scale)
+    if tasks:
+        spec.tasks = {t: spec.tasks[t] for t in tasks if t in spec.tasks}
     if not spec.table_kind.built_from_runs:
         raise ValueError("Table 6 is built by `mipo-bench critic-accuracy` (or `reproduce table6`), not from runs")
     entries, skipped = collect([Path(p) for p in args.run_dirs])
@@ -45,6 +50,22 @@ def cmd_report(args) -> None:
             print(text, end="")
     for line in built.missing:
         console.print(Text(f"not a row: {line}", style="dim"))
+
+
+def run_scale(run_dirs: list[str], table: str, scale: str | None) -> tuple[str | None, list[str] | None]:
+    """The scale and tasks a table was reproduced at, from the first ``reproduce_summary.json`` of that table among
+    ``run_dirs`` (so `report` builds the table `reproduce` printed); ``scale`` (``--scale``) wins."""
+    import json
+
+    for run_dir in run_dirs:
+        path = Path(run_dir) / "reproduce_summary.json"
+        try:
+            summary = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if str(summary.get("table")) == str(table):
+            return scale or summary.get("scale"), summary.get("tasks")
+    return scale, None
 
 
 def cmd_reproduce(args) -> None:
@@ -87,6 +108,9 @@ def register(subparsers) -> None:
     p.add_argument("--table", default=None, help="1-6 (Table 4 = Table 3 per task) or a table spec YAML")
     p.add_argument("--format", default="rich", choices=table_formats())
     p.add_argument("--output", default=None, help="write the table here (markdown, csv, latex)")
+    p.add_argument(
+        "--scale", default=None, help="the rows and tasks of this scale (default: the run's reproduce_summary.json)"
+    )
     p.set_defaults(func=cmd_report)
 
     p = subparsers.add_parser("reproduce", help="run everything one paper table needs and print it (resumable)")
