@@ -118,10 +118,14 @@ def legend(table: BuiltTable) -> str:
     """What the marks mean: the deltas, the bold, ± over seeds."""
     reference = next((r.label for r in table.spec.rows if r.name == table.spec.reference), table.spec.reference)
     better = "a drop" if table.lower_is_better else "a rise"
+    marks = [
+        f"{mark} {meaning}"
+        for mark, meaning in ((SHORT_MARK, "fewer seeds than the table's others"), (UNJUDGED_MARK, "unjudged items"))
+        if any(note.startswith(mark) for note in table.notes)
+    ]
     return (
         f"Deltas against {reference}; **bold**: a change of more than {HIGHLIGHT:g} points (the paper's captions; "
-        f"{better} is the improvement); ± = sample std over seeds; {SHORT_MARK} fewer seeds than the table's others; "
-        f"{UNJUDGED_MARK} unjudged items counted as losses."
+        f"{better} is the improvement); ± = sample std over seeds" + "".join(f"; {m}" for m in marks) + "."
     )
 
 
