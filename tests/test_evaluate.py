@@ -180,6 +180,8 @@ def test_run_eval_reasks_and_writes_lm_eval_format(tiny_model_dir, mirror, tmp_p
     saved = json.loads(open(results_file).read())
     assert "samples" not in saved and saved["results"]["mipo_gsm8k"]["exact_match,paper"] is not None
     assert saved["task_hashes"]["mipo_gsm8k"]  # computed from the samples, as the CLI does
+    # parity with lm_eval (issue 17): the chat template choice is recorded; the model is named as the user typed it
+    assert saved["mipo_bench"]["apply_chat_template"] is True and saved["config"]["model_name"] == tiny_model_dir
     rows = [json.loads(line) for line in open(samples_file)]
     paper = [r for r in rows if r["filter"] == "paper"]
     assert len(paper) == 2 and all(isinstance(r["reask_reply"], str) for r in paper)

@@ -86,6 +86,11 @@ def register(subparsers) -> None:
     add_backend(p, LM_EVAL_BACKENDS, "lm-eval backend", help="the lm-eval model type that runs the model")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--gen-kwargs", default=None, help="override generation settings, e.g. max_gen_toks=128")
-    p.add_argument("--no-chat-template", action="store_true", help="send the raw prompt instead of a chat turn")
+    p.add_argument(
+        "--no-chat-template",
+        action="store_true",
+        help="send the raw prompt instead of a chat turn (the default here applies the model's chat template; plain "
+        "`lm_eval` applies it only with --apply_chat_template)",
+    )
     p.add_argument("--data", default=None, help=DATA_HELP)
     p.set_defaults(func=cmd_eval)

@@ -94,7 +94,10 @@ def run_eval(
             gen_kwargs=gen_kwargs,
             evaluation_tracker=tracker,
         )
-    results["mipo_bench"] = {"model_spec": model}
+    # the chat template is ON here (the paper's prompts are chat turns) and OFF by default in `lm_eval` (pass
+    # --apply_chat_template there for the same numbers): recorded with the results
+    results["mipo_bench"] = {"model_spec": model, "apply_chat_template": apply_chat_template}
+    results.setdefault("config", {})["model_name"] = model  # the spec the user typed, not a cache path
     if reask_pass and reask.math_tasks(results):
         sampling = reask_sampling(gen_kwargs)
         results["mipo_bench"]["reask_sampling"] = dataclasses.asdict(sampling)
@@ -149,7 +152,13 @@ def save_outputs(tracker, results: dict) -> None:
     """Write the results JSON and the per-task samples JSONL the way lm-eval's CLI does (lm_eval/_cli/run.py):
     pop the samples, save the aggregate with them (for the task hashes), then one samples file per task in
     ``configs``. The samples are put back into ``results`` afterwards, for the caller."""
+    from lm_eval.utils import sanitize_model_name
+
     samples = results.pop("samples", {})
+    name = results.get("config", {}).get("model_name")
+    if name:  # output folders named after the spec the user typed, not the resolved cache path
+        tracker.general_config_tracker.model_name = name
+        tracker.general_config_tracker.model_name_sanitized = sanitize_model_name(name)
     tracker.save_results_aggregated(results=results, samples=samples)
     for task_name in results["configs"]:
         tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
