@@ -132,3 +132,23 @@ def test_manifest_records_the_effective_sampling(tmp_path, mirror):
     assert manifest["source"]["sampling_origin"]["temperature"] == "paper"
     assert manifest["source"]["sampling_origin"]["top_p"] == "recipe"
     assert manifest["counts"]["pairs"] == 3
+
+
+def test_warnings_a_user_cannot_act_on_are_gone(tmp_path, monkeypatch, capfd):
+    """Issue 17: `train.beta not used` printed for every SFT row a table or the demo switched to, and lm-eval's
+    `git describe` printed "fatal: not a git repository" outside a checkout."""
+    import lm_eval.evaluator
+
+    from mipo_bench.evaluation.harness import _quiet_git_hash
+    from mipo_bench.workflows.recipe import load_recipe
+
+    load_recipe("demo", ["method=sft"], quiet=True)
+    assert "not used" not in capfd.readouterr().err
+    load_recipe("demo", ["method=sft"])  # the user switched the method: they are told what was dropped
+    told = capfd.readouterr().err
+    assert "train.beta" in told and "not used" in told
+
+    monkeypatch.chdir(tmp_path)  # not a git repository
+    _quiet_git_hash()
+    assert lm_eval.evaluator.get_git_commit_hash() is None
+    assert "fatal" not in capfd.readouterr().err

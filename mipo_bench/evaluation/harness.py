@@ -66,6 +66,7 @@ def run_eval(
     from lm_eval.loggers import EvaluationTracker
 
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
+    _quiet_git_hash()
     path = resolve_model_path(model)
     device = device or default_device()
     dtype = "float32" if device == "cpu" else "bfloat16"
@@ -106,6 +107,23 @@ def run_eval(
     if tracker is not None:
         save_outputs(tracker, results)
     return results
+
+
+def _quiet_git_hash() -> None:
+    """lm-eval records ``git describe`` of the working directory, and outside a repository git prints "fatal: not a
+    git repository" on the terminal: the same lookup with git's stderr silenced (None outside a repository)."""
+    import subprocess
+
+    import lm_eval.evaluator
+
+    def git_hash():
+        try:
+            done = subprocess.run(["git", "describe", "--always"], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() or None
+
+    lm_eval.evaluator.get_git_commit_hash = git_hash
 
 
 def reask_sampling(gen_kwargs: str | None) -> Decoding:

@@ -48,7 +48,9 @@ def run_demo(
 
     models = {"base": resolve_model_path(recipe.model)}
     for name in methods:  # the same data, seed and eval items; each method with its own settings class
-        method_recipe = load_recipe(recipe_name, overrides + [f"method={name}"] + DEMO_BUDGETS.get(name, []))
+        method_recipe = load_recipe(
+            recipe_name, overrides + [f"method={name}"] + DEMO_BUDGETS.get(name, []), quiet=True
+        )
         data_path = timed(f"input {name}", run_inputs, method_recipe, run_dir)
         timed(f"train {name}", run_train, method_recipe, run_dir, data_path, out=run_dir / name)
         models[name] = str(run_dir / name / "model")

@@ -88,7 +88,7 @@ def run_jobs(jobs_file: Path) -> None:
     from .recipe import load_recipe
 
     for job in json.loads(Path(jobs_file).read_text())["jobs"]:
-        recipe = load_recipe(job["recipe"], job["overrides"])
+        recipe = load_recipe(job["recipe"], job["overrides"], quiet=True)
         run_train(recipe, Path(job["input_dir"]), Path(job["data_path"]), Path(job["out"]))
 
 

@@ -268,7 +268,9 @@ def _check_choices(value: str, choices, where: str) -> None:
         raise RecipeError(f"{where}={value!r}: choose one of {', '.join(choices)}{did_you_mean(value, choices)}")
 
 
-def _train_for_switched_method(file_raw: dict, raw: dict, method, overrides: list[str], path) -> dict:
+def _train_for_switched_method(
+    file_raw: dict, raw: dict, method, overrides: list[str], path, quiet: bool = False
+) -> dict:
     """``method=NAME`` on the command line: of the recipe file's train keys only the shared optimizer and schedule
     (:class:`TrainSettings`) carry over; the file method's own keys are dropped (said on stderr), even when the new
     method has a field of the same name (DPO's ``beta`` is not GRPO's KL weight, InfoNCE's ``temperature`` is not a
@@ -280,7 +282,7 @@ def _train_for_switched_method(file_raw: dict, raw: dict, method, overrides: lis
     given = {item.split("=", 1)[0].removeprefix("train.") for item in overrides if item.startswith("train.")}
     train = dict(raw.get("train") or {})
     dropped = [k for k in train if k not in shared and k not in given]
-    if dropped:
+    if dropped and not quiet:
         print(
             f"{path}: method {method.name!r}: train.{', train.'.join(dropped)} of the recipe's own method not used",
             file=sys.stderr,
@@ -288,7 +290,10 @@ def _train_for_switched_method(file_raw: dict, raw: dict, method, overrides: lis
     return {k: v for k, v in train.items() if k not in dropped}
 
 
-def load_recipe(spec: str, overrides: list[str] | None = None) -> Recipe:
+def load_recipe(spec: str, overrides: list[str] | None = None, quiet: bool = False) -> Recipe:
+    """The recipe ``spec`` (a shipped name or a YAML path) with ``key=value`` overrides, checked. ``quiet``: do not say
+    which of the file's train keys a ``method=`` override drops (a table or the demo switching methods itself, where
+    the user has nothing to act on)."""
     from ..data import DATASETS
     from ..pairs import STRATEGIES
 
@@ -318,7 +323,7 @@ def load_recipe(spec: str, overrides: list[str] | None = None) -> Recipe:
         raise RecipeError(f"{path}: method: {e}") from None
     classes = {**SECTIONS, "train": method.settings}
     if isinstance(file_raw, dict) and raw.get("method") != file_raw.get("method"):
-        raw["train"] = _train_for_switched_method(file_raw, raw, method, overrides or [], path)
+        raw["train"] = _train_for_switched_method(file_raw, raw, method, overrides or [], path, quiet)
     sections = {name: build_section(cls, raw.get(name), path, name) for name, cls in classes.items()}
     _check_choices(sections["data"].dataset, sorted(DATASETS), f"{path}: data.dataset")
     _check_choices(sections["pairs"].strategy, sorted(STRATEGIES), f"{path}: pairs.strategy")

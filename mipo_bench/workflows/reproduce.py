@@ -77,7 +77,7 @@ def row_recipe_args(
 
 def row_recipe(spec: TableSpec, scale: dict, row: Row, model: str, task_key: str, seed_offset: int, extra=()):
     """The recipe that trains ``row`` on ``task_key`` (:func:`row_recipe_args`)."""
-    return load_recipe(*row_recipe_args(spec, scale, row, model, task_key, seed_offset, list(extra)))
+    return load_recipe(*row_recipe_args(spec, scale, row, model, task_key, seed_offset, list(extra)), quiet=True)
 
 
 @dataclass
@@ -173,7 +173,7 @@ def reproduce(
                 continue
             for k in range(seeds):
                 name, overrides = row_recipe_args(spec, s, row, model, key, k, recipe_settings)
-                recipe = load_recipe(name, overrides)
+                recipe = load_recipe(name, overrides, quiet=True)  # the table switches methods, not the user
                 seed_dir = out / key / f"seed{recipe.seed}"
                 input_dir = seed_dir / row.name if row.overrides else seed_dir  # own pairs when the row changes them
                 trained = seed_dir / row.name
