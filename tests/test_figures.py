@@ -89,3 +89,20 @@ def test_bar_figure_names_bad_rows():
         build_bar_figure([{"label": "a", "gain": 1, "low": 0, "high": 2}, {"label": "SFT", "gain": 1}], "t")
     with pytest.raises(ValueError, match="no finite gain"):
         build_bar_figure([{"label": "a", "gain": float("nan"), "low": 0, "high": 2}], "t")
+
+
+def test_reproduce_figure_shows_every_item_under_the_ln4_ceiling_without_blended_fills(tmp_path):
+    """Issue 17: the figure clipped points at ±2 std, blended overlapping fills without saying so, and had no ln 4."""
+    import math
+
+    entropies, correct = _models()
+    entropies["base"][0] = 1.38  # an outlier a ±2 std range would clip
+    correct["base"][0] = True
+    figure = build_entropy_figure(entropies, correct, "t", clip_std=None, ceiling=math.log(4))
+    ax = figure.axes[0]
+    assert ax.get_xlim() == pytest.approx((0.0, 1.04 * math.log(4)))
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert not any("off range" in line for line in legend) and legend[-1].startswith("ln 4 = 1.386")
+    assert all(patch.get_fill() is False for patch in ax.patches)  # outlines only
+    assert "every item shown" in ax.get_xlabel()
+    assert matplotlib.image.imread(entropy_figure(entropies, correct, tmp_path / "f.png", "t", None, ceiling=1.386)).size

@@ -8,6 +8,8 @@ the samples file) followed by the model's response up to its answer marker. Mult
 
 from __future__ import annotations
 
+import math
+
 import json
 from pathlib import Path
 
@@ -107,6 +109,8 @@ def _draw(spec, out: Path, models: dict, evals: dict, tasks: list[str] | None) -
             {labels[r]: v[1] for r, v in compared.items()},
             path,
             f"{task}: entropy over the answer letters after the answer marker",
+            clip_std=None,  # every item shown (the paper clipped at ±2 std), under the ln 4 ceiling
+            ceiling=math.log(4),
         )
         written[key] = {
             "path": str(path),

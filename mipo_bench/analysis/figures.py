@@ -67,7 +67,9 @@ def _panel_range(pooled: np.ndarray, clip_std: float) -> tuple[float, float]:
     return low, high
 
 
-def _draw_panel(ax, panel: str, selected: dict[str, np.ndarray], colors: dict[str, str], clip_std: float) -> None:
+def _draw_panel(
+    ax, panel: str, selected: dict[str, np.ndarray], colors: dict[str, str], clip_std: float | None, ceiling=None
+) -> None:
     ax.set_title(PANEL_TITLES[panel], fontsize=11)
     nonempty = [values for values in selected.values() if values.size]
     if not nonempty:
@@ -75,7 +77,11 @@ def _draw_panel(ax, panel: str, selected: dict[str, np.ndarray], colors: dict[st
         ax.set_xticks([])
         ax.set_yticks([])
         return
-    low, high = _panel_range(np.concatenate(nonempty), clip_std)
+    everything = np.concatenate(nonempty)
+    if clip_std is None:  # every item shown: 0 up to the ceiling (or the largest value, if above it)
+        low, high = 0.0, 1.04 * max(float(everything.max()), ceiling or 0.0) or 0.05  # room to see the ceiling
+    else:
+        low, high = _panel_range(everything, clip_std)
     in_range = [values[(values >= low) & (values <= high)] for values in nonempty]
     pooled = np.concatenate(in_range)
     edges = np.histogram_bin_edges(pooled, bins="auto" if np.ptp(pooled) > 0 else 10, range=(low, high))
@@ -89,12 +95,14 @@ def _draw_panel(ax, panel: str, selected: dict[str, np.ndarray], colors: dict[st
         legend = f"{label}: n={values.size}, mean {mean:.3f}"
         if shown.size < values.size:
             legend += f" ({values.size - shown.size} off range)"
-        color = colors[label]
-        ax.hist(shown, bins=edges, density=True, histtype="stepfilled", alpha=0.3, color=color)
-        ax.hist(shown, bins=edges, density=True, histtype="step", linewidth=1.5, color=color, label=legend)
+        color = colors[label]  # outlines only: no blended colour where two models overlap
+        ax.hist(shown, bins=edges, density=True, histtype="step", linewidth=1.8, color=color, label=legend)
         ax.axvline(mean, color=color, linestyle="--", linewidth=1.5)
+    if ceiling is not None and low <= ceiling <= high:
+        ax.axvline(ceiling, color="gray", linestyle=":", linewidth=1.5, label=f"ln 4 = {ceiling:.3f}: uniform over 4")
     ax.set_xlim(low, high)
-    ax.set_xlabel(f"answer entropy (nats); range mean ± {clip_std:g} std, dashed lines = means", fontsize=9)
+    shown_range = "every item shown" if clip_std is None else f"range mean ± {clip_std:g} std"
+    ax.set_xlabel(f"answer entropy (nats); {shown_range}, dashed lines = means", fontsize=9)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)  # below: covers nothing
 
 
@@ -102,13 +110,15 @@ def build_entropy_figure(
     entropies: Mapping[str, Sequence[float]],
     correct: Mapping[str, Sequence[bool]],
     title: str,
-    clip_std: float = 2.0,
+    clip_std: float | None = 2.0,
     panels: Sequence[str] = ("correct", "incorrect"),
+    ceiling: float | None = None,
 ) -> Figure:
     """Per-item answer entropy of each model, one panel per correctness group (Figure 3: both panels, ±2 std;
     Figure 2: ``panels=("correct",)``, ``clip_std=1``). Each panel shows the range mean ± ``clip_std``·std of the
     values of all models in it, density histograms on shared bins, and dashed mean lines; the legend gives each
-    model's n and mean (and how many of its items fall outside the range)."""
+    model's n and mean (and how many of its items fall outside the range). ``clip_std=None`` shows every item, from 0
+    to ``ceiling`` (e.g. ln 4, the entropy of a uniform choice among 4 options, drawn dotted) or the largest value."""
     _check_entropy_inputs(entropies, correct)
     unknown = [panel for panel in panels if panel not in PANEL_TITLES]
     if unknown or not panels:
@@ -123,7 +133,7 @@ def build_entropy_figure(
             label: np.array([v for v, ok in zip(values, correct[label]) if bool(ok) == wanted], dtype=float)
             for label, values in entropies.items()
         }
-        _draw_panel(ax, panel, selected, colors, clip_std)
+        _draw_panel(ax, panel, selected, colors, clip_std, ceiling)
     axes[0].set_ylabel("density")
     figure.suptitle(title, fontsize=12)
     return figure
@@ -134,11 +144,12 @@ def entropy_figure(
     correct: Mapping[str, Sequence[bool]],
     path,
     title: str,
-    clip_std: float = 2.0,
+    clip_std: float | None = 2.0,
     panels: Sequence[str] = ("correct", "incorrect"),
+    ceiling: float | None = None,
 ) -> Path:
     """Write :func:`build_entropy_figure` as a PNG at ``path``; returns the path."""
-    return _save(build_entropy_figure(entropies, correct, title, clip_std, panels), path)
+    return _save(build_entropy_figure(entropies, correct, title, clip_std, panels, ceiling), path)
 
 
 def _check_rows(rows: Sequence[Mapping]) -> None:
