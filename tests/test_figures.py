@@ -105,4 +105,5 @@ def test_reproduce_figure_shows_every_item_under_the_ln4_ceiling_without_blended
     assert not any("off range" in line for line in legend) and legend[-1].startswith("ln 4 = 1.386")
     assert all(patch.get_fill() is False for patch in ax.patches)  # outlines only
     assert "every item shown" in ax.get_xlabel()
-    assert matplotlib.image.imread(entropy_figure(entropies, correct, tmp_path / "f.png", "t", None, ceiling=1.386)).size
+    written = entropy_figure(entropies, correct, tmp_path / "f.png", "t", None, ceiling=1.386)
+    assert matplotlib.image.imread(written).size

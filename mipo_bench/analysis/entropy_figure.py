@@ -8,9 +8,8 @@ the samples file) followed by the model's response up to its answer marker. Mult
 
 from __future__ import annotations
 
-import math
-
 import json
+import math
 from pathlib import Path
 
 from ..data.spec import DATASETS, MULTIPLE_CHOICE
