@@ -308,3 +308,44 @@ def test_smollm2_reading(smollm2_dir, mirror, tmp_path):
     assert result["ci_low"] <= result["mean"] <= result["ci_high"]
     assert result["model_fingerprint"] == result["ref_fingerprint"]
     assert json.loads((tmp_path / "mi" / "mi.manifest.json").read_text())["stage"] == "mi"
+
+
+def test_a_reading_is_a_function_of_weights_reference_data_and_seed(tiny_model_dir, tmp_path):
+    """Issue 17: two readings of one trained model differed (+51.09 vs +53.1). The meter itself is deterministic:
+    fresh runs, another batch size (other batch composition and padding), agree to the item; what differed between
+    the two runs was the checkpoint the training wrote (the reading records its fingerprint, reproduce prints it)."""
+    def reading(where, batch_size):
+        return measure_mi(
+            tiny_model_dir, tiny_model_dir, "arc_easy", tmp_path / where, n=6, max_new_tokens=8, contrasts=2,
+            batch_size=batch_size, device="cpu",
+        )  # fmt: skip
+
+    first, again, rebatched = reading("a", 8), reading("b", 8), reading("c", 3)
+    for other in (again, rebatched):
+        assert [s["text"] for it in other["items"] for s in it["samples"]] == [
+            s["text"] for it in first["items"] for s in it["samples"]
+        ]
+        assert [it["mi"] for it in other["items"]] == pytest.approx([it["mi"] for it in first["items"]], abs=1e-4)
+        assert other["mean"] == pytest.approx(first["mean"], abs=1e-4)
+    assert first["model_fingerprint"] == again["model_fingerprint"]
+
+
+def test_training_twice_writes_the_same_weights(tiny_model_dir, tmp_path):
+    """The other half of a reproducible reading: the same recipe, pairs and seed train the same checkpoint."""
+    import hashlib
+
+    from mipo_bench.training import MipoSettings, train
+
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [
+        {"prompt": chat(f"Say {w}."), "chosen": [{"role": "assistant", "content": w}],
+         "rejected": [{"role": "assistant", "content": "no"}]}
+        for w in ("red", "blue", "green", "gold")
+    ]  # fmt: skip
+    write_jsonl(pairs, rows)
+    digests = []
+    for run in ("one", "two"):
+        settings = MipoSettings(learning_rate=1e-3, global_batch_size=2, num_train_epochs=1)
+        train("mipo", pairs, tiny_model_dir, tmp_path / run, settings, seed=0, device="cpu")
+        digests.append(hashlib.sha256((tmp_path / run / "model" / "model.safetensors").read_bytes()).hexdigest())
+    assert digests[0] == digests[1]

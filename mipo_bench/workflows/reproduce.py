@@ -354,6 +354,7 @@ def _extras(spec: TableSpec, scale: dict, out: Path, models: dict, evals: dict, 
         extras["mi"] = {}
         for name, r in readings.items():
             reading = {"mean": r["mean"], "low": r["ci_low"], "high": r["ci_high"], "n": r["n"]}
+            reading["model_fingerprint"] = r.get("model_fingerprint")  # a reading is a function of these weights
             base = readings.get(f"{name.split('/')[0]}/{spec.reference}")
             if base is not None and base is not r:  # the same prompts, the same reference: a paired difference
                 d = paired_bootstrap(item_scores(base), item_scores(r))
@@ -362,7 +363,10 @@ def _extras(spec: TableSpec, scale: dict, out: Path, models: dict, evals: dict, 
             ci = "" if reading["low"] is None else f" [{reading['low']:+.3f}, {reading['high']:+.3f}]"
             delta = reading.get("delta_vs_base")
             vs = "" if not delta else f"; vs base {delta['mean']:+.3f} [{delta['low']:+.3f}, {delta['high']:+.3f}]"
-            console.print(f"MI meter {name}: {reading['mean']:+.3f} nats{ci} (n={reading['n']}){vs}")
+            weights = str(reading["model_fingerprint"] or "?")[-12:]
+            console.print(
+                f"MI meter {name}: {reading['mean']:+.3f} nats{ci} (n={reading['n']}){vs}; weights …{weights}"
+            )
     if spec.figure == "entropy":
         from ..analysis.entropy_figure import entropy_figures
 
