@@ -365,7 +365,7 @@ def _extras(spec: TableSpec, scale: dict, out: Path, models: dict, evals: dict, 
             vs = "" if not delta else f"; vs base {delta['mean']:+.3f} [{delta['low']:+.3f}, {delta['high']:+.3f}]"
             weights = str(reading["model_fingerprint"] or "?")[-12:]
             console.print(
-                f"MI meter {name}: {reading['mean']:+.3f} nats{ci} (n={reading['n']}){vs}; weights …{weights}"
+                Text(f"MI meter {name}: {reading['mean']:+.3f} nats{ci} (n={reading['n']}){vs}; weights …{weights}")
             )
     if spec.figure == "entropy":
         from ..analysis.entropy_figure import entropy_figures
