@@ -88,7 +88,6 @@ def run_pairs(recipe: Recipe, run_dir: Path, backend=None) -> dict:
 def run_train(recipe: Recipe, run_dir: Path, data_path: Path | None = None, out: Path | None = None) -> dict:
     """Train the recipe's method on ``data_path`` (default: the run's pairs); skipped when the method, the base
     model's weights, the seed, the settings and the data are unchanged."""
-    from dataclasses import asdict
 
     from ..training import train
     from ..training.common import is_main_process, wait_for_everyone
@@ -96,16 +95,7 @@ def run_train(recipe: Recipe, run_dir: Path, data_path: Path | None = None, out:
     data_path = data_path or run_dir / "pairs" / "pairs.jsonl"
     out = out or run_dir / "train"
     recipe = with_dataset_defaults(recipe)
-    key = content_hash(
-        {
-            "method": recipe.method,
-            "model": model_fingerprint(recipe.model),
-            "seed": recipe.seed,
-            "settings": asdict(recipe.train),
-            "data": file_hash(data_path),
-        }
-    )
-    stage = Stage(out, "train_inputs", key, outputs=("model/config.json", "train.manifest.json"))
+    stage = train_stage(recipe, data_path, out)
     if stage.is_current():
         console.print(f"train: unchanged, reusing {out / 'model'}")
         return json.loads((out / "train.manifest.json").read_text())
@@ -117,6 +107,24 @@ def run_train(recipe: Recipe, run_dir: Path, data_path: Path | None = None, out:
         stage.finish()
     wait_for_everyone()
     return manifest
+
+
+def train_stage(recipe: Recipe, data_path: Path, out: Path) -> Stage:
+    """The training stage of ``recipe`` on ``data_path`` into ``out``: current when the method, the base model's
+    weights, the seed, the settings (the dataset's defaults filled in) and the data are unchanged."""
+    from dataclasses import asdict
+
+    recipe = with_dataset_defaults(recipe)
+    key = content_hash(
+        {
+            "method": recipe.method,
+            "model": model_fingerprint(recipe.model),
+            "seed": recipe.seed,
+            "settings": asdict(recipe.train),
+            "data": file_hash(data_path),
+        }
+    )
+    return Stage(out, "train_inputs", key, outputs=("model/config.json", "train.manifest.json"))
 
 
 def with_dataset_defaults(recipe: Recipe) -> Recipe:

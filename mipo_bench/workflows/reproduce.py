@@ -34,7 +34,7 @@ from ..core.runs import write_json
 from ..core.stage import ACTIVITY, computed_since
 from ..judging.judges import JudgeChoice, choose_judge
 from .launch import train_jobs
-from .pipeline import console, run_eval_stage, run_inputs, run_train
+from .pipeline import console, run_eval_stage, run_inputs, run_train, train_stage
 from .recipe import find_recipe, load_recipe
 from .run_settings import for_method, split_settings
 
@@ -187,19 +187,8 @@ def reproduce(
     for t in trained_rows:  # every training input first: a data problem shows before any training starts
         t.data_path = timed(f"{t.key}: input {t.row.name} seed {t.recipe.seed}", run_inputs, t.recipe, t.input_dir)
     if num_processes > 1 and trained_rows:
-        jobs = [
-            {"recipe": t.recipe_name, "overrides": t.overrides, "input_dir": t.input_dir, "data_path": t.data_path}
-            | {"out": t.trained}
-            for t in trained_rows
-        ]
-        timed(
-            f"train: {len(jobs)} runs, {num_processes} processes",
-            train_jobs,
-            jobs,
-            out,
-            num_processes,
-            accelerate_config,
-        )
+        name = f"train: {len(trained_rows)} runs, {num_processes} processes"
+        timed(name, _launch_training, trained_rows, out, num_processes, accelerate_config)
     for t in trained_rows:
         if num_processes <= 1:
             name = f"{t.key}: train {t.row.name} seed {t.recipe.seed}"
@@ -233,6 +222,20 @@ def reproduce(
     write_json(out / "reproduce_summary.json", summary)
     console.print(Text(f"table, figures and leaderboard in {out}; stage times (s): {json.dumps(timings)}"))
     return summary
+
+
+def _launch_training(rows: list[TrainedRow], out: Path, processes: int, config: str | None) -> None:
+    """One ``accelerate launch`` for the rows whose training is not current (none: no launch, no start-up paid)."""
+    pending = [t for t in rows if not train_stage(t.recipe, t.data_path, t.trained).is_current()]
+    if not pending:
+        return
+    ACTIVITY["started"] += len(pending)  # the launched processes start these stages
+    jobs = [
+        {"recipe": t.recipe_name, "overrides": t.overrides, "input_dir": t.input_dir, "data_path": t.data_path}
+        | {"out": t.trained}
+        for t in pending
+    ]
+    train_jobs(jobs, out, processes, config)
 
 
 def _earlier_summary(out: Path) -> dict:
