@@ -76,7 +76,13 @@ def test_table2_at_paper_scale_on_a_tiny_qwen2_in_two_processes(tmp_path, smollm
     assert Path(summary["figures"]["arc_challenge"]["path"]).is_file()
     assert "train: 8 runs, 2 processes" in summary["stage_seconds"]
     assert len(summary["stage_seconds"]) == summary["stages_planned"]
-    assert json.loads((out / "train_jobs.json").read_text())["jobs"][0]["out"].startswith("/")
+    jobs = out / "train_jobs.json"
+    assert json.loads(jobs.read_text())["jobs"][0]["out"].startswith("/")
+
+    stamp = jobs.stat().st_mtime_ns  # a rerun: every stage current, no accelerate launch, the first timings kept
+    again = reproduce("table2", model, tasks=tasks, scale="paper", run_dir=out, settings=SHORT, num_processes=2)
+    assert jobs.stat().st_mtime_ns == stamp and again["stage_seconds"] == summary["stage_seconds"]
+    assert "train: 8 runs, 2 processes" in again["reused_stages"]
 
 
 @pytest.mark.slow
