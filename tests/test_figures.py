@@ -107,3 +107,14 @@ def test_reproduce_figure_shows_every_item_under_the_ln4_ceiling_without_blended
     assert "every item shown" in ax.get_xlabel()
     written = entropy_figure(entropies, correct, tmp_path / "f.png", "t", None, ceiling=1.386)
     assert matplotlib.image.imread(written).size
+
+
+def test_labels_with_dollars_are_drawn_as_text_not_mathtext(tmp_path):
+    """Issue 16 §6: a label `$^$` made matplotlib fail (mathtext), so no leaderboard page was ever written again."""
+    rows = [{"label": "$^$ my method", "gain": 0.1, "low": 0.0, "high": 0.2}]
+    path = bar_figure(rows, tmp_path / "bars.png", "task $x$")
+    assert matplotlib.image.imread(path).size
+    figure = build_bar_figure(rows, "task $x$")
+    assert [t.get_text() for t in figure.axes[0].get_yticklabels()] == [r"\$^\$ my method"]
+    entropies, correct = {"$^$": [0.1, 0.5, 0.9]}, {"$^$": [True, False, True]}
+    assert matplotlib.image.imread(entropy_figure(entropies, correct, tmp_path / "e.png", "$t$")).size

@@ -27,6 +27,12 @@ PANEL_TITLES = {"correct": "correctly answered items", "incorrect": "incorrectly
 MAX_BINS = 30
 
 
+def plain(text) -> str:
+    """User text (a label, a model or task name) as matplotlib shows it literally: a ``$`` would start mathtext
+    (``$^$`` fails to parse and no figure is written), so each is escaped."""
+    return str(text).replace("$", r"\$")
+
+
 def model_colors(labels: Sequence[str]) -> dict[str, str]:
     """The paper's colours for base and MIPO labels, the tab10 cycle for the rest."""
     colors, others = {}, iter(OTHER_COLORS * (len(labels) // len(OTHER_COLORS) + 1))
@@ -92,7 +98,7 @@ def _draw_panel(
             continue
         shown = values[(values >= low) & (values <= high)]
         mean = float(values.mean())
-        legend = f"{label}: n={values.size}, mean {mean:.3f}"
+        legend = f"{plain(label)}: n={values.size}, mean {mean:.3f}"
         if shown.size < values.size:
             legend += f" ({values.size - shown.size} off range)"
         color = colors[label]  # outlines only: no blended colour where two models overlap
@@ -135,7 +141,7 @@ def build_entropy_figure(
         }
         _draw_panel(ax, panel, selected, colors, clip_std, ceiling)
     axes[0].set_ylabel("density")
-    figure.suptitle(title, fontsize=12)
+    figure.suptitle(plain(title), fontsize=12)
     return figure
 
 
@@ -169,7 +175,7 @@ def build_bar_figure(rows: Sequence[Mapping], title: str, xlabel: str = "gain ov
     Positive gains are blue, negative red; a row whose CI is nan gets no whisker and "(no CI)" after its value.
     """
     _check_rows(rows)
-    labels = [str(row["label"]) for row in rows]
+    labels = [plain(row["label"]) for row in rows]
     gains = np.array([float(row["gain"]) for row in rows])
     lows = np.array([float(row["low"]) for row in rows])
     highs = np.array([float(row["high"]) for row in rows])
@@ -199,7 +205,7 @@ def build_bar_figure(rows: Sequence[Mapping], title: str, xlabel: str = "gain ov
     ax.set_yticks(positions, labels)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
-    ax.set_title(title, fontsize=12)
+    ax.set_title(plain(title), fontsize=12)
     ax.grid(axis="x", alpha=0.3)
     return figure
 
