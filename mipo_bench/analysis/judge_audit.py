@@ -37,6 +37,7 @@ def audit(
     folder = _find(Path(eval_dir), task)
     summary = json.loads((folder / "judge_summary.json").read_text())
     samples = _samples(Path(summary.get("samples", "")), folder)
+    _reference_texts(samples, (summary.get("reference") or {}).get("source"))
     mine = list(read_jsonl(folder / "judgments.jsonl"))
     theirs = (
         list(read_jsonl(folder / "reference_judgments.jsonl"))
@@ -81,6 +82,16 @@ def _samples(path: Path, folder: Path) -> dict[str, dict]:
         resp = row["resps"][0][0] if isinstance(row["resps"][0], list) else row["resps"][0]
         out[doc.get("id")] = {"response": resp, "reference": doc.get("reference") or ""}
     return out
+
+
+def _reference_texts(samples: dict[str, dict], source) -> None:
+    """Where the reference is another run's samples file (PrefEval: personalized prompting), its responses are the
+    reference texts (the dataset's reference otherwise, from the docs)."""
+    if not source or source == "dataset" or not Path(str(source)).is_file():
+        return
+    for item_id, texts in _samples(Path(str(source)), Path(str(source)).parent).items():
+        if item_id in samples:
+            samples[item_id]["reference"] = texts["response"]
 
 
 def _failures(rows: list[dict]) -> dict:
