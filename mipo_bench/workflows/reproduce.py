@@ -128,7 +128,7 @@ def reproduce(
         spec.tasks = {t: names[t] for t in tasks}
     s = dict(full.scales[scale])
     s["mi"] = {**s.get("mi", {}), **run_settings["mi"]}
-    s["judge"] = run_settings["judge"]
+    s["judge"] = {**s.get("judge", {}), **run_settings["judge"]}
     out = Path(run_dir or f"runs/reproduce/table{spec.name}-{scale}")
     out.mkdir(parents=True, exist_ok=True)
     kind = spec.table_kind
