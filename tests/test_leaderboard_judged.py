@@ -191,3 +191,14 @@ def test_judge_audit_finds_length_bias_and_failures_and_the_page_shows_it(tmp_pa
     page = write_page(board, tmp_path / "board.html").read_text()
     assert "Judge audit: mipo_prism (judge judge-14b" in page and "Spearman" in page and "LC " in page
     assert "#### judge audit" in markdown(board)
+
+
+def test_a_generation_only_run_is_a_note_not_an_empty_column():
+    """The real table1 demo: the personalized row (the judged rows' reference) has no score of its own; it made an
+    empty column and a false "judged by 2 different judges" note."""
+    unscored = entry("personalized", share(0.5, 0), task="mipo_prefeval")
+    unscored.headline, unscored.scores = "", {}
+    board = leaderboard([unscored, entry("base", share(0.3, 1)), entry("A", share(0.6, 2), seed=1)])
+    assert "mipo_prefeval" not in board["tasks"]
+    assert any("personalized is generation only" in note for note in board["notes"])
+    assert not any("different judges" in note for note in board["notes"])

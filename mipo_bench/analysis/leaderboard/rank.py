@@ -48,11 +48,18 @@ def leaderboard(store, base: str = "base", alpha: float = 0.05, seed: int = 0) -
     by_task: dict[str, list[EvalEntry]] = defaultdict(list)
     judges: dict[str, set[str]] = defaultdict(set)
     for entry in entries:
+        if not entry.headline:  # generation only: a judged table's reference row, or not judged yet
+            notes.append(
+                f"{entry.task}: {entry.label} is generation only (no score: the reference of a judged column, or "
+                "to be judged with `mipo-bench judge`); not ranked"
+            )
+            continue
         column = board_task(entry)
         by_task[column].append(entry)
-        judges[entry.task].add(column)
+        if column != entry.task:
+            judges[entry.task].add(column)
     for task, columns in sorted(judges.items()):
-        if len(columns) > 1 and any(c != task for c in columns):
+        if len(columns) > 1:
             notes.append(
                 f"{task}: judged by {len(columns)} different judges or templates ({'; '.join(sorted(columns))}): "
                 "each is its own column, never compared with the others"
