@@ -145,3 +145,17 @@ def test_a_kind_with_its_own_runner_skips_the_run_stages(tmp_path, monkeypatch):
     monkeypatch.setattr(mipo_bench.analysis.critic_accuracy, "critic_table", fake_critic_table)
     assert reproduce("table6", "some-model", run_dir=tmp_path, judge="some-judge") == {"table": "6"}
     assert seen == {"table": "6", "tasks": ["prism"], "limit": 16, "judge": "some-judge", "out": tmp_path}
+
+
+def test_set_values_reach_the_right_place_and_typos_are_one_line():
+    from mipo_bench.workflows.run_settings import for_method, split_settings
+
+    recipe, run = split_settings(["train.extra.max_steps=3", "eval.limit=4", "mi.n=2", "judge.max_new_tokens=8"])
+    assert recipe == ["train.extra.max_steps=3"]
+    assert run == {"eval": {"limit": 4}, "mi": {"n": 2}, "judge": {"max_new_tokens": 8}}
+    given = ["train.max_completion_length=8", "train.beta=0.2", "pairs.max_new_tokens=8"]
+    assert for_method("sft", given) == ["pairs.max_new_tokens=8"]  # neither key is an SFT setting
+    assert for_method("rlvr", given) == given  # GRPO has both
+    for bad, message in (("train.betta=1", "no training method has a setting 'betta'"), ("eval.limt=1", "eval. takes")):
+        with pytest.raises(ValueError, match=message):
+            split_settings([bad])

@@ -14,7 +14,12 @@ def for_method(method: str, settings) -> list[str]:
     from ..training import METHODS
 
     valid = {f.name for f in fields(METHODS.get(method).settings)}
-    return [item for item in settings if not item.startswith("train.") or item.split("=", 1)[0][6:] in valid]
+    return [item for item in settings if not item.startswith("train.") or _train_field(item) in valid]
+
+
+def _train_field(item: str) -> str:
+    """``train.extra.max_steps=3`` -> ``extra``: the settings field a ``--set train.`` value lands in."""
+    return item.split("=", 1)[0].removeprefix("train.").split(".", 1)[0]
 
 
 # What `reproduce --set SECTION.KEY=VALUE` may change besides the recipes (data., pairs., train. keys go to every
@@ -53,5 +58,5 @@ def _check_train_keys(recipe_settings: list[str]) -> None:
     known = {f.name for _, method in METHODS.items() for f in fields(method.settings)}
     for item in recipe_settings:
         key = item.split("=", 1)[0]
-        if key.startswith("train.") and key[6:] not in known:
-            raise ValueError(f"--set {item!r}: no training method has a setting {key[6:]!r}")
+        if key.startswith("train.") and _train_field(item) not in known:
+            raise ValueError(f"--set {item!r}: no training method has a setting {_train_field(item)!r}")
