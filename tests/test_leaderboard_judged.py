@@ -63,6 +63,7 @@ def test_overall_mean_gain_has_a_ci_and_rows_say_what_their_ci_is_over(tmp_path)
     overall = {r["label"]: r for r in board["overall"]}
     assert overall["A"]["low"] < overall["A"]["mean_gain"] < overall["A"]["high"]
     assert "seeds x items" in markdown(board)
+    assert "| 2: 1,2 |" in markdown(board)  # how many seeds, then which (issue 17: a lone "42" read as a count)
 
 
 def write_judged_eval(root: Path, label: str, task: str, wins: list, judge: str = "judge-14b", seed=None) -> Path:

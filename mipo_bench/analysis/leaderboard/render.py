@@ -71,7 +71,8 @@ def task_cells(row: dict, percent: bool, base: str) -> list[str]:
     else:
         gain = f"{k * row['gain']:+.1f} [{k * row['low']:+.1f}, {k * row['high']:+.1f}]"
     p = "-" if row["p_holm"] is None else f"{row['p_holm']:.3g}"
-    seeds = ",".join("-" if s is None else str(s) for s in row["seeds"])
+    trained = [s for s in row["seeds"] if s is not None]  # how many seeds, then which (an untrained run has none)
+    seeds = f"{len(trained)}: {','.join(map(str, trained))}" if trained else "-"
     return [
         _rank(row),
         row["model"],
