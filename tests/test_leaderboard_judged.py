@@ -45,6 +45,30 @@ def test_seeds_that_agree_give_the_item_level_answer():
     assert one.low < one.mean < one.high
 
 
+def test_within_a_task_methods_whose_seeds_disagree_are_tied_with_their_neighbour():
+    """The ranking's pairwise tests resample seeds too: A's seeds at 90% and 10% (mean 50) against B's two seeds at
+    40%: on seed-averaged items B is significantly worse (the item-level test), resampling A's seeds ties them; with
+    one seed each the item-level test still decides."""
+    rng = np.random.default_rng(3)
+    n = 2000
+    base = entry("base", rng.random(n) < 0.3)
+    a1, a2 = rng.random(n) < 0.9, rng.random(n) < 0.1
+    b1, b2 = rng.random(n) < 0.4, rng.random(n) < 0.4
+    pooled_a = {i: (a1[i] + a2[i]) / 2 for i in range(n)}
+    pooled_b = {i: (b1[i] + b2[i]) / 2 for i in range(n)}
+    assert paired_test(pooled_b, pooled_a)[1] < 0.001  # what ranking on averaged items would say
+    board = leaderboard(
+        [base, entry("A", a1, seed=1), entry("A", a2, seed=2), entry("B", b1, seed=1), entry("B", b2, seed=2)]
+    )
+    rows = {r["label"]: r for r in board["tasks"][base.task]["rows"]}
+    assert rows["A"]["rank"] == rows["B"]["rank"] == 1 and rows["A"]["tied"]
+    assert rows["A"]["score_low"] < 0.4 < 0.6 < rows["A"]["score_high"]  # the score's CI spans the seeds
+    board = leaderboard([base, entry("A", a1, seed=1), entry("B", b1, seed=1)])
+    rows = {r["label"]: r for r in board["tasks"][base.task]["rows"]}
+    assert (rows["A"]["rank"], rows["B"]["rank"]) == (1, 2)
+    assert rows["A"]["score_low"] > 0.85  # one seed: items only
+
+
 def test_every_task_weighs_the_same_in_the_overall_test():
     """+1 on a 500-item task and -1 on a 20-item task: the mean gain over tasks is 0 and so is the test's centre
     (pooling the items would give +0.92 and a tiny p)."""
@@ -134,6 +158,28 @@ def test_judged_runs_rank_by_win_rate_with_failures_and_ties_and_never_across_ju
     assert by_judge["judge-8b"]["rows"][0]["gain"] is None  # no base judged by that judge: nothing to compare
     text = markdown(board)
     assert "(4 failed)" in text and "ties ½" in text
+
+
+def test_the_store_keeps_each_preference_judgment_of_both_sides(tmp_path):
+    """Per item and preference: the response's and the reference's 1-5 score, a failed call as NULL + failed."""
+    from mipo_bench.analysis.leaderboard.store import ResultsStore
+
+    eval_dir = write_judged_eval(tmp_path, "mipo", "mipo_prism", ["win", "failed", "tie"])
+    judge_dir = eval_dir / "judge"
+    for name in ("judgments.jsonl", "reference_judgments.jsonl"):  # a second preference on every item
+        rows = [json.loads(line) for line in (judge_dir / name).read_text().splitlines()]
+        extra = [{**r, "preference_index": 1, "score": 2, "failed": False} for r in rows]
+        (judge_dir / name).write_text("".join(json.dumps(r) + "\n" for r in rows + extra))
+    with ResultsStore(tmp_path / "lb.sqlite") as store:
+        added, skipped = store.add_paths([tmp_path])
+        assert added == 1 and not skipped
+        assert store.counts()["judgments"] == 3 * 2 * 2  # items x sides x preferences
+        (stored,) = store.entries()
+    got = {(j["doc_id"], j["side"], j["preference_index"]): (j["score"], j["failed"]) for j in stored.judgments}
+    assert got[(0, "response", 0)] == (5.0, False) and got[(0, "response", 1)] == (2.0, False)
+    assert got[(1, "response", 0)] == (None, True)  # the failed call: no score, marked failed
+    assert got[(2, "reference", 0)] == (3.0, False) and got[(2, "reference", 1)] == (2.0, False)
+    assert stored.scores["judge_score"][0] == pytest.approx(3.5)  # the item's mean over its preferences
 
 
 def test_labels_are_text_everywhere(tmp_path):

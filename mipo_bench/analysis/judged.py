@@ -10,7 +10,8 @@ decoding). Per item (lm-eval ``doc_id``) this gives:
 ``judge_score``     the response's mean 1-5 score over the item's preferences (judged items only)
 ``judge_failed``    1 when the item could not be compared (a failed call on either side, or no counterpart)
 
-and the judge's identity (model, template, decoding, parser): runs judged differently are never compared.
+each preference's own judgment (:func:`preference_judgments`: side, preference index, score or None, failed), and
+the judge's identity (model, template, decoding, parser): runs judged differently are never compared.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..core.runs import content_hash, read_jsonl
 
 HEADLINE = "win"
 JUDGED_SCORES = ("win", "win_ties_half", "judge_score", "judge_failed")
+SIDES = {"response": "judgments.jsonl", "reference": "reference_judgments.jsonl"}
 
 
 def judge_folder(eval_dir: Path, task: str) -> Path | None:
@@ -33,9 +35,9 @@ def judge_folder(eval_dir: Path, task: str) -> Path | None:
     return None
 
 
-def judged_scores(eval_dir: Path, task: str) -> tuple[dict[str, dict[int, float]], dict] | None:
-    """``(scores, judge)`` of ``task`` in ``eval_dir`` (see the module docstring), or None when it was not judged
-    against a reference. ``ValueError`` names the file when a judgment file is unreadable."""
+def judged_scores(eval_dir: Path, task: str) -> tuple[dict[str, dict[int, float]], dict, list[dict]] | None:
+    """``(scores, judge, preferences)`` of ``task`` in ``eval_dir`` (see the module docstring), or None when it was
+    not judged against a reference. ``ValueError`` names the file when a judgment file is unreadable."""
     folder = judge_folder(eval_dir, task)
     if folder is None:
         return None
@@ -45,8 +47,8 @@ def judged_scores(eval_dir: Path, task: str) -> tuple[dict[str, dict[int, float]
     from ..judging.judge import response_scores
 
     ids = _doc_ids(eval_dir, task, Path(summary.get("samples", "")))
-    mine = response_scores(list(read_jsonl(folder / "judgments.jsonl")))
-    theirs = response_scores(list(read_jsonl(folder / "reference_judgments.jsonl")))
+    rows = {side: list(read_jsonl(folder / name)) for side, name in SIDES.items()}
+    mine, theirs = response_scores(rows["response"]), response_scores(rows["reference"])
     scores: dict[str, dict[int, float]] = {name: {} for name in JUDGED_SCORES}
     for item_id, doc_id in ids.items():
         a, b = mine.get(item_id), theirs.get(item_id)
@@ -56,7 +58,27 @@ def judged_scores(eval_dir: Path, task: str) -> tuple[dict[str, dict[int, float]
         scores["win_ties_half"][doc_id] = 0.0 if failed else (1.0 if a > b else 0.5 if a == b else 0.0)
         if a is not None:
             scores["judge_score"][doc_id] = float(a)
-    return scores, judge_identity(summary)
+    return scores, judge_identity(summary), preference_judgments(rows, ids)
+
+
+def preference_judgments(rows: dict[str, list[dict]], ids: dict[str, int]) -> list[dict]:
+    """One row per judge call kept: ``{"doc_id", "side" ("response" | "reference"), "preference_index", "score"
+    (None when the call failed), "failed"}``, for items of the samples file."""
+    out = []
+    for side, judged in rows.items():
+        for row in judged:
+            if row.get("item_id") in ids:
+                score = row.get("score")
+                out.append(
+                    {
+                        "doc_id": ids[row["item_id"]],
+                        "side": side,
+                        "preference_index": int(row.get("preference_index") or 0),
+                        "score": None if score is None else float(score),
+                        "failed": bool(row.get("failed", score is None)),
+                    }
+                )
+    return out
 
 
 def judge_identity(summary: dict) -> dict:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.models import EMBEDDED, ModelSpecError, embedded_gguf, gguf_cache_dir, locate_model
@@ -43,6 +43,7 @@ class EvalEntry:
     headline: str  # the score label that ranks (the paper extraction where the task has it)
     cost: dict  # generated_tokens, token_counter, train_seconds, judge_calls, hardware (None where unknown)
     manifest: dict  # {"eval": ..., "train": ... or None, "judge": the judge's identity (judged tasks) or None}
+    judgments: list[dict] = field(default_factory=list)  # judged tasks: each preference's score (judged.py)
 
 
 class NotAnEvaluation(ValueError):
@@ -104,10 +105,10 @@ def read_evaluation(eval_dir: Path, label: str | None = None) -> list[EvalEntry]
             judged = judged_scores(eval_dir, task)
         except ValueError as e:
             raise NotAnEvaluation(str(e)) from None
-        judge = None
+        judge, judgments = None, []
         if judged is not None:  # a judged task ranks by its win-rate against the reference
             scores.update(judged[0])
-            headline, judge = JUDGED_HEADLINE, judged[1]
+            headline, judge, judgments = JUDGED_HEADLINE, judged[1], judged[2]
             judge["audit"] = judge_audit(eval_dir, task)
         entries.append(
             EvalEntry(
@@ -121,6 +122,7 @@ def read_evaluation(eval_dir: Path, label: str | None = None) -> list[EvalEntry]
                 headline=headline,
                 cost={**cost, "generated_tokens": sum(map(counter, response_texts(results["samples"][task])))},
                 manifest={"eval": eval_manifest, "train": train_manifest, "judge": judge},
+                judgments=judgments,
             )
         )
     return entries

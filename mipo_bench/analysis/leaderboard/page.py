@@ -86,7 +86,7 @@ document.querySelectorAll("table.board").forEach(function (table) {
 TASK_SORT = {
     "rank": "rank",
     "n": "n_items",
-    "score": "mean",
+    "score [95% CI]": "mean",
     "gain [95% CI]": "gain",
     "p (Holm)": "p_holm",
     "tokens": "generated_tokens",
@@ -115,9 +115,11 @@ def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboa
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
-        f"<p class=\"meta\">Gain = a method's headline score minus the same base model's ({esc(board['base'])}) "
-        "on the same items, with a 95% CI: over seeds, then items (a two-level bootstrap) where a method has two or "
-        "more seeds; over items alone, conditional on that one checkpoint, where it has one (the CI over column). "
+        f'<p class="meta">Score = the headline score\'s mean ± std over seeds, with its 95% CI. Gain = a '
+        f"method's headline score minus the same base model's ({esc(board['base'])}) on the same items, with a 95% "
+        "CI. Both CIs are over seeds, then items (a two-level bootstrap) where a method has two or more seeds; over "
+        "items alone, conditional on that one checkpoint, where it has one (the CI over column); so are the "
+        "ranking's pairwise tests. "
         "p-values Holm-corrected per task. A judged task ranks by the paper's win-rate against the reference "
         "(ties as wins, failed judge calls as losses; their count beside n), the ties-as-half rate beside it; "
         "each judge and template is its own column. "

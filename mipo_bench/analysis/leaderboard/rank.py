@@ -6,7 +6,8 @@ form), the gain over the base model with a 95% CI and a p-value Holm-corrected o
 a rank from tied groups (methods not significantly different from their group's best share a rank). With two or
 more seeds the CI and p come from a two-level bootstrap (seeds, then items: :mod:`..metrics.hierarchical`), so the
 seed-to-seed training variance counts; with one seed they are the item-level paired bootstrap and test, conditional
-on that checkpoint (``ci_over`` says which). Costs are summed over seeds.
+on that checkpoint (``ci_over`` says which); the same holds for each row's score CI and for the pairwise tests of
+the tied groups. Costs are summed over seeds.
 
 A judged task (:mod:`..judged`) ranks by the paper's win-rate against the reference, the ties-as-half rate and the
 judge's failures beside it; each judge identity (model, template, decoding, parser) is its own column: runs judged
@@ -22,7 +23,7 @@ import math
 from collections import defaultdict
 from itertools import combinations
 
-from ..metrics.hierarchical import seed_item_bootstrap, task_weighted_bootstrap
+from ..metrics.hierarchical import seed_item_bootstrap, seeds_vs_seeds_bootstrap, task_weighted_bootstrap
 from ..metrics.stats import (
     holm,
     paired_bootstrap,
@@ -81,6 +82,8 @@ def _task_board(task: str, entries: list[EvalEntry], base: str, alpha: float, se
             notes.append(f"{task}: {entry.label} on {entry.model} has seed {entry.seed} twice; the later run is used")
         runs[entry.seed] = entry
     rows = {key: _pooled_row(task, key, list(runs.values()), headline) for key, runs in groups.items()}
+    for row in rows.values():
+        _score_ci(row, seed)
     for (model, label), row in rows.items():
         reference = rows.get((model, base))
         if label == base:
@@ -90,11 +93,10 @@ def _task_board(task: str, entries: list[EvalEntry], base: str, alpha: float, se
             continue
         if len(row["per_seed"]) > 1:  # seeds, then items: the training variance is a level of chance
             delta, p = seed_item_bootstrap(reference["items"], row["per_seed"], seed=seed)
-            row.update(test="seed x item bootstrap", p=p, ci_over="seeds x items")
+            row.update(test="seed x item bootstrap", p=p)
         else:  # one checkpoint: items only, conditional on it
             delta = paired_bootstrap(reference["items"], row["items"], seed=seed)
             row["test"], row["p"] = paired_test(reference["items"], row["items"], seed=seed)
-            row["ci_over"] = "items (1 seed)"
         row.update(gain=delta.mean, low=delta.low, high=delta.high, n_shared=delta.n)
         shared = set(reference["items"]) & set(row["items"])
         row["item_gains"] = {i: row["items"][i] - reference["items"][i] for i in shared}
@@ -102,9 +104,10 @@ def _task_board(task: str, entries: list[EvalEntry], base: str, alpha: float, se
     for key, p in adjusted.items():
         rows[key]["p_holm"] = p
     for model in sorted({m for m, _ in rows}):
-        members = {label: row["items"] for (m, label), row in rows.items() if m == model}
+        members = {label: row for (m, label), row in rows.items() if m == model}
+        items = {label: row["items"] for label, row in members.items()}
         try:
-            ranks = ranks_from_groups(tied_groups(members, alpha, seed=seed))
+            ranks = ranks_from_groups(tied_groups(items, alpha, seed=seed, test=_pair_test(members, seed)))
         except ValueError as e:  # no item shared by all of them: no ranks for this model
             notes.append(f"{task}, {model}: {e}")
             continue
@@ -114,6 +117,28 @@ def _task_board(task: str, entries: list[EvalEntry], base: str, alpha: float, se
     ordered = sorted(rows.values(), key=lambda r: (r["model"], r.get("rank") or math.inf, -r["mean"], r["label"]))
     values = [v for row in ordered for v in row["items"].values()]
     return {"headline": headline, "percent": all(0 <= v <= 1 for v in values), "rows": ordered}
+
+
+def _pair_test(rows: dict[str, dict], seed: int):
+    """The within-task ranking's test of two rows: with two or more seeds on either side, the seeds-then-items
+    bootstrap (:func:`seeds_vs_seeds_bootstrap`); else the item-level paired test, as for the gains."""
+
+    def test(a: str, b: str) -> float:
+        x, y = rows[a], rows[b]
+        if max(len(x["per_seed"]), len(y["per_seed"])) > 1:
+            return seeds_vs_seeds_bootstrap(x["per_seed"], y["per_seed"], seed=seed)[1]
+        return paired_test(x["items"], y["items"], seed=seed)[1]
+
+    return test
+
+
+def _score_ci(row: dict, seed: int) -> None:
+    """The row's own score with its 95% CI: seeds then items with two or more seeds, else items (1 seed)."""
+    zero = {i: 0.0 for i in row["items"]}
+    if not zero:
+        return
+    delta, _ = seed_item_bootstrap(zero, row["per_seed"], seed=seed)
+    row.update(score_low=delta.low, score_high=delta.high)
 
 
 def _pooled_row(task: str, key: tuple[str, str], runs: list[EvalEntry], headline: str) -> dict:
@@ -135,7 +160,9 @@ def _pooled_row(task: str, key: tuple[str, str], runs: list[EvalEntry], headline
         "per_seed": [e.scores[headline] for e in runs],
         "judge_failed": sum(sum(e.scores["judge_failed"].values()) for e in runs) / len(runs) if judged else None,
         "ties_half": seed_mean_std([_mean(e.scores["win_ties_half"]) for e in runs])[0] if judged else None,
-        "ci_over": None,
+        "ci_over": "seeds x items" if len(runs) > 1 else "items (1 seed)",
+        "score_low": None,
+        "score_high": None,
         "audits": [(e.seed, e.manifest["judge"]["audit"]) for e in runs if judged and e.manifest.get("judge")],
         "gain": None,
         "low": None,

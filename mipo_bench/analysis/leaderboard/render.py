@@ -20,7 +20,7 @@ TASK_COLUMNS = (
     "method",
     "seeds",
     "n",
-    "score",
+    "score [95% CI]",
     "gain [95% CI]",
     "CI over",
     "p (Holm)",
@@ -59,6 +59,8 @@ def task_cells(row: dict, percent: bool, base: str) -> list[str]:
     """The display strings of one task row, in :data:`TASK_COLUMNS` order (scores in points when ``percent``)."""
     k = 100 if percent else 1
     score = f"{k * row['mean']:.1f}" + (f" ± {k * row['std']:.1f}" if len(row["seeds"]) > 1 else "")
+    if row.get("score_low") is not None:  # the score's own CI, over what the CI over column says
+        score += f" [{k * row['score_low']:.1f}, {k * row['score_high']:.1f}]"
     if row.get("ties_half") is not None:  # a judged task: the ties-as-half rate beside the paper's win-rate
         score += f" (ties ½: {k * row['ties_half']:.1f})"
     n = str(row["n_items"])
@@ -194,6 +196,8 @@ CSV_COLUMNS = (
     "low",
     "high",
     "ci_over",
+    "score_low",
+    "score_high",
     "judge_failed",
     "ties_half",
     "test",

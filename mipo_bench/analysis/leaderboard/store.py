@@ -7,6 +7,8 @@ Tables:
   ``inputs_hash``, the task and the label, so re-adding the same run changes nothing.
 - ``metrics``: one row per run × score label (``paper``, ``strict``, ``acc`` …): the mean over items, with the seed.
 - ``items``: one row per run × score label × item: the item's score.
+- ``judgments``: judged tasks only, one row per run × item × side (``response`` / ``reference``) × preference: the
+  judge's 1-5 score of that preference (NULL when the call failed) and whether it failed.
 
 A run is written in one transaction: a crash part-way leaves no trace of it.
 """
@@ -56,6 +58,16 @@ CREATE TABLE IF NOT EXISTS items (
     doc_id INTEGER NOT NULL,
     score REAL NOT NULL,
     PRIMARY KEY (run_id, metric, doc_id)
+);
+CREATE TABLE IF NOT EXISTS judgments (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    task TEXT NOT NULL,
+    doc_id INTEGER NOT NULL,
+    side TEXT NOT NULL,
+    preference_index INTEGER NOT NULL,
+    score REAL,
+    failed INTEGER NOT NULL,
+    PRIMARY KEY (run_id, doc_id, side, preference_index)
 );
 CREATE INDEX IF NOT EXISTS runs_by_task ON runs(task);
 """
@@ -139,6 +151,13 @@ class ResultsStore:
                 ],
             )
             self.conn.executemany("INSERT INTO items VALUES (?,?,?,?,?)", self._item_rows(rid, entry))
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO judgments VALUES (?,?,?,?,?,?,?)",
+                [
+                    (rid, entry.task, j["doc_id"], j["side"], j["preference_index"], j["score"], int(j["failed"]))
+                    for j in entry.judgments
+                ],
+            )
         return True
 
     @staticmethod
@@ -179,6 +198,14 @@ class ResultsStore:
                 "SELECT metric, doc_id, score FROM items WHERE run_id = ? ORDER BY rowid", (rid,)
             ):
                 scores.setdefault(metric, {})[doc_id] = score
+            judgments = [
+                {"doc_id": d, "side": side, "preference_index": k, "score": score, "failed": bool(failed)}
+                for d, side, k, score, failed in self.conn.execute(
+                    "SELECT doc_id, side, preference_index, score, failed FROM judgments WHERE run_id = ? "
+                    "ORDER BY doc_id, side, preference_index",
+                    (rid,),
+                )
+            ]
             cost = {
                 "generated_tokens": tokens,
                 "token_counter": counter,
@@ -188,11 +215,24 @@ class ResultsStore:
             }
             out.append(
                 EvalEntry(
-                    Path(eval_dir), task_, method, model, seed, label, scores, headline, cost, json.loads(manifest)
+                    Path(eval_dir),
+                    task_,
+                    method,
+                    model,
+                    seed,
+                    label,
+                    scores,
+                    headline,
+                    cost,
+                    json.loads(manifest),
+                    judgments,
                 )
             )
         return out
 
     def counts(self) -> dict[str, int]:
         """Rows per table (for tests and for the CLI's summary line)."""
-        return {t: self.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("runs", "metrics", "items")}
+        return {
+            t: self.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("runs", "metrics", "items", "judgments")
+        }

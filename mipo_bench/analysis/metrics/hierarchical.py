@@ -3,7 +3,8 @@
 - :func:`seed_item_bootstrap` — a method trained with several seeds against one reference run: resample the seeds,
   then the items (a two-level / cluster bootstrap). Seed-to-seed training variance enters the CI and the p-value, so
   a method whose seeds disagree is not called significant on the strength of many items. With one seed it is the
-  item-level paired bootstrap, conditional on that checkpoint.
+  item-level paired bootstrap, conditional on that checkpoint. :func:`seeds_vs_seeds_bootstrap` is the same for two
+  methods that both have seeds (the within-task ranking's pairwise tests).
 - :func:`task_weighted_bootstrap` — the mean over tasks of per-task mean gains (every task weighs the same, as the
   overall ranking's mean gain does), items resampled within their task.
 
@@ -43,24 +44,38 @@ def seed_item_bootstrap(
 ) -> tuple[Delta, float]:
     """Gain of ``per_seed`` (one score map per training seed) over ``reference`` on the items every seed and the
     reference share: ``(Delta, p)``, seeds resampled, then items."""
-    if not per_seed:
+    return seeds_vs_seeds_bootstrap([reference], per_seed, n_resamples, confidence, seed)
+
+
+def seeds_vs_seeds_bootstrap(
+    reference_seeds: Sequence[Scores],
+    per_seed: Sequence[Scores],
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[Delta, float]:
+    """Mean of ``per_seed`` minus mean of ``reference_seeds`` (two methods, each with its seeds) on the items all of
+    them share: ``(Delta, p)``. Each side's seeds are resampled on their own, then the items, paired (the same
+    resampled items on both sides). A side with one seed is that checkpoint, conditional on it."""
+    if not per_seed or not reference_seeds:
         raise ValueError("seed_item_bootstrap: no seeds")
-    ids = set(reference)
-    for scores in per_seed:
+    ids = set(reference_seeds[0])
+    for scores in [*reference_seeds, *per_seed]:
         ids &= set(scores)
     ids = _order(ids)
     if not ids:
         raise ValueError("seed_item_bootstrap: no item is scored by every seed and the reference")
-    base = np.array([float(reference[i]) for i in ids])
-    gains = np.array([[float(s[i]) for i in ids] for s in per_seed]) - base  # seeds x items
+    base = np.array([[float(s[i]) for i in ids] for s in reference_seeds])  # reference seeds x items
+    other = np.array([[float(s[i]) for i in ids] for s in per_seed])  # seeds x items
     rng = np.random.default_rng(seed)
-    n_seeds, n_items = gains.shape
+    n_items = len(ids)
     out = np.empty(n_resamples)
     for r in range(n_resamples):
-        seeds = rng.integers(0, n_seeds, n_seeds) if n_seeds > 1 else np.zeros(1, dtype=int)
+        seeds = rng.integers(0, len(other), len(other)) if len(other) > 1 else np.zeros(1, dtype=int)
+        base_seeds = rng.integers(0, len(base), len(base)) if len(base) > 1 else np.zeros(1, dtype=int)
         items = rng.integers(0, n_items, n_items)
-        out[r] = gains[np.ix_(seeds, items)].mean()
-    return _summary(gains.mean(), out, n_items, confidence)
+        out[r] = other[np.ix_(seeds, items)].mean() - base[np.ix_(base_seeds, items)].mean()
+    return _summary(other.mean() - base.mean(), out, n_items, confidence)
 
 
 def task_weighted_bootstrap(

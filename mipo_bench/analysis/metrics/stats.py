@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from itertools import combinations
 
@@ -158,13 +158,17 @@ def holm(pvalues: Mapping[Hashable, float]) -> dict:
     return {key: adjusted[key] for key in pvalues}
 
 
-def tied_groups(scores: Mapping[str, Scores], alpha: float = 0.05, seed: int = 0) -> list[list[str]]:
+def tied_groups(
+    scores: Mapping[str, Scores], alpha: float = 0.05, seed: int = 0, test: Callable[[str, str], float] | None = None
+) -> list[list[str]]:
     """Methods in groups of statistical ties, best group first.
 
     The rule: methods are sorted by their mean score over the items that every method has (descending; name breaks
     exact ties). Every pair gets :func:`paired_test` on its shared items, and the p-values of all pairs are
-    Holm-adjusted together. Walking down the sorted list, a method joins the current group unless it differs
-    significantly (adjusted p < ``alpha``) from the group's FIRST (best) member, in which case it starts a new group.
+    Holm-adjusted together (``test(a, b)``, when given, is the pair's p-value instead: e.g. a seeds-then-items
+    bootstrap for methods trained with several seeds). Walking down the sorted list, a method joins the current group
+    unless it differs significantly (adjusted p < ``alpha``) from the group's FIRST (best) member, in which case it
+    starts a new group.
     So a group is "not distinguishable from its leader"; a pair with no shared items (nan p) counts as not significant.
     """
     if not scores:
@@ -174,7 +178,8 @@ def tied_groups(scores: Mapping[str, Scores], alpha: float = 0.05, seed: int = 0
         raise ValueError(f"tied_groups: no item is scored by every method ({', '.join(scores)})")
     means = {name: float(np.mean([float(s[i]) for i in common])) for name, s in scores.items()}
     order = sorted(scores, key=lambda name: (-means[name], name))
-    raw = {(a, b): paired_test(scores[a], scores[b], seed=seed)[1] for a, b in combinations(order, 2)}
+    test = test or (lambda a, b: paired_test(scores[a], scores[b], seed=seed)[1])
+    raw = {(a, b): test(a, b) for a, b in combinations(order, 2)}
     adjusted = holm(raw)
 
     def differs(a: str, b: str) -> bool:
