@@ -14,7 +14,7 @@ import pytest
 from mipo_bench.analysis.leaderboard.rank import leaderboard
 from mipo_bench.analysis.leaderboard.render import markdown, rich_tables, to_csv
 from mipo_bench.analysis.leaderboard.store import ResultsStore
-from mipo_bench.analysis.results import EvalEntry, collect
+from mipo_bench.analysis.results import EvalEntry, collect, training_costs
 from mipo_bench.cli.main import main
 
 from .test_results import TASK, generation_samples, write_eval, write_trained
@@ -34,7 +34,15 @@ def entry(
     """A constructed entry: ``correct`` is the 0/1 score of each item."""
     scores = {doc_id: float(ok) for doc_id, ok in enumerate(correct)}
     method = "base" if label == "base" else label
-    train = {"method": method, "inputs_hash": f"{label}-{seed}"} if label != "base" else None
+    train = None
+    if label != "base":
+        train = {
+            "method": method,
+            "inputs_hash": f"{label}-{seed}",
+            "cpu_seconds": None if train_seconds is None else 2 * train_seconds,  # two busy threads
+            "generation": {"rollout_tokens": 300, "critic_calls": 4, "critic_reply_tokens": 20},
+            "data_manifest": {"generated": {"tokens": 1000, "counter": "tokenizer"}},
+        }
     return EvalEntry(
         eval_dir=Path(f"/runs/{model}/{label}-{seed}/{task}"),
         task=task,
@@ -50,6 +58,7 @@ def entry(
             "train_seconds": train_seconds,
             "judge_calls": 0,
             "hardware": {"cpu": "Test CPU", "cores": 2, "gpu": None, "gpus": 0},
+            **training_costs(train),
         },
         manifest={"eval": {"inputs_hash": f"{model}-{label}-{seed}-{task}"}, "train": train},
     )
@@ -106,6 +115,8 @@ def test_rank_gain_ci_ties_and_same_base(board_entries):
     assert a["gain"] == pytest.approx(a["mean"] - base["mean"])
     assert 0 < a["low"] < a["gain"] < a["high"] and a["p_holm"] < 0.001
     assert a["train_seconds"] == 210.0 and a["generated_tokens"] == 200  # costs summed over seeds
+    assert a["train_cpu_seconds"] == 420.0  # CPU seconds beside the wall clock, named apart
+    assert a["train_generated_tokens"] == 2 * (1000 + 300 + 20)  # pairs + rollouts + critic replies, per seed
     # ranks: A alone first, B and C tied (same rank, marked), the base last
     assert (a["rank"], a["tied"]) == (1, False)
     assert b["rank"] == c["rank"] == 2 and b["tied"] and c["tied"]
@@ -124,6 +135,8 @@ def test_rank_gain_ci_ties_and_same_base(board_entries):
     assert overall[("model-1", "A")]["rank"] == 1 and overall[("model-1", "A")]["better"] == 1
     assert overall[("model-1", "B")]["worse"] == 1
     assert overall[("model-1", "A")]["train_seconds"] == 210.0  # seed 1's training counted once over the tasks
+    assert overall[("model-1", "A")]["train_cpu_seconds"] == 420.0
+    assert overall[("model-1", "A")]["train_generated_tokens"] == 2 * 1320
     assert ("model-3", "A") not in overall
 
 
@@ -212,7 +225,8 @@ def test_cli_adds_run_dirs_once_and_renders(tmp_path, capsys):
 
     page = tmp_path / "site" / "index.html"
     assert main(["leaderboard", "--db", str(db), "--format", "html", "--output", str(page), "--title", "T"]) == 0
-    assert page.read_text().count("<tr") == 1 + 2 + 1 + 1  # overall: header + mipo; task: header + mipo + base
+    # grid: header + base + mipo; overall: header + mipo; task: header + mipo + base
+    assert page.read_text().count("<tr") == 3 + 2 + 3
 
 
 def test_collect_then_store_keeps_per_item_scores(tmp_path):

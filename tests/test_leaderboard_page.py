@@ -79,11 +79,15 @@ def test_page_renders_sorts_and_has_no_console_errors(tmp_path):
 
         assert page.title() == title
         tables = list(board["tasks"].items())
-        assert page.locator("table.board").count() == 1 + len(tables)  # overall first, then one per task
-        assert column(page, 0, 2) == [r["label"] for r in board["overall"]]
-        for t, (task, tb) in enumerate(tables, start=1):
+        assert page.locator("table.board").count() == 2 + len(tables)  # the grid, overall, then one per task
+        grid_labels = column(page, 0, 1)
+        assert grid_labels[0] == "base" and set(grid_labels) == {r["label"] for tb in tables for r in tb[1]["rows"]}
+        assert column(page, 1, 2) == [r["label"] for r in board["overall"]]
+        for t, (task, tb) in enumerate(tables, start=2):
             assert column(page, t, 2) == [r["label"] for r in tb["rows"]], task
-        assert HOSTILE in column(page, 1, 2)  # escaped: shown as text
+        assert HOSTILE in column(page, 2, 2)  # escaped: shown as text
+        cost = page.locator("table.board").nth(2).locator("th", has_text="train CPU s")
+        assert "CPU seconds" in cost.get_attribute("title")  # each cost column says what it counts
         # the figures, embedded and decoded (no other image: the hostile label made none)
         loaded = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
         assert loaded == [True] * n_figures
@@ -92,25 +96,25 @@ def test_page_renders_sorts_and_has_no_console_errors(tmp_path):
         tied_rows = sum(r["tied"] for tb in board["tasks"].values() for r in tb["rows"])
         assert page.locator("span.tied").count() == tied_rows + sum(r["tied"] for r in board["overall"])
 
-        header = page.locator("table.board").nth(1).locator("th", has_text="gain [95% CI]")
+        header = page.locator("table.board").nth(2).locator("th", has_text="gain [95% CI]")
         rows = board["tasks"]["mipo_arc_easy"]["rows"]
         with_gain = sorted((r for r in rows if r["gain"] is not None), key=lambda r: r["gain"])
         header.click()
         assert header.get_attribute("aria-sort") == "ascending"
-        assert column(page, 1, 2) == [r["label"] for r in with_gain] + ["base"]  # no gain: last
-        gains = [float(v) for v in column(page, 1, 6, "data-sort") if v]
+        assert column(page, 2, 2) == [r["label"] for r in with_gain] + ["base"]  # no gain: last
+        gains = [float(v) for v in column(page, 2, 6, "data-sort") if v]
         assert gains == sorted(gains) and len(gains) == len(with_gain)
         header.click()
         assert header.get_attribute("aria-sort") == "descending"
-        assert column(page, 1, 2) == [r["label"] for r in reversed(with_gain)] + ["base"]
+        assert column(page, 2, 2) == [r["label"] for r in reversed(with_gain)] + ["base"]
 
-        tokens = page.locator("table.board").nth(1).locator("th", has_text="tokens")
+        tokens = page.locator("table.board").nth(2).locator("th", has_text="eval tokens")
         tokens.click()  # numbers with thousands separators sort by value, not as text
-        assert column(page, 1, 9) == ["2,500", "3,000", "5,000", "12,150"]
-        page.locator("table.board").nth(1).locator("th", has_text="method").click()
-        assert column(page, 1, 2) == sorted((r["label"] for r in rows), key=str.lower)
+        assert column(page, 2, 9) == ["2,500", "3,000", "5,000", "12,150"]
+        page.locator("table.board").nth(2).locator("th", has_text="method").click()
+        assert column(page, 2, 2) == sorted((r["label"] for r in rows), key=str.lower)
 
-        page.locator("table.board").nth(1).locator("th", has_text="rank").click()
+        page.locator("table.board").nth(2).locator("th", has_text="rank").click()
         page.screenshot(path=SCREENSHOT, full_page=True)
         browser.close()
     assert errors == []

@@ -88,6 +88,14 @@ def test_method_trains_two_steps_and_saves_a_checkpoint_that_loads(method, tiny_
         assert reward.calls == 2 and 0 <= reward.failures <= reward.calls and reward.seconds > 0
     logged = trainer.state.log_history[0]
     assert all(f"rewards/{reward.__name__}/mean" in logged for reward in trainer.reward_funcs)
+    from mipo_bench.training.cost import training_cost  # the generation cost the leaderboard's column counts
+
+    cost = training_cost(trainer, 1.5, tmp_path)
+    generation = cost["generation"]
+    assert cost["cpu_seconds"] == 1.5 and generation["rollout_tokens"] == trainer.reward_funcs[0].completion_tokens
+    assert 2 <= generation["rollout_tokens"] <= 2 * 256  # 2 completions of 1 to max_completion_length tokens
+    critics = [r for r in trainer.reward_funcs if hasattr(r, "judge_calls")]
+    assert generation["critic_calls"] == sum(r.judge_calls for r in critics) >= (2 if critics else 0)
     saved = common.save_checkpoint(trainer, tiny_model_dir, tmp_path, {"method": method})
     reloaded = AutoModelForCausalLM.from_pretrained(saved)
     assert reloaded.config.num_hidden_layers == 2 and (saved / "README.md").read_text().startswith(f"# {method}")

@@ -10,6 +10,7 @@ import matplotlib.image
 import pytest
 import yaml
 
+from mipo_bench.analysis.leaderboard.store import ResultsStore
 from mipo_bench.analysis.tables import load_table
 from mipo_bench.workflows.recipe import find_recipe
 from tests.test_pipeline import _forbid_every_stage
@@ -87,6 +88,19 @@ def test_reproduce_runs_every_stage_and_resumes(tmp_path, tiny_model_dir, monkey
 
     page = (out / "leaderboard.html").read_text()
     assert "mipo" in page and "sft" in page and "<table" in page
+    # what the page shows of its table, the grid, its MI meter and entropy figure, and what the costs are
+    assert "tiny scale: 2 seeds per trained row" in page
+    assert "rows: 3 of the table&#x27;s 5 (base, sft, mipo); not run at this scale: sft_revision, rlvr" in page
+    assert "tasks: 1 of the table&#x27;s 5 (arc_easy)" in page and "the first 3 items of each task" in page
+    assert "Scores: model × task" in page and "<h2>MI meter</h2>" in page and "entropy arc easy" in page
+    assert page.count('src="data:image/png;base64,') >= 3  # gains (overall, task) and the entropy figure
+    assert "chat template on" in page and "≤ 24 new tokens" in page
+    with ResultsStore(out / "leaderboard.sqlite") as store:
+        trained = [e for e in store.entries() if e.method == "mipo"]
+    assert trained and all(e.cost["train_cpu_seconds"] > 0 for e in trained)
+    pairs = json.loads((out / "arc_easy" / "seed42" / "pairs" / "pairs.manifest.json").read_text())
+    assert pairs["generated"]["counter"] == "tokenizer" and pairs["generated"]["tokens"] > 0
+    assert all(e.cost["train_generated_tokens"] == pairs["generated"]["tokens"] for e in trained[:1])
     assert summary["leaderboard"]["db"].endswith("leaderboard.sqlite")
 
     _forbid_every_stage(monkeypatch)  # a third run: every stage is current, nothing is computed again

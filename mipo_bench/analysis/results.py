@@ -92,6 +92,7 @@ def read_evaluation(eval_dir: Path, label: str | None = None) -> list[EvalEntry]
         "judge_calls": judge_calls(eval_dir),
         "hardware": eval_manifest.get("hardware") or (train_manifest or {}).get("hardware"),
         "token_counter": counter.name,
+        **training_costs(train_manifest),
     }
     entries = []
     for task in eval_manifest.get("tasks") or list(results["samples"]):
@@ -185,6 +186,22 @@ def train_seconds(train_dir: Path, train_manifest: dict) -> float | None:
         return float(rows[-1]["train_runtime"])
     value = train_manifest.get("train_runtime")
     return float(value) if isinstance(value, (int, float)) else None
+
+
+def training_costs(train_manifest: dict | None) -> dict:
+    """``train_cpu_seconds`` (CPU seconds of the training, all processes) and ``train_generated_tokens`` (the tokens
+    the method generated to train: its pairs' samples, self-revisions, rollouts and critic replies) from a train
+    manifest; None where the manifest predates them or there was no training."""
+    if not train_manifest or "generation" not in train_manifest:
+        return {"train_cpu_seconds": None, "train_generated_tokens": None}
+    generation = dict(train_manifest.get("generation") or {})
+    generation.pop("critic_calls", None)
+    pairs = ((train_manifest.get("data_manifest") or {}).get("generated") or {}).get("tokens")
+    parts = [pairs, *generation.values()]
+    return {
+        "train_cpu_seconds": train_manifest.get("cpu_seconds"),
+        "train_generated_tokens": sum(int(v) for v in parts if isinstance(v, (int, float))),
+    }
 
 
 def judge_calls(eval_dir: Path) -> int:

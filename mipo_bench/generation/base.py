@@ -67,6 +67,17 @@ class Backend:
         """
         raise NotImplementedError
 
+    def count_tokens(self, texts: list[str]) -> dict:
+        """``{"tokens", "counter"}``: the generated tokens of ``texts`` for cost accounting, by the model's tokenizer
+        where the backend holds one (``counter: "tokenizer"``), else whitespace words (``counter: "words"``)."""
+        tokenizer = getattr(self, "tokenizer", None) if getattr(self, "_loaded", None) is not None else None
+        if tokenizer is not None:
+            return {
+                "tokens": sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts),
+                "counter": "tokenizer",
+            }
+        return {"tokens": sum(len(t.split()) for t in texts), "counter": "words"}
+
 
 # Engine options a recipe's pairs section may pass to any backend's constructor (each backend takes what it knows).
 BACKEND_OPTIONS = ("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization", "dtype", "device")

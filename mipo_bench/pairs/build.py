@@ -87,6 +87,7 @@ def build_pairs(
         model_generation_defaults=backend.model_defaults() if hasattr(backend, "model_defaults") else {},
         source=source or {},
         counts={"items": len(plan), "samples_per_item": sampling.n, "pairs": len(pairs), "dropped_empty": len(dropped)},
+        generated=backend.count_tokens([row["text"] for row in generated]),  # every sample drawn, kept or not
         dropped_ids=dropped[:100],
         pairs_hash=content_hash(pairs),
     )

@@ -51,8 +51,6 @@ def user_text(messages) -> str:
     return last_user_text(messages)
 
 
-
-
 class RewardFunction:
     """Base of the registered rewards: times and counts the calls; subclasses implement :meth:`score`.
 
@@ -64,6 +62,7 @@ class RewardFunction:
         failures: completions whose reward could not be read (no extractable answer, an unparseable judge reply),
             each given the reward's defined failure value; see the subclass.
         seconds: wall time spent inside the calls.
+        completion_tokens: tokens of the completions scored (TRL's ``completion_ids``): the rollouts' generation cost.
     """
 
     name = "reward"
@@ -74,6 +73,7 @@ class RewardFunction:
         self.calls = 0
         self.failures = 0
         self.seconds = 0.0
+        self.completion_tokens = 0
 
     def __call__(self, prompts, completions, completion_ids=None, **columns) -> list[float | None]:
         start = time.perf_counter()
@@ -85,6 +85,7 @@ class RewardFunction:
         finally:
             self.seconds += time.perf_counter() - start
         self.calls += len(rewards)
+        self.completion_tokens += sum(len(ids) for ids in completion_ids or ())
         if callable(log_metric) and rewards:
             log_metric(f"{self.name}/failure_rate", (self.failures - failures_before) / len(rewards))
         return rewards
@@ -93,7 +94,12 @@ class RewardFunction:
         raise NotImplementedError
 
     def stats(self) -> dict:
-        return {"calls": self.calls, "failures": self.failures, "seconds": self.seconds}
+        return {
+            "calls": self.calls,
+            "failures": self.failures,
+            "seconds": self.seconds,
+            "completion_tokens": self.completion_tokens,
+        }
 
 
 def column(columns: dict, key: str, n: int) -> list:

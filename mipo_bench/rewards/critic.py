@@ -130,7 +130,8 @@ class JudgeReward(RewardFunction):
         seed: base seed of the judge's sampling (each request's seed derives from it and the request).
         batch_size: judge requests per generation batch.
 
-    Besides the counters of :class:`RewardFunction`: ``retried`` (completions re-asked) and ``failed_replies`` (the
+    Besides the counters of :class:`RewardFunction`: ``retried`` (completions re-asked), ``judge_calls`` and
+    ``judge_reply_tokens`` (the critic's replies, retries included: its generation cost) and ``failed_replies`` (the
     last 8 unparseable replies, to see why a judge fails).
     """
 
@@ -153,6 +154,8 @@ class JudgeReward(RewardFunction):
         self.parse = template_parser({"parser": PAPER_PARSER} if template == PAPER else self.template)
         self.batch_size = batch_size
         self.retried = 0
+        self.judge_calls = 0  # replies asked of the critic, retries included
+        self.judge_reply_tokens = 0
         self.failed_replies: deque[str] = deque(maxlen=8)  # the last unparseable replies, for diagnosis
 
     @classmethod
@@ -200,6 +203,8 @@ class JudgeReward(RewardFunction):
         for request in requests:
             value, replies = answers[request["id"]]
             self.retried += len(replies) > 1
+            self.judge_calls += len(replies)
+            self.judge_reply_tokens += self.backend.count_tokens(list(replies))["tokens"]
             if value is None:
                 self.failures += 1
                 self.failed_replies.append(replies[-1])
@@ -207,7 +212,12 @@ class JudgeReward(RewardFunction):
         return rewards
 
     def stats(self) -> dict:
-        return {**super().stats(), "retried": self.retried}
+        return {
+            **super().stats(),
+            "retried": self.retried,
+            "judge_calls": self.judge_calls,
+            "judge_reply_tokens": self.judge_reply_tokens,
+        }
 
 
 def shown_reference(row: dict, kind: str) -> str:

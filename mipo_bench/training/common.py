@@ -343,6 +343,7 @@ def build_trainer(
     policy.train()
     ctx = TrainContext(model, Path(out_dir), seed, device, list(callbacks or []), recipe)
     trainer = method.build(policy, tokenizer, rows, settings, ctx)
+    trainer.mipo_revised = method.prepare is not None
     trainer.mipo_lengths = length_report(rows, tokenizer, settings.max_length) if method.consumes != PROMPTS else None
     if (warning := cut_warning(trainer.mipo_lengths)) and is_main_process():
         print(warning, file=sys.stderr)
@@ -376,7 +377,11 @@ def train(
     )
     if trainer.is_world_process_zero():
         log_path.unlink(missing_ok=True)
+    from .cost import process_cpu_seconds, training_cost
+
+    cpu_start = process_cpu_seconds()
     result = trainer.train()
+    cost = training_cost(trainer, process_cpu_seconds() - cpu_start, Path(run_dir or out_dir.parent))
     data_manifest = next(Path(data_path).parent.glob("*.manifest.json"), None)
     card = {
         "method": method_name,
@@ -401,6 +406,7 @@ def train(
             global_batch=settings.effective_batch(world_size()),
             processes=world_size(),
             train_runtime=result.metrics.get("train_runtime"),
+            **cost,
             train_loss=result.metrics.get("train_loss"),
         )
     trainer.accelerator.wait_for_everyone()

@@ -183,9 +183,7 @@ def _make_backend(recipe):
     from ..generation import BACKEND_OPTIONS, get_backend
 
     engine = {k: getattr(recipe.pairs, k) for k in BACKEND_OPTIONS if getattr(recipe.pairs, k) is not None}
-    return get_backend(
-        recipe.pairs.backend or "hf", recipe.model, batch_size=recipe.pairs.batch_size, **engine
-    )
+    return get_backend(recipe.pairs.backend or "hf", recipe.model, batch_size=recipe.pairs.batch_size, **engine)
 
 
 def revision_sampling(recipe, settings: RevisionSettings):
@@ -270,6 +268,7 @@ def prepare_revisions(variant: str, recipe, run_dir, rows: list[dict], backend=N
         pairs_hash=content_hash(rows),
         keep_wrong=keep_wrong,
         counts=counts,
+        generated=backend.count_tokens([gen["text"] for gen in generated]),
         dropped_ids=[r["id"] for r in revisions if r["status"] != "kept"][:100],
     )
     return _sft_rows(revisions)

@@ -189,8 +189,23 @@ def save_evaluation(out: Path, results: dict, key: str, model: str, tasks: list[
     stage = Stage(out, "eval", key)
     stage.start()
     write_json(out / "eval_results.json", slim)
-    stage.finish(model=absolute(model), tasks=tasks, limit=limit, label=label)
+    stage.finish(
+        model=absolute(model), tasks=tasks, limit=limit, label=label, task_settings=_task_settings(results, tasks)
+    )
     return slim
+
+
+def _task_settings(results: dict, tasks: list[str]) -> dict:
+    """Per task, what its numbers depend on besides the model (the leaderboard's context line): shots, the output
+    token budget, the chat template."""
+    configs = results.get("configs") or {}
+    chat = (results.get("mipo_bench") or {}).get("apply_chat_template")
+    out = {}
+    for task in tasks:
+        config = configs.get(task) or {}
+        budget = (config.get("generation_kwargs") or {}).get("max_gen_toks")
+        out[task] = {"num_fewshot": config.get("num_fewshot"), "max_gen_toks": budget, "chat_template": chat}
+    return out
 
 
 def _slim_sample(sample: dict) -> dict:

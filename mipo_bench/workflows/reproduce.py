@@ -27,6 +27,7 @@ from pathlib import Path
 
 from rich.text import Text
 
+from ..analysis.leaderboard.context import table_lines
 from ..analysis.tables import Row, TableSpec, build_table, load_table, render
 from ..core.console import StageProgress, show_table
 from ..core.models import resolve_model_path
@@ -215,7 +216,8 @@ def reproduce(
     if choice is not None:
         summary["judge"] = {**choice.as_dict(), "templates": templates, "references": _references(spec)}
     if extras:
-        summary.update(_extras(spec, s, out, models, evals, base_path, timed))
+        lines = table_lines(full, spec, seeds, ev)
+        summary.update(_extras(spec, s, out, models, evals, base_path, timed, lines))
     wall = round(time.time() - started, 1)
     summary.update(stage_seconds=timings, reused_stages=reused, wall_seconds=wall)
     summary["runs"] = _earlier_runs(out) + [{"finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_seconds": wall}]
@@ -329,8 +331,9 @@ def _judge_task(spec: TableSpec, scale: dict, key: str, evals: dict, choice: Jud
         )
 
 
-def _extras(spec: TableSpec, scale: dict, out: Path, models: dict, evals: dict, base_path: str, timed) -> dict:
-    """The MI meter's readings, the entropy figure and the leaderboard (store + page) for the table's runs."""
+def _extras(spec: TableSpec, scale: dict, out: Path, models: dict, evals: dict, base_path: str, timed, lines) -> dict:
+    """The MI meter's readings, the entropy figure and the leaderboard (store + page, ``lines`` on top) for the
+    table's runs."""
     extras: dict = {}
     if spec.mi:
         from ..analysis.mi_meter import measure_mi
@@ -381,6 +384,8 @@ def _extras(spec: TableSpec, scale: dict, out: Path, models: dict, evals: dict, 
     store = ResultsStore(out / "leaderboard.sqlite")
     added, skipped = store.add_paths([out])
     board = leaderboard(store, base=spec.reference or "base")
-    write_page(board, out / "leaderboard.html", f"mipo-bench leaderboard — {spec.title}")
+    figures = [f["path"] for f in (extras.get("figures") or {}).values() if isinstance(f, dict) and "path" in f]
+    about = {"lines": lines, "mi": extras.get("mi"), "figures": figures}
+    write_page(board, out / "leaderboard.html", f"mipo-bench leaderboard — {spec.title}", about)
     extras["leaderboard"] = {"db": str(out / "leaderboard.sqlite"), "page": str(out / "leaderboard.html")}
     return extras

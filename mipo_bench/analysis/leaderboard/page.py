@@ -12,6 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .context import context_lines, grid
+from .rank import COST_DEFINITIONS
 from .render import (
     AUDIT_COLUMNS,
     OVERALL_COLUMNS,
@@ -89,8 +91,10 @@ TASK_SORT = {
     "score [95% CI]": "mean",
     "gain [95% CI]": "gain",
     "p (Holm)": "p_holm",
-    "tokens": "generated_tokens",
-    "train s": "train_seconds",
+    "eval tokens": "generated_tokens",
+    "train wall s": "train_seconds",
+    "train CPU s": "train_cpu_seconds",
+    "train gen. tokens": "train_generated_tokens",
     "judge calls": "judge_calls",
 }
 OVERALL_SORT = {
@@ -98,14 +102,19 @@ OVERALL_SORT = {
     "tasks": "tasks",
     "mean gain [95% CI]": "mean_gain",
     "better / worse": "better",
-    "tokens": "generated_tokens",
-    "train s": "train_seconds",
+    "eval tokens": "generated_tokens",
+    "train wall s": "train_seconds",
+    "train CPU s": "train_cpu_seconds",
+    "train gen. tokens": "train_generated_tokens",
     "judge calls": "judge_calls",
 }
 
 
-def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboard") -> Path:
-    """Write the board (from :func:`.rank.leaderboard`) as one self-contained HTML file."""
+def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboard", about: dict | None = None) -> Path:
+    """Write the board (from :func:`.rank.leaderboard`) as one self-contained HTML file. ``about`` (from
+    ``reproduce``) adds what the page shows of its table (``lines``), the MI meter's readings (``mi``: name ->
+    reading) and figures (``figures``: PNG paths), embedded."""
+    about = about or {}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     esc = html.escape
@@ -127,7 +136,16 @@ def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboa
         "(marked <em>tied</em>). Click a column header to sort. Generated "
         f"{esc(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}.</p>",
     ]
+    parts += [f'<p class="meta">{esc(line)}</p>' for line in about.get("lines") or []]
     percent = overall_percent(board)
+    columns, cells = grid(board)
+    parts.append("<h2>Scores: model × task</h2>")
+    parts.append(
+        '<p class="note">Each row\'s headline score per task (mean ± std over seeds; points where scores lie in '
+        "[0, 1]) and its average over the tasks it has. The context of each column:</p>"
+    )
+    parts.append('<ul class="notes">' + "".join(f"<li>{esc(line)}</li>" for line in context_lines(board)) + "</ul>")
+    parts.append(_table(tuple(columns), {}, [({}, row, row[1] == board["base"]) for row in cells]))
     parts += [
         f"<h2>All tasks ({len(board['tasks'])})</h2>",
         '<p class="note">Mean gain over the tasks a method was evaluated on, every task weighing the same, with a '
@@ -160,6 +178,10 @@ def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboa
             parts.append(f"<h3>Judge audit: {esc(task)}</h3>")
             parts.append(_table(AUDIT_COLUMNS, {}, [({}, cells, False) for cells in audits]))
             parts.append('<ul class="notes">' + "".join(f"<li>{esc(line)}</li>" for line in shared) + "</ul>")
+    parts.append("<h2>Cost columns</h2>")
+    parts.append('<ul class="notes">' + "".join(f"<li>{esc(k)}: {esc(v)}</li>" for k, v in COST_DEFINITIONS.items()))
+    parts.append("</ul>")
+    parts += _extras(about)
     if board["notes"]:
         parts.append('<h2>Notes</h2><ul class="notes">')
         parts += [f"<li>{esc(note)}</li>" for note in board["notes"]]
@@ -172,7 +194,8 @@ def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboa
 def _table(columns: tuple[str, ...], sort_fields: dict, rows: list[tuple[dict, list[str], bool]]) -> str:
     esc = html.escape
     head = "".join(
-        f'<th class="{"num" if col in sort_fields else "text"}" scope="col">{esc(col)}</th>' for col in columns
+        f'<th class="{"num" if col in sort_fields else "text"}" scope="col"{_tip(col)}>{esc(col)}</th>'
+        for col in columns
     )
     body = []
     for row, cells, is_base in rows:
@@ -192,6 +215,38 @@ def _table(columns: tuple[str, ...], sort_fields: dict, rows: list[tuple[dict, l
         body.append(f"<tr{row_class}>{''.join(tds)}</tr>")
     table = f'<table class="board"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
     return f'<div class="scroll">{table}</div>'
+
+
+def _tip(column: str) -> str:
+    definition = COST_DEFINITIONS.get(column)
+    return f' title="{html.escape(definition)}"' if definition else ""
+
+
+def _extras(about: dict) -> list[str]:
+    """``reproduce``'s MI meter readings and figures, embedded."""
+    esc = html.escape
+    parts = []
+    if about.get("mi"):
+        parts.append("<h2>MI meter</h2>")
+        parts.append(
+            "<p class=\"note\">Mean log π(y | x, c) − log π(y | x) in nats of the model's own responses (the paper's "
+            "mutual-information estimate), with a 95% CI over items; vs base: the paired difference on the same "
+            "prompts.</p>"
+        )
+        rows = []
+        for name, r in about["mi"].items():
+            ci = "" if r.get("low") is None else f" [{r['low']:+.3f}, {r['high']:+.3f}]"
+            d = r.get("delta_vs_base")
+            vs = "-" if not d else f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+            rows.append(({}, [name, f"{r['mean']:+.3f}{ci}", str(r.get("n")), vs], False))
+        parts.append(_table(("run", "MI (nats) [95% CI]", "n", "vs base"), {}, rows))
+    for figure in about.get("figures") or []:
+        png = Path(figure)
+        if png.suffix == ".png" and png.is_file():
+            uri = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+            parts.append(f"<h2>{esc(png.stem.replace('_', ' '))}</h2>")
+            parts += _img(uri, png.stem)
+    return parts
 
 
 def _sort_value(value) -> str:

@@ -34,8 +34,18 @@ from ..metrics.stats import (
     tied_groups,
 )
 from ..results import EvalEntry
+from .context import task_context
 
-COST_KEYS = ("generated_tokens", "train_seconds", "judge_calls")
+COST_KEYS = ("generated_tokens", "train_seconds", "train_cpu_seconds", "train_generated_tokens", "judge_calls")
+TRAIN_COSTS = ("train_seconds", "train_cpu_seconds", "train_generated_tokens")  # once per training run overall
+COST_DEFINITIONS = {
+    "eval tokens": "tokens the model generated answering the evaluation's items (its output length), summed over seeds",
+    "train wall s": "wall-clock seconds of training (TRL's train_runtime), under whatever else the machine ran",
+    "train CPU s": "CPU seconds of training, all threads of all training processes (less sensitive to other load)",
+    "train gen. tokens": "tokens the method generated to build its training signal: its pairs' samples, "
+    "self-revisions, rollouts and critic replies (not the evaluation)",
+    "judge calls": "judge model calls made to score the evaluation, retries included",
+}
 
 
 def leaderboard(store, base: str = "base", alpha: float = 0.05, seed: int = 0) -> dict:
@@ -67,7 +77,8 @@ def leaderboard(store, base: str = "base", alpha: float = 0.05, seed: int = 0) -
             )
     tasks = {task: _task_board(task, group, base, alpha, seed, notes) for task, group in sorted(by_task.items())}
     overall = _overall(tasks, base, alpha, seed)
-    return {"base": base, "alpha": alpha, "tasks": tasks, "overall": overall, "notes": notes}
+    context = task_context(dict(sorted(by_task.items())))
+    return {"base": base, "alpha": alpha, "tasks": tasks, "overall": overall, "notes": notes, "context": context}
 
 
 def _task_board(task: str, entries: list[EvalEntry], base: str, alpha: float, seed: int, notes: list[str]) -> dict:
@@ -173,7 +184,7 @@ def _pooled_row(task: str, key: tuple[str, str], runs: list[EvalEntry], headline
         "rank": None,
         "tied": False,
         "hardware": sorted({describe_hardware(e.cost.get("hardware")) for e in runs}),
-        "train_runs": {_train_key(e): e.cost.get("train_seconds") for e in runs if e.manifest.get("train")},
+        "train_runs": {_train_key(e): {k: e.cost.get(k) for k in TRAIN_COSTS} for e in runs if e.manifest.get("train")},
     }
     for cost in COST_KEYS:
         known = [e.cost.get(cost) for e in runs if e.cost.get(cost) is not None]
@@ -191,7 +202,7 @@ def _overall(tasks: dict, base: str, alpha: float, seed: int) -> list[dict]:
                 per_method[(row["model"], row["label"])].append(row)
     out = []
     for (model, label), rows in per_method.items():
-        train_runs = {k: v for row in rows for k, v in row["train_runs"].items() if v is not None}
+        train_runs = {k: v for row in rows for k, v in row["train_runs"].items()}  # one training, many tasks
         out.append(
             {
                 "model": model,
@@ -204,7 +215,7 @@ def _overall(tasks: dict, base: str, alpha: float, seed: int) -> list[dict]:
                 "better": sum(r["gain"] > 0 and (r["p_holm"] or 1) < alpha for r in rows),
                 "worse": sum(r["gain"] < 0 and (r["p_holm"] or 1) < alpha for r in rows),
                 "generated_tokens": _sum_known(r["generated_tokens"] for r in rows),
-                "train_seconds": sum(train_runs.values()) if train_runs else None,
+                **{k: _sum_known(run[k] for run in train_runs.values()) for k in TRAIN_COSTS},
                 "judge_calls": _sum_known(r["judge_calls"] for r in rows),
                 "hardware": sorted({h for r in rows for h in r["hardware"]}),
                 "item_gains": {(r["task"], i): g for r in rows for i, g in r["item_gains"].items()},

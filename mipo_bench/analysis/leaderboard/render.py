@@ -12,7 +12,8 @@ import math
 from rich.table import Table
 from rich.text import Text
 
-from .rank import COST_KEYS
+from .context import context_lines, grid
+from .rank import COST_DEFINITIONS, COST_KEYS
 
 TASK_COLUMNS = (
     "rank",
@@ -24,8 +25,10 @@ TASK_COLUMNS = (
     "gain [95% CI]",
     "CI over",
     "p (Holm)",
-    "tokens",
-    "train s",
+    "eval tokens",
+    "train wall s",
+    "train CPU s",
+    "train gen. tokens",
     "judge calls",
     "hardware",
 )
@@ -36,8 +39,10 @@ OVERALL_COLUMNS = (
     "tasks",
     "mean gain [95% CI]",
     "better / worse",
-    "tokens",
-    "train s",
+    "eval tokens",
+    "train wall s",
+    "train CPU s",
+    "train gen. tokens",
     "judge calls",
     "hardware",
 )
@@ -87,6 +92,8 @@ def task_cells(row: dict, percent: bool, base: str) -> list[str]:
         p,
         _num(row["generated_tokens"]),
         _num(row["train_seconds"], 1),
+        _num(row["train_cpu_seconds"], 1),
+        _num(row["train_generated_tokens"]),
         _num(row["judge_calls"]),
         "; ".join(row["hardware"]),
     ]
@@ -104,6 +111,8 @@ def overall_cells(row: dict, percent: bool) -> list[str]:
         f"{row['better']} / {row['worse']}",
         _num(row["generated_tokens"]),
         _num(row["train_seconds"], 1),
+        _num(row["train_cpu_seconds"], 1),
+        _num(row["train_generated_tokens"]),
         _num(row["judge_calls"]),
         "; ".join(row["hardware"]),
     ]
@@ -165,7 +174,11 @@ def markdown(board: dict) -> str:
     def cell(text: str) -> str:  # one line, its pipes escaped: a label cannot split or widen the row
         return " ".join(text.split()).replace("|", "\\|")
 
-    parts = []
+    columns, rows = grid(board)
+    parts = ["### scores: model × task (mean ± std over seeds) and the average", ""]
+    parts += ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    parts += ["| " + " | ".join(cell(c) for c in cells) + " |" for cells in rows]
+    parts += ["", *[f"- {cell(line)}" for line in context_lines(board)], ""]
     for title, columns, rows in _sections(board):
         parts += [f"### {' '.join(title.split())}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         parts += ["| " + " | ".join(cell(c) for c in cells) + " |" for cells in rows]
@@ -177,6 +190,7 @@ def markdown(board: dict) -> str:
             parts.append("|" + "---|" * len(AUDIT_COLUMNS))
             parts += ["| " + " | ".join(cell(c) for c in cells) + " |" for cells in audits]
             parts += ["", *[f"- {cell(line)}" for line in shared], ""]
+    parts += [f"- {name}: {text}" for name, text in COST_DEFINITIONS.items()] + [""]
     parts += [f"- {' '.join(note.split())}" for note in board["notes"]]
     return "\n".join(parts).rstrip() + "\n"
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from ...core.runs import content_hash
-from ..results import EvalEntry, collect
+from ..results import EvalEntry, collect, training_costs
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -213,6 +213,8 @@ class ResultsStore:
                 "judge_calls": calls,
                 "hardware": json.loads(hardware) if hardware else None,
             }
+            manifest = json.loads(manifest)
+            cost.update(training_costs(manifest.get("train")))
             out.append(
                 EvalEntry(
                     Path(eval_dir),
@@ -224,7 +226,7 @@ class ResultsStore:
                     scores,
                     headline,
                     cost,
-                    json.loads(manifest),
+                    manifest,
                     judgments,
                 )
             )
