@@ -245,3 +245,28 @@ def test_collect_then_store_keeps_per_item_scores(tmp_path):
             "flexible": {0: 1.0, 1: 0.0, 2: 1.0},
         }
     )
+
+
+def test_training_costs_are_unknown_not_zero_when_the_pairs_were_not_counted():
+    """A run whose pairs predate the generation count shows no train gen. tokens, rather than 0 (issue 17)."""
+    counted = {
+        "cpu_seconds": 12.5,
+        "generation": {"rollout_tokens": 0, "critic_calls": 0, "critic_reply_tokens": 0},
+        "data_manifest": {"stage": "pairs", "generated": {"tokens": 900, "counter": "tokenizer"}},
+    }
+    assert training_costs(counted) == {"train_cpu_seconds": 12.5, "train_generated_tokens": 900}
+    old_pairs = {**counted, "data_manifest": {"stage": "pairs"}}
+    assert training_costs(old_pairs)["train_generated_tokens"] is None
+    revised = {**counted, "generation": {**counted["generation"], "revision_tokens": 400}}
+    assert training_costs(revised)["train_generated_tokens"] == 1300
+    online = {
+        **counted,
+        "generation": {"rollout_tokens": 5000, "critic_calls": 64, "critic_reply_tokens": 320},
+        "data_manifest": {"stage": "prompts"},
+    }
+    assert training_costs(online)["train_generated_tokens"] == 5320  # rollouts + critic replies; calls are not tokens
+    assert (
+        training_costs(None)
+        == training_costs({"method": "sft"})
+        == {"train_cpu_seconds": None, "train_generated_tokens": None}
+    )

@@ -277,3 +277,33 @@ def test_report_to_tensorboard_writes_the_training_curves_offline(tiny_pairs, ti
     assert quiet == []  # none by default: nothing is written or sent anywhere
     with pytest.raises(ValueError, match="use train.report_to instead"):
         TrainSettings(extra={"report_to": "wandb"})
+
+
+def test_one_checkpoint_by_default_and_save_steps_keeps_more(tiny_pairs, tiny_model_dir, tmp_path):
+    """Issue 17: a trained row keeps one loadable checkpoint (the final model) by default; train.save_steps keeps
+    resumable ones along the way (the newest save_total_limit), without changing the training's cache key."""
+    from dataclasses import replace
+
+    from mipo_bench.workflows.pipeline import train_stage
+    from mipo_bench.workflows.recipe import load_recipe
+
+    settings = MipoSettings(learning_rate=1e-4, global_batch_size=1, num_train_epochs=1)
+    train("mipo", tiny_pairs, tiny_model_dir, tmp_path / "default", settings, seed=0, device="cpu")
+    assert not list((tmp_path / "default" / "trainer").glob("checkpoint-*"))
+    assert (tmp_path / "default" / "model" / "model.safetensors").is_file()
+
+    kept = replace(settings, save_steps=1, save_total_limit=2)
+    train("mipo", tiny_pairs, tiny_model_dir, tmp_path / "kept", kept, seed=0, device="cpu")
+    steps = sorted(int(p.name.split("-")[1]) for p in (tmp_path / "kept" / "trainer").glob("checkpoint-*"))
+    n_steps = sum(1 for _ in open(tiny_pairs))
+    assert steps == [n_steps - 1, n_steps] and n_steps > 2  # the newest two of one per step
+    assert (tmp_path / "kept" / "trainer" / f"checkpoint-{n_steps}" / "optimizer.pt").is_file()  # resumable
+
+    recipe = load_recipe("mipo", [f"model={tiny_model_dir}"], quiet=True)
+    keys = {
+        train_stage(replace(recipe, train=replace(recipe.train, **extra)), tiny_pairs, tmp_path / "k").inputs_hash
+        for extra in ({}, {"save_steps": 5, "save_total_limit": 1})
+    }
+    assert len(keys) == 1  # keeping checkpoints does not make the trained weights stale
+    with pytest.raises(ValueError, match="use train.save_steps"):
+        TrainSettings(extra={"save_strategy": "steps"})

@@ -196,7 +196,11 @@ def training_costs(train_manifest: dict | None) -> dict:
         return {"train_cpu_seconds": None, "train_generated_tokens": None}
     generation = dict(train_manifest.get("generation") or {})
     generation.pop("critic_calls", None)
-    pairs = ((train_manifest.get("data_manifest") or {}).get("generated") or {}).get("tokens")
+    data = train_manifest.get("data_manifest") or {}
+    pairs = (data.get("generated") or {}).get("tokens")
+    unknown = (data.get("stage") == "pairs" and pairs is None) or generation.get("revision_tokens", 0) is None
+    if unknown:  # pairs (or revisions) built before their generation was counted: unknown, not zero
+        return {"train_cpu_seconds": train_manifest.get("cpu_seconds"), "train_generated_tokens": None}
     parts = [pairs, *generation.values()]
     return {
         "train_cpu_seconds": train_manifest.get("cpu_seconds"),

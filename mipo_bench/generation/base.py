@@ -69,8 +69,16 @@ class Backend:
 
     def count_tokens(self, texts: list[str]) -> dict:
         """``{"tokens", "counter"}``: the generated tokens of ``texts`` for cost accounting, by the model's tokenizer
-        where the backend holds one (``counter: "tokenizer"``), else whitespace words (``counter: "words"``)."""
-        tokenizer = getattr(self, "tokenizer", None) if getattr(self, "_loaded", None) is not None else None
+        (``counter: "tokenizer"``: the tokenizer of the model spec, loaded as every stage loads it), else, where
+        it cannot be loaded (a served model's name), whitespace words (``counter: "words"``)."""
+        from ..core.models import load_tokenizer
+
+        if not hasattr(self, "_count_tokenizer"):  # loaded once per backend (the critic counts every rollout batch)
+            try:
+                self._count_tokenizer = load_tokenizer(self.model)
+            except Exception:  # noqa: BLE001 - a cost figure must never fail the stage that generated
+                self._count_tokenizer = None
+        tokenizer = self._count_tokenizer
         if tokenizer is not None:
             return {
                 "tokens": sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts),

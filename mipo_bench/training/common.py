@@ -54,6 +54,9 @@ class TrainSettings:
         report_to: TRL's ``report_to``: ``none`` (default), or one or more of ``tensorboard``, ``trackio``,
             ``wandb``, ``mlflow`` (comma-separated; each needs its package). TensorBoard writes under
             ``<run>/train/trainer/runs/``; the curves are in ``train_log.jsonl`` either way.
+        save_steps: 0 (default): one checkpoint, the final model in ``<train>/model`` (fp32, 4 bytes a parameter);
+            N: also one with its optimizer state every N steps in ``<train>/trainer/checkpoint-N`` (not in the cache
+            key: set it before the first run), the newest ``save_total_limit`` of them (None: all).
     """
 
     learning_rate: float = 5e-7
@@ -73,6 +76,8 @@ class TrainSettings:
     gradient_checkpointing: bool = False
     logging_steps: int = 1
     report_to: str = "none"
+    save_steps: int = 0
+    save_total_limit: int | None = None
     extra: dict = field(default_factory=dict)
 
     def trl_kwargs(self, device: str, seed: int, out_dir: Path) -> dict:
@@ -98,7 +103,8 @@ class TrainSettings:
             use_cpu=not str(device).startswith("cuda"),
             gradient_checkpointing=self.gradient_checkpointing,
             logging_steps=self.logging_steps,
-            save_strategy="no",
+            save_strategy="steps" if self.save_steps else "no",
+            **({"save_steps": self.save_steps, "save_total_limit": self.save_total_limit} if self.save_steps else {}),
             report_to=[t.strip() for t in self.report_to.split(",") if t.strip() not in ("", "none")],
             seed=seed,
             data_seed=seed,
@@ -109,6 +115,8 @@ class TrainSettings:
     def __post_init__(self):
         """``extra`` passes TRL keywords the settings do not have; one the suite sets itself is refused here, with
         the setting to use instead (it would have been a raw TypeError, or silently fought the suite's own value)."""
+        if self.save_steps < 0:
+            raise ValueError(f"train.save_steps must be 0 (final model only) or a step count, not {self.save_steps}")
         own = {f.name for f in dataclass_fields(self)} - {"extra"}
         for key in self.extra or {}:
             if key in own:
@@ -161,11 +169,10 @@ SET_BY_THE_SUITE = {
     "output_dir": "the run directory decides it (--run-dir)",
     "seed": "use the recipe's top-level seed",
     "data_seed": "use the recipe's top-level seed",
-    "save_strategy": "the final checkpoint is saved to <run>/train/model",
+    "save_strategy": "the final model is saved to <run>/train/model; use train.save_steps for more",
     "warmup_steps": "use train.warmup_ratio",
     "lr_scheduler_kwargs": "use train.min_lr_rate",
-    "bf16": "the precision follows the device (fp32 weights, bf16 autocast on GPU)",
-    "fp16": "the precision follows the device (fp32 weights, bf16 autocast on GPU)",
+    **dict.fromkeys(("bf16", "fp16"), "the precision follows the device (fp32 weights, bf16 autocast on GPU)"),
     "use_cpu": "the device decides it",
     "disable_tqdm": "progress bars are the suite's",
 }

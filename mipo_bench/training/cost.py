@@ -30,7 +30,8 @@ def training_cost(trainer, cpu_seconds: float, run_dir: Path) -> dict:
         sum(s.get("judge_calls", 0) for s in stats),
         sum(s.get("judge_reply_tokens", 0) for s in stats),
     ]
-    total = trainer.accelerator.reduce(torch.tensor(local, dtype=torch.float64), reduction="sum").tolist()
+    local = torch.tensor(local, dtype=torch.float64, device=trainer.accelerator.device)  # NCCL reduces GPU tensors
+    total = trainer.accelerator.reduce(local, reduction="sum").tolist()
     generation = {"rollout_tokens": int(total[1]), "critic_calls": int(total[2]), "critic_reply_tokens": int(total[3])}
     revision = run_dir / "revision" / "revision.manifest.json"
     if getattr(trainer, "mipo_revised", False) and revision.is_file():

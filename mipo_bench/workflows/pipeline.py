@@ -109,6 +109,9 @@ def run_train(recipe: Recipe, run_dir: Path, data_path: Path | None = None, out:
     return manifest
 
 
+NOT_IN_TRAINING_KEY = ("save_steps", "save_total_limit")  # what is kept along the way, not what is trained
+
+
 def train_stage(recipe: Recipe, data_path: Path, out: Path) -> Stage:
     """The training stage of ``recipe`` on ``data_path`` into ``out``: current when the method, the base model's
     weights, the seed, the settings (the dataset's defaults filled in) and the data are unchanged."""
@@ -120,7 +123,7 @@ def train_stage(recipe: Recipe, data_path: Path, out: Path) -> Stage:
             "method": recipe.method,
             "model": model_fingerprint(recipe.model),
             "seed": recipe.seed,
-            "settings": asdict(recipe.train),
+            "settings": {k: v for k, v in asdict(recipe.train).items() if k not in NOT_IN_TRAINING_KEY},
             "data": file_hash(data_path),
         }
     )

@@ -1,6 +1,6 @@
 """What a leaderboard reader needs beside the rankings: the model × task grid with an average (the view every
-leaderboard opens on), and the context its numbers hold in — per task the item limit, shots, output token budget,
-chat template and seeds — read from the stored runs' eval manifests.
+leaderboard opens on), and the context its numbers hold in — per task the item limit, the output token budget, the
+chat template and the seeds — read from the stored runs' eval manifests.
 """
 
 from __future__ import annotations
@@ -9,35 +9,40 @@ from collections import Counter
 
 
 def task_context(entries_by_task: dict[str, list]) -> dict[str, dict]:
-    """Per leaderboard column: ``{"limits", "shots", "budgets", "chat", "seeds"}``, each the distinct values its
-    runs had (more than one value means the rows were not evaluated alike)."""
+    """Per leaderboard column: ``{"limits", "budgets", "chat", "seeds", "recorded"}``, each the distinct values its
+    runs had (more than one value means the rows were not evaluated alike); ``recorded``: whether any run's manifest
+    has the task settings (runs evaluated before mipo-bench recorded them have not)."""
     out = {}
     for task, entries in entries_by_task.items():
         settings = [((e.manifest.get("eval") or {}).get("task_settings") or {}).get(e.task) or {} for e in entries]
-        seeds = Counter((e.model, e.label) for e in entries if e.seed is not None)
+        distinct = {(e.model, e.label, e.seed) for e in entries if e.seed is not None}  # a repeated seed counts once
+        seeds = Counter((model, label) for model, label, _ in distinct)
         out[task] = {
             "limits": sorted({str((e.manifest.get("eval") or {}).get("limit") or "all") for e in entries}),
-            "shots": sorted({str(s.get("num_fewshot")) for s in settings if s.get("num_fewshot") is not None}),
             "budgets": sorted({str(s.get("max_gen_toks")) for s in settings if s.get("max_gen_toks") is not None}),
             "chat": sorted({"on" if s["chat_template"] else "off" for s in settings if "chat_template" in s}),
             "seeds": sorted(set(seeds.values())),
+            "recorded": any(settings),
         }
     return out
 
 
 def context_lines(board: dict) -> list[str]:
-    """One line per column: ``mipo_gsm8k: items ≤ 12 (n 12), 8-shot, ≤ 256 new tokens, chat template on, 1 seed``."""
+    """One line per column: ``mipo_gsm8k: items: limit 12 (n 12), ≤ 256 new tokens, chat template on, seeds per
+    trained row: 1``."""
     lines = []
     for task, ctx in (board.get("context") or {}).items():
         rows = board["tasks"].get(task, {}).get("rows") or []
         n = sorted({r["n_items"] for r in rows})
-        parts = [
-            f"items: {_values(ctx['limits'], 'limit ')} (n {_values([str(x) for x in n])})",
-            f"{_values(ctx['shots'])}-shot" if ctx["shots"] else "shots: task default",
-            f"≤ {_values(ctx['budgets'])} new tokens" if ctx["budgets"] else "token budget: task default",
-            f"chat template {_values(ctx['chat'])}" if ctx["chat"] else "chat template: not recorded",
-            f"seeds per trained row: {_values([str(s) for s in ctx['seeds']])}" if ctx["seeds"] else "no trained row",
-        ]
+        parts = [f"items: {_values(ctx['limits'], 'limit ')} (n {_values([str(x) for x in n])})"]
+        if ctx["recorded"]:
+            parts.append(f"≤ {_values(ctx['budgets'])} new tokens" if ctx["budgets"] else "the task's token budget")
+            parts.append(f"chat template {_values(ctx['chat'])}" if ctx["chat"] else "chat template not recorded")
+        else:
+            parts.append("token budget and chat template not recorded (evaluated by an older mipo-bench)")
+        parts.append(
+            f"seeds per trained row: {_values([str(s) for s in ctx['seeds']])}" if ctx["seeds"] else "no trained row"
+        )
         lines.append(f"{task}: " + ", ".join(parts))
     return lines
 
@@ -68,6 +73,10 @@ def grid(board: dict) -> tuple[list[str], list[list[str]]]:
                 continue
             mean, std, seeds = mine[task]
             row.append(f"{mean:.1f}" + (f" ± {std:.1f}" if seeds > 1 else ""))
+        if len({board["tasks"][t]["percent"] for t in mine}) > 1:
+            row.append("- (mixed scales)")  # points and raw scores do not average
+            rows.append(row)
+            continue
         average = sum(v[0] for v in mine.values()) / len(mine)
         row.append(f"{average:.1f}" + ("" if len(mine) == len(tasks) else f" (of {len(mine)})"))
         rows.append(row)

@@ -41,7 +41,8 @@ TRAIN_COSTS = ("train_seconds", "train_cpu_seconds", "train_generated_tokens")  
 COST_DEFINITIONS = {
     "eval tokens": "tokens the model generated answering the evaluation's items (its output length), summed over seeds",
     "train wall s": "wall-clock seconds of training (TRL's train_runtime), under whatever else the machine ran",
-    "train CPU s": "CPU seconds of training, all threads of all training processes (less sensitive to other load)",
+    "train CPU s": "CPU seconds of training, all threads of all training processes (not their children, such as a "
+    "vLLM server); less sensitive than wall time to what else ran",
     "train gen. tokens": "tokens the method generated to build its training signal: its pairs' samples, "
     "self-revisions, rollouts and critic replies (not the evaluation)",
     "judge calls": "judge model calls made to score the evaluation, retries included",
@@ -137,7 +138,10 @@ def _pair_test(rows: dict[str, dict], seed: int):
     def test(a: str, b: str) -> float:
         x, y = rows[a], rows[b]
         if max(len(x["per_seed"]), len(y["per_seed"])) > 1:
-            return seeds_vs_seeds_bootstrap(x["per_seed"], y["per_seed"], seed=seed)[1]
+            try:
+                return seeds_vs_seeds_bootstrap(x["per_seed"], y["per_seed"], seed=seed)[1]
+            except ValueError:  # no item shared by every seed of both: cannot be told apart
+                return math.nan
         return paired_test(x["items"], y["items"], seed=seed)[1]
 
     return test
