@@ -231,6 +231,16 @@ def test_tables_outside_a_terminal_are_plain_markdown_with_every_cell_in_full():
     assert "┏" in terminal.getvalue()  # a terminal gets the drawn table, at its own width
 
 
+def test_messages_outside_a_terminal_are_one_line_each():
+    """Issue 17: piped, rich wrapped every long message (the MI meter's reading, the stage times) at 80 columns."""
+    import subprocess
+    import sys
+
+    code = "from mipo_bench.core.console import console; console.print('MI meter ' + 'word ' * 40 + '(n=32)')"
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    assert err.splitlines() == ["MI meter " + "word " * 40 + "(n=32)"]
+
+
 def test_unknown_task_and_unreachable_server_are_one_line(monkeypatch, capsys):
     """Issue 16 §6: an unknown task and an OpenAI-compatible server that never answers printed tracebacks."""
     import mipo_bench.cli.judge as judge

@@ -15,6 +15,8 @@ from rich.progress import (
 )
 
 console = Console(stderr=True)
+if not console.is_terminal:  # piped to a file or a CI log: one line a message, never wrapped at 80 columns
+    console.soft_wrap = True
 
 
 def progress_bar() -> Progress:
