@@ -229,9 +229,10 @@ def _extras(about: dict) -> list[str]:
     if about.get("mi"):
         parts.append("<h2>MI meter</h2>")
         parts.append(
-            "<p class=\"note\">Mean log π(y | x, c) − log π(y | x) in nats of the model's own responses (the paper's "
-            "mutual-information estimate), with a 95% CI over items; vs base: the paired difference on the same "
-            "prompts.</p>"
+            "<p class=\"note\">The paper's mutual-information estimate in nats, over the model's own responses y "
+            "scored under the base model: log π(y | x, c) − log π(y | x) on personalization data, log π(y | x) − the "
+            "mean of log π(y | x′) over other prompts x′ on general tasks; a 95% CI over prompts; vs base: the paired "
+            "difference on the same prompts.</p>"
         )
         rows = []
         for name, r in about["mi"].items():
