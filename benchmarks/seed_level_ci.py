@@ -2,7 +2,7 @@
 
 For every leaderboard row with two or more seeds: the score's 95% CI over items alone (the seed-averaged items
 resampled: the old way, as if the seeds were one checkpoint) beside the two-level one the leaderboard now shows, and
-for every pair of such rows in a column the p-value of their difference both ways.
+for its gain over the base model and every pair of such rows in a column the CI and p-value both ways.
 
     python3 benchmarks/seed_level_ci.py runs/reproduce/table1-demo/leaderboard.sqlite
 """
@@ -39,6 +39,16 @@ def main() -> None:
             print(
                 f"| {row['label']} | {len(row['per_seed'])} | {k * row['mean']:.2f} | "
                 f"[{k * item.low:.2f}, {k * item.high:.2f}] | [{k * two.low:.2f}, {k * two.high:.2f}] |"
+            )
+        base = next((r for r in task_board["rows"] if r["label"] == board["base"]), None)
+        for row in seeded if base else []:  # the gain over the base model, both ways
+            item = paired_bootstrap(base["items"], row["items"])
+            item_p = paired_test(base["items"], row["items"])
+            two, two_p = seed_item_bootstrap(base["items"], row["per_seed"])
+            print(
+                f"\n{row['label']} - {board['base']}: {k * item.mean:+.2f}; items-only [{k * item.low:+.2f}, "
+                f"{k * item.high:+.2f}] {item_p[0]} p = {item_p[1]:.3g}; seeds x items [{k * two.low:+.2f}, "
+                f"{k * two.high:+.2f}] p = {two_p:.3g}"
             )
         for a, b in combinations(seeded, 2):
             item_p = paired_test(a["items"], b["items"])
