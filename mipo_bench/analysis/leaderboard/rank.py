@@ -149,10 +149,10 @@ def _pair_test(rows: dict[str, dict], seed: int):
 
 def _score_ci(row: dict, seed: int) -> None:
     """The row's own score with its 95% CI: seeds then items with two or more seeds, else items (1 seed)."""
-    zero = {i: 0.0 for i in row["items"]}
-    if not zero:
+    try:
+        delta, _ = seed_item_bootstrap({i: 0.0 for i in row["items"]}, row["per_seed"], seed=seed)
+    except ValueError:  # no item scored by every seed: no interval
         return
-    delta, _ = seed_item_bootstrap(zero, row["per_seed"], seed=seed)
     row.update(score_low=delta.low, score_high=delta.high)
 
 
