@@ -85,7 +85,7 @@ class RewardFunction:
         finally:
             self.seconds += time.perf_counter() - start
         self.calls += len(rewards)
-        self.completion_tokens += sum(len(ids) for ids in completion_ids or ())
+        self.completion_tokens += sum(len(ids) for ids in completion_ids or () if ids is not None)
         if callable(log_metric) and rewards:
             log_metric(f"{self.name}/failure_rate", (self.failures - failures_before) / len(rewards))
         return rewards
