@@ -94,7 +94,7 @@ def register(subparsers) -> None:
     p = add_recipe_verb(
         subparsers,
         "demo",
-        "a small MIPO experiment on the embedded model (~11 min on 2 CPU cores)",
+        "a small MIPO experiment on the embedded model (11-25 min on 2 CPU cores)",
         with_recipe=False,
     )
     p.add_argument(
