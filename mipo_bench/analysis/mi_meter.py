@@ -33,7 +33,6 @@ a call whose inputs (items, contrasts, both models' weights, settings) are uncha
 from __future__ import annotations
 
 import json
-import random
 import re
 from pathlib import Path
 
@@ -144,15 +143,15 @@ def _base_from_personalized(prompt: list[dict]) -> list[dict] | None:
 
 def draw_contrasts(items: list[dict], k: int, seed: int) -> dict[str, list[str]]:
     """For each general item, ``k`` ids of other items whose prompt differs from its own (fewer when the set has
-    fewer), drawn without replacement from the id-sorted set by ``random.Random(f"{seed}:{id}")``."""
-    general = sorted((it for it in items if it["kind"] == GENERAL), key=lambda it: it["id"])
-    out = {}
-    for it in general:
-        others = [o["id"] for o in general if o["prompt"] != it["prompt"]]
-        if not others:
-            raise ValueError("general-task MI needs at least two distinct prompts (x' is another prompt of the set)")
-        out[it["id"]] = random.Random(f"{seed}:{it['id']}").sample(others, min(int(k), len(others)))
-    return out
+    fewer): the suite's one draw of x' (:func:`mipo_bench.data.sampling.draw_others`), so the first contrast of an
+    item is the x' its random-prompt pair and its MI reward were given."""
+    from ..data.sampling import draw_others
+
+    general = [it for it in items if it["kind"] == GENERAL]
+    drawn = draw_others(general, k, seed, key=lambda it: json.dumps(it["prompt"], sort_keys=True))
+    if any(not others for others in drawn.values()):
+        raise ValueError("general-task MI needs at least two distinct prompts (x' is another prompt of the set)")
+    return {item_id: [o["id"] for o in others] for item_id, others in drawn.items()}
 
 
 # ------------------------------------------------------------------------------------------- sampling and scoring

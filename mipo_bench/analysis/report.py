@@ -16,7 +16,7 @@ import numpy as np
 from rich.table import Table
 
 from ..data.extract import INVALID
-from ..evaluation.harness import order_scores, score_label
+from ..evaluation.harness import headline_label, order_scores, score_label
 from .metrics.stats import paired_bootstrap
 
 EXTRACTION_FILTERS = ("paper", "strict", "flexible")
@@ -51,8 +51,13 @@ def no_answer_count(eval_results: dict, task: str, filt: str = "strict") -> int:
     )
 
 
-def headline_filter(pairs: list[tuple[str, str]]) -> str | None:
-    """The extraction filter whose failures the table counts: ``paper`` where the task has it, else ``strict``."""
+def headline_filter(task: str, pairs: list[tuple[str, str]]) -> str | None:
+    """The extraction filter whose failures the table counts: the task's headline's (its declared primary metric,
+    :func:`~mipo_bench.evaluation.harness.headline_label`) where that is an extraction, else ``strict``."""
+    label = headline_label(task, [score_label(m, f) for m, f in pairs])
+    filt = next((f for m, f in pairs if score_label(m, f) == label), None)
+    if filt in EXTRACTION_FILTERS:
+        return filt
     return next((f for f in EXTRACTION_FILTERS if any(p[1] == f for p in pairs)), None)
 
 
@@ -65,7 +70,7 @@ def comparison_table(results: dict[str, dict], task: str, baseline: str, title: 
     """
     pairs = order_scores(p for res in results.values() for p in score_pairs(res, task))
     labels = [score_label(m, f) for m, f in pairs]
-    headline = headline_filter(pairs)
+    headline = headline_filter(task, pairs)
     table = Table(title=title)
     columns = (
         "model",

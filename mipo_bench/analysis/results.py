@@ -20,8 +20,7 @@ from pathlib import Path
 
 from ..core.models import EMBEDDED, ModelSpecError, embedded_gguf, gguf_cache_dir, locate_model
 from ..core.runs import read_jsonl
-from ..evaluation.harness import score_label
-from .judged import HEADLINE as JUDGED_HEADLINE
+from ..evaluation.harness import headline_label, score_label
 from .judged import judged_scores
 from .report import per_item_scores, score_pairs
 
@@ -101,7 +100,6 @@ def read_evaluation(eval_dir: Path, label: str | None = None) -> list[EvalEntry]
         _check_samples(results["samples"][task], task)
         pairs = score_pairs(results, task)
         scores = {score_label(m, f): per_item_scores(results, task, f, m) for m, f in pairs}
-        headline = score_label(*pairs[0]) if pairs else ""  # "": generation only (judged later)
         try:
             judged = judged_scores(eval_dir, task)
         except ValueError as e:
@@ -109,8 +107,9 @@ def read_evaluation(eval_dir: Path, label: str | None = None) -> list[EvalEntry]
         judge, judgments = None, []
         if judged is not None:  # a judged task ranks by its win-rate against the reference
             scores.update(judged[0])
-            headline, judge, judgments = JUDGED_HEADLINE, judged[1], judged[2]
+            judge, judgments = judged[1], judged[2]
             judge["audit"] = judge_audit(eval_dir, task)
+        headline = headline_label(task, scores) or ""  # the task's declared headline; "": generation only
         entries.append(
             EvalEntry(
                 eval_dir=eval_dir,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import random
-
 from ..core.chat import user_chat
 from ..core.runs import content_hash
 from .prompts import personalized_prompt, task_prompt
+from .sampling import draw_others
 from .spec import dataset_spec
 
 SPLITS = ("train", "eval")
@@ -32,17 +31,16 @@ def prompt_rows(
     records = select(dataset, n, seed, contexts=contexts, needs_context=personal)
     if not personal and len(records) < 2:
         raise ValueError(f"{dataset}: an online method needs at least two training prompts (x' for the MI reward)")
+    others = {} if personal else draw_others(records, 1, seed, key=task_prompt)
     rows = []
     for r in records:
         if personal:
             prompt, base = personalized_prompt(r["prompt"], r["context"]), personalized_prompt(r["prompt"], None)
             extra = {"query": r["prompt"], "context": r["context"], "preferences": r.get("preferences") or []}
         else:
-            rng = random.Random(f"{seed}:{r['id']}")
-            other = records[rng.randrange(len(records))]
-            while other["id"] == r["id"]:  # x' is another prompt (ids are unique)
-                other = records[rng.randrange(len(records))]
-            prompt, base = task_prompt(r), task_prompt(other)
+            if not others[r["id"]]:
+                raise ValueError(f"{dataset}: an MI reward needs two distinct training prompts (x' is another prompt)")
+            prompt, base = task_prompt(r), task_prompt(others[r["id"]][0])
             extra = {"query": r["question"], "answer": r["answer"], "paper_answer": r.get("paper_answer", r["answer"])}
             extra.update({k: r[k] for k in ("choices", "solution", "equation") if r.get(k) is not None})
         chats = {"prompt": user_chat(prompt), "base_prompt": user_chat(base)}

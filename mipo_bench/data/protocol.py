@@ -8,9 +8,11 @@ the dataset's spec (``DatasetSpec.pair_sampling``, the scripts' pair-generation 
 
 from __future__ import annotations
 
+import functools
+
 from .spec import Decoding, dataset_spec, task_dirs
 
-__all__ = ["Decoding", "REASK_SAMPLING", "pair_sampling", "stop_strings", "task_config"]
+__all__ = ["Decoding", "REASK_SAMPLING", "pair_sampling", "primary_metric", "stop_strings", "task_config"]
 
 # The re-ask pass of the math scripts (PROTOCOL.md §4.1).
 REASK_SAMPLING = Decoding(0.1, 0.9, 1024)
@@ -31,6 +33,20 @@ def stop_strings(dataset: str) -> tuple[str, ...]:
     """The ``until`` list of the dataset's eval task: generation for pairs stops where the eval stops."""
     until = task_config(dataset_spec(dataset).eval_task).get("generation_kwargs", {}).get("until", [])
     return tuple([until] if isinstance(until, str) else until)
+
+
+@functools.lru_cache(maxsize=None)
+def primary_metric(task: str) -> tuple[str, ...]:
+    """The task's headline score as its YAML declares it (``metadata.primary_metric``, OLMES' ``primary_metric``):
+    lm-eval result keys ``metric,filter`` (``"exact_match,paper"``; ``"win,none"``, the judged win, for the
+    personalization tasks), best first; the first one a run has is its headline. Empty for a task that declares none
+    (a plugin's) or is not in the task folders: callers then take the first score of their display order. The one
+    answer to "which number is this task's" (:func:`mipo_bench.evaluation.harness.headline_label` applies it)."""
+    try:
+        declared = (task_config(task).get("metadata") or {}).get("primary_metric") or []
+    except FileNotFoundError:
+        return ()
+    return (declared,) if isinstance(declared, str) else tuple(declared)
 
 
 def pair_sampling(dataset: str) -> Decoding:

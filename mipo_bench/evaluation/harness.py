@@ -195,6 +195,22 @@ def score_label(metric: str, filt: str) -> str:
     return metric if filt == "none" else f"{metric} {filt}"
 
 
+def headline_label(task: str, labels) -> str | None:
+    """The score label that is ``task``'s headline among ``labels`` (:func:`score_label` names): the first key its
+    YAML declares (:func:`mipo_bench.data.protocol.primary_metric`) that is there, else the first label (display
+    order: :func:`order_scores`); None when there is none. Every caller that asks "which number is this task's" (the
+    results, the reports, the leaderboard) asks this."""
+    from ..data.protocol import primary_metric
+
+    labels = list(labels)
+    for key in primary_metric(task.split("@")[0]):
+        metric, _, filt = key.partition(",")
+        label = score_label(metric, filt or "none")
+        if label in labels:
+            return label
+    return labels[0] if labels else None
+
+
 def order_scores(pairs) -> list[tuple[str, str]]:
     """(metric, filter) pairs, headline first (:data:`FILTER_ORDER`), otherwise in the order first seen."""
     unique = list(dict.fromkeys(pairs))

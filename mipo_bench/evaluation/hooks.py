@@ -7,7 +7,7 @@ Data comes through :mod:`mipo_bench.data`, so a task reads the local mirror when
 from __future__ import annotations
 
 from .. import data
-from ..data import extract
+from ..data import extract, grading
 from ..data.prompts import personalized_prompt, task_prompt
 
 
@@ -58,15 +58,15 @@ def _per_response(fn):
     return apply
 
 
-def _paper_number(response: str, doc: dict) -> str | None:
-    """The scripts' first pass, scored as the scripts score it: float equality with their gold, which for GSM8K
-    drops a sign like the prediction does (``paper_answer``); a match is reported as the doc's own answer."""
-    found = extract.number_paper(response)
-    return doc["answer"] if found is not None and found == doc.get("paper_answer", doc["answer"]) else found
+def _paper(response: str, doc: dict) -> str | None:
+    """The scripts' first pass, graded as training grades it (:func:`mipo_bench.data.grading.grade`): a correct answer
+    is reported as the doc's own ``answer`` (lm-eval's exact_match compares with it), any other as read."""
+    graded = grading.grade(response, doc)
+    return doc["answer"] if graded.correct else graded.found
 
 
-number_paper = _per_response(_paper_number)
-choice_paper = _per_response(lambda r, doc: extract.choice_paper(r, len(doc["choices"])))
+number_paper = _per_response(_paper)
+choice_paper = _per_response(_paper)
 number_strict = _per_response(lambda r, doc: extract.number_strict(r))
 number_flexible = _per_response(lambda r, doc: extract.number_flexible(r))
 choice_strict = _per_response(lambda r, doc: extract.choice_strict(r, [c["label"] for c in doc["choices"]]))

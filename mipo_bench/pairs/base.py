@@ -34,8 +34,6 @@ def get_strategy(name: str) -> "PairStrategy":
     return STRATEGIES.get(name)()
 
 
-
-
 def item_prompt(item: dict) -> str:
     """The user message of ``item``'s chosen side: its rendered prompt (general), or its query with its own context
     through the paper's personalized prompt (the base prompt when it has none)."""
@@ -69,30 +67,6 @@ class PairStrategy:
 
 def _item_rng(seed: int, item_id: str) -> random.Random:
     return random.Random(f"{seed}:{item_id}")
-
-
-class OtherPicker:
-    """Draws, for an item, a uniformly chosen other item whose ``key`` differs from its own, from the id-sorted
-    items (so the draw ignores item order), in time proportional to the number of items sharing its key."""
-
-    def __init__(self, items: list[dict], key):
-        self.key = key
-        self.ordered = sorted(items, key=lambda it: it["id"])
-        self.positions: dict = {}
-        for i, it in enumerate(self.ordered):
-            self.positions.setdefault(key(it), []).append(i)
-
-    def pick(self, item: dict, rng: random.Random) -> dict | None:
-        same = self.positions.get(self.key(item), [])
-        n_other = len(self.ordered) - len(same)
-        if n_other <= 0:
-            return None
-        k = rng.randrange(n_other)  # the k-th item of the sorted list once the same-key items are skipped
-        for position in same:
-            if position > k:
-                break
-            k += 1
-        return self.ordered[k]
 
 
 def check_items(items: list[dict], strategy: PairStrategy) -> None:

@@ -4,7 +4,8 @@ query with that item's context."""
 from __future__ import annotations
 
 from ..data.prompts import personalized_prompt
-from .base import OtherPicker, PairStrategy, _item_rng, register
+from ..data.sampling import draw_others
+from .base import PairStrategy, register
 
 
 @register("prompt")
@@ -12,10 +13,10 @@ class JointPrompt(PairStrategy):
     needs_context = True
 
     def rejected_sources(self, items, seed):
-        picker = OtherPicker(items, key=lambda it: it["query"])
+        others = draw_others(items, 1, seed, key=lambda it: it["query"])
         sources = []
         for item in items:
-            other = picker.pick(item, _item_rng(seed, item["id"]))
+            other = next(iter(others[item["id"]]), None)
             if other is None:
                 raise ValueError("the 'prompt' strategy needs at least two distinct queries")
             prompt = personalized_prompt(other["query"], other["context"])

@@ -1,6 +1,7 @@
 """``rlvr_exact_match``: the verifiable reward of RLVR, 1.0 when the completion's final answer is the gold answer.
 
-The answer is read with the task's ``paper`` extraction, the one the evaluation uses (PROTOCOL.md §4):
+The answer is graded by :func:`mipo_bench.data.grading.grade`, the grader the evaluation's ``paper`` filter and the
+revision filter call too, with the task's ``paper`` extraction (PROTOCOL.md §4):
 
 - math (GSM8K, SVAMP): :func:`mipo_bench.data.extract.number_paper`, the first number after the first ``####``, compared
   as ``mipo_bench.evaluation.hooks._paper_number`` does with the row's ``paper_answer`` when it has one (GSM8K: the
@@ -23,31 +24,8 @@ We train on the evaluation's extraction so that the reward is exactly the accura
 
 from __future__ import annotations
 
-from ..data import extract
-from ..data.records import format_number
-from ..data.spec import answer_kind
+from ..data import grading
 from . import REWARDS, RewardFunction, column, completion_text
-
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def normalized_number(value) -> str | None:
-    """A gold number in the extraction's canonical form ("42.0" -> "42"), or None when it is not a number."""
-    try:
-        return format_number(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def gold_number(answer, paper_answer) -> str | None:
-    """The gold the scripts compare with: ``paper_answer`` when the row has one (GSM8K), else ``answer``."""
-    return normalized_number(paper_answer if paper_answer not in (None, "") else answer)
-
-
-def option_count(answer: str, choices) -> int:
-    """How many option letters the extraction accepts: the row's options, at least A-D, and always the gold's."""
-    count = len(choices) if isinstance(choices, (list, tuple)) else 4
-    return max(count, 4, LETTERS.index(answer) + 1 if answer in LETTERS else 0)
 
 
 @REWARDS.register("rlvr_exact_match")
@@ -67,22 +45,17 @@ class ExactMatchReward(RewardFunction):
 
     def score(self, prompts, completions, completion_ids, columns) -> list[float | None]:
         n = len(completions)
-        answers, paper_answers = column(columns, "answer", n), column(columns, "paper_answer", n)
-        choices, datasets = column(columns, "choices", n), column(columns, "dataset", n)
+        rows = [
+            {key: column(columns, key, n)[i] for key in ("answer", "paper_answer", "choices", "dataset")}
+            for i in range(n)
+        ]
         rewards: list[float | None] = []
-        for i, completion in enumerate(completions):
-            answer = answers[i]
-            if answer is None or str(answer).strip() == "":
+        for completion, row in zip(completions, rows):
+            if grading.gold_answer(row) is None:
                 rewards.append(None)
                 continue
-            text = completion_text(completion)
-            if answer_kind(datasets[i], choices=choices[i], answer=answer) == "choice":
-                gold = str(answer).strip()
-                found = extract.choice_paper(text, option_count(gold, choices[i]))
-            else:
-                gold = gold_number(answer, paper_answers[i])
-                found = extract.number_paper(text)
-            if found is None:
+            graded = grading.grade(completion_text(completion), row)
+            if graded.found is None:
                 self.failures += 1
-            rewards.append(1.0 if found is not None and found == gold else 0.0)
+            rewards.append(1.0 if graded.correct else 0.0)
         return rewards

@@ -33,7 +33,7 @@ from pathlib import Path
 from ..core.chat import user_chat
 from ..core.runs import absolute, content_hash, file_hash, read_jsonl, write_jsonl
 from ..core.stage import Stage
-from ..data.spec import answer_kind as data_answer_kind
+from ..data import grading
 from ..generation.base import truncate_at_stop
 from .base import PAIRS, register_method
 from .sft import SFTSettings, build_sft
@@ -85,32 +85,12 @@ def training_records(recipe) -> dict[str, dict]:
     return {r["id"]: r for r in records}
 
 
-def answer_kind(record: dict) -> str:
-    """``choice`` for multiple-choice records (lettered options), ``number`` for math (the dataset's spec)."""
-    return data_answer_kind(record.get("dataset"), choices=record.get("choices"), answer=record.get("answer"))
-
-
-def gold_answer(record: dict) -> str:
-    """The answer the paper's extraction is compared with: the letter, or the number as the scripts read the gold
-    (GSM8K's ``paper_answer`` drops a sign, as the extraction does)."""
-    return record["answer"] if answer_kind(record) == "choice" else record.get("paper_answer", record["answer"])
-
-
 def shown_answer(record: dict) -> str:
     """The correct final answer as the reviser sees it: the number, or the letter with its option text."""
-    if answer_kind(record) == "number":
+    if grading.kind_of(record) == "number":
         return str(record["answer"])
     text = next((c["text"] for c in record["choices"] if c["label"] == record["answer"]), "")
     return f"{record['answer']}: {text}".strip().rstrip(":")
-
-
-def extracted_answer(text: str, record: dict) -> str | None:
-    """The revision's final answer through the paper's extraction (PROTOCOL.md §4): first pass, no re-ask."""
-    from ..data.extract import choice_paper, number_paper
-
-    if answer_kind(record) == "choice":
-        return choice_paper(text, len(record["choices"]))
-    return number_paper(text)
 
 
 def _user_text(messages, where: str) -> str:
@@ -279,8 +259,8 @@ def _judge_revision(variant: str, row: dict, record: dict, text: str, stop, keep
     revised = clean_revision(text, stop)
     found = correct = None
     if variant == GROUND_TRUTH and revised:
-        found = extracted_answer(revised, record)
-        correct = found is not None and found == gold_answer(record)
+        graded = grading.grade(revised, record)  # the grader the evaluation and the RLVR reward call
+        found, correct = graded.found, graded.correct
     if not revised:
         status = "dropped_empty"
     elif correct is False and not keep_wrong:
@@ -292,7 +272,7 @@ def _judge_revision(variant: str, row: dict, record: dict, text: str, stop, keep
         "prompt": row["prompt"],
         "original": row["chosen"][-1]["content"],
         "revision": revised,
-        "gold": gold_answer(record) if variant == GROUND_TRUTH else None,
+        "gold": grading.gold_answer(record) if variant == GROUND_TRUTH else None,
         "extracted": found,
         "correct": correct,
         "status": status,

@@ -23,6 +23,7 @@ import math
 from collections import defaultdict
 from itertools import combinations
 
+from ...evaluation.harness import headline_label
 from ..metrics.hierarchical import seed_item_bootstrap, seeds_vs_seeds_bootstrap, task_weighted_bootstrap
 from ..metrics.stats import (
     holm,
@@ -83,7 +84,7 @@ def leaderboard(store, base: str = "base", alpha: float = 0.05, seed: int = 0) -
 
 
 def _task_board(task: str, entries: list[EvalEntry], base: str, alpha: float, seed: int, notes: list[str]) -> dict:
-    headline = _most_common([e.headline for e in entries])
+    headline = headline_label(entries[0].task, _by_count([e.headline for e in entries]))  # the declared one
     groups: dict[tuple[str, str], dict] = {}
     for entry in entries:
         if headline not in entry.scores:
@@ -296,3 +297,8 @@ def _sum_known(values) -> float | None:
 
 def _most_common(values: list[str]) -> str:
     return max(dict.fromkeys(values), key=values.count)
+
+
+def _by_count(values: list[str]) -> list[str]:
+    """The distinct values, the most common first (the fallback order of a task that declares no headline)."""
+    return sorted(dict.fromkeys(values), key=lambda v: -values.count(v))
