@@ -231,3 +231,44 @@ def test_personalization_schema_errors_name_file_and_row(tmp_path, capfd):
     _write(tmp_path, "personalization/prism/conversations.jsonl", json.dumps({"conversation_id": "x"}) + "\n")
     with pytest.raises(DataFormatError, match=r"conversations.jsonl:1: missing field 'conversation_history'"):
         data.load("prism", "test", tmp_path)
+
+
+def _mmlu_hub_from(mirror):
+    """``datasets.load_dataset("cais/mmlu", "all", split=...)`` as the hub serves it (one table of every subject,
+    ``choices`` a list and ``answer`` an index), built from the mirror's own rows; ``asked`` records each call."""
+    asked = []
+
+    def load_dataset(name, config, split=None, revision=None, **kwargs):
+        asked.append((name, config, split, revision))
+        if split == "auxiliary_train":  # RACE / ARC / OBQA / MCTest, not MMLU: never read
+            return [{"question": "aux?", "subject": "", "choices": ["a", "b", "c", "d"], "answer": 0}] * 5000
+        rows = data.load("mmlu", split, mirror)
+        return [
+            {"question": r["question"], "subject": r["subject"], "choices": [c["text"] for c in r["choices"]]}
+            | {"answer": "ABCD".index(r["answer"])}
+            for r in rows
+        ]
+
+    return load_dataset, asked
+
+
+def test_mmlu_trains_on_the_same_questions_from_the_hub_and_the_mirror_for_every_seed(mirror, monkeypatch):
+    """Before: the mirror gave dev + val (1,816), the hub 5,000 of auxiliary_train (RACE/ARC/OBQA, not MMLU),
+    another 5,000 per seed. Now both give MMLU's own dev + validation questions, pinned hub revision, any seed."""
+    import datasets
+
+    from mipo_bench.data import mmlu
+
+    load_dataset, asked = _mmlu_hub_from(mirror)
+    on_mirror = {seed: data.train_prompts("mmlu", None, seed, data_dir=mirror) for seed in (42, 43)}
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    monkeypatch.delenv("MIPO_BENCH_DATA")
+    data._load_cached.cache_clear()
+    try:
+        on_hub = {seed: data.train_prompts("mmlu", None, seed) for seed in (42, 43)}
+    finally:
+        data._load_cached.cache_clear()
+    assert len(on_mirror[42]) == 285 + 1531
+    for seed in (42, 43):
+        assert on_hub[seed] == on_mirror[seed] == on_mirror[42]
+    assert {a[2] for a in asked} == {"dev", "validation"} and {a[3] for a in asked} == {mmlu.HUB_REVISION}

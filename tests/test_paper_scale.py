@@ -91,7 +91,7 @@ def test_community_alignment_reads_todays_hub_split_and_skips_a_malformed_row(tm
     real_load = datasets.load_dataset
     monkeypatch.setattr(datasets, "load_dataset", hub)
     records = community_alignment.from_hub()
-    assert asked == {"name": community_alignment.HUB_ID, "split": "train", "revision": None}
+    assert asked == {"name": community_alignment.HUB_ID, "split": "train", "revision": community_alignment.HUB_REVISION}
     assert [r["id"] for r in records] == ["ca/0", "ca/2", "ca/3"]
     assert "skipped 1 malformed row(s) (line 3: the preferred response first_turn_response_a is empty)" in (
         capfd.readouterr().err
@@ -248,3 +248,46 @@ def test_prism_conversations_opened_in_another_language_are_left_out_and_counted
     assert [r["prompt"] for r in records] == ["What should I cook tonight?", "hi", "Tell me a joke"]
     assert "left out 3 row(s): not English" in capfd.readouterr().err
     assert all(looks_english(p) == (p in {"What should I cook tonight?", "hi", "Tell me a joke"}) for p in prompts)
+
+
+@pytest.mark.parametrize(
+    "text,english",
+    [
+        ("Was ist der Sinn des Lebens?", False),  # "was": one English-looking word is not English
+        ("Wat is de beste manier om te leren programmeren?", False),  # "is"
+        ("Ich bin ein Berliner und das ist gut", False),
+        ("Recommend a good sci-fi novel", True),
+        ("Summarize the French revolution", True),
+        ("Write a poem about autumn leaves", True),
+    ],
+)
+def test_one_shared_word_does_not_make_a_prompt_english(text, english):
+    """Before: any common English word kept a prompt ("Was ist der Sinn des Lebens?" passed as English)."""
+    from mipo_bench.data.language import looks_english
+
+    assert looks_english(text) is english
+
+
+@pytest.mark.parametrize("dataset", ["prism", "community_alignment", "multibench"])
+def test_the_default_row_answers_the_items_the_personalized_row_answers(dataset, tmp_path, monkeypatch):
+    """Before: the personalized tasks dropped the items without a user context and `_default` kept them, so the
+    paper's "Default" row and its personalized prompting were scored on two different item sets."""
+    from mipo_bench.data.protocol import task_config
+    from mipo_bench.evaluation.hooks import load_docs
+    from tests.paper_scale_fixtures import write_community_alignment, write_contexts, write_multibench, write_prism
+
+    written = {"prism": write_prism, "community_alignment": write_community_alignment}.get(dataset, write_multibench)
+    ids = written(tmp_path).get("ids")
+    monkeypatch.setenv("MIPO_BENCH_DATA", str(tmp_path))
+    if ids:  # every tenth item without a context (its verbalization failed)
+        contexts = write_contexts(tmp_path / "contexts.jsonl", [i for k, i in enumerate(ids) if k % 10])
+        monkeypatch.setenv(f"MIPO_BENCH_CONTEXTS_{dataset.upper()}", str(contexts))
+    data._load_cached.cache_clear()
+    try:
+        docs = {
+            task: load_docs(**task_config(task)["dataset_kwargs"])["test"]["id"]
+            for task in (f"mipo_{dataset}", f"mipo_{dataset}_default")
+        }
+    finally:
+        data._load_cached.cache_clear()
+    assert docs[f"mipo_{dataset}"] == docs[f"mipo_{dataset}_default"]

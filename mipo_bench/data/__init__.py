@@ -92,7 +92,7 @@ def train_prompts(
 ) -> list[dict]:
     """Training prompts of ``name`` as the paper protocol selects them (PROTOCOL.md §1.2: the spec's
     ``train_records``, else the ``train`` split); ``n`` subsamples them with the suite's seeded draw (default: the
-    spec's ``train_size``, i.e. all of them except MMLU's 5000).
+    spec's ``train_size``: all of them).
 
     Every record carries ``dataset``, the dataset whose template renders it (SVAMP's training set holds GSM8K rows).
     Personalization datasets have a single split: their training prompts are the items outside the paper-protocol eval

@@ -11,6 +11,7 @@ from .records import DataFormatError, field, read_jsonl, record
 from .spec import MULTIPLE_CHOICE, DatasetSpec, Decoding, register_dataset
 
 HUB_ID = "allenai/ai2_arc"
+HUB_REVISION = "210d026faf9955653af8916fad021475a3f00453"  # pinned: the parquet release of both configs
 SPLITS = ("train", "validation", "test")
 FILE_SPLIT = {"train": "Train", "validation": "Dev", "test": "Test"}
 SUBSETS = {"arc_easy": "ARC-Easy", "arc_challenge": "ARC-Challenge"}
@@ -41,7 +42,7 @@ def from_mirror(root: Path, split: str, subset: str) -> list[dict]:
 def from_hub(split: str, subset: str) -> list[dict]:
     import datasets
 
-    rows = datasets.load_dataset(HUB_ID, SUBSETS[subset], split=split)
+    rows = datasets.load_dataset(HUB_ID, SUBSETS[subset], split=split, revision=HUB_REVISION)
     out = []
     for i, row in enumerate(rows):
         obj = {
@@ -68,6 +69,7 @@ SPECS = {
             from_mirror=lambda root, split, name=name: from_mirror(root, split, name),
             from_hub=lambda split, name=name: from_hub(split, name),
             hub_id=HUB_ID,
+            hub_revision=HUB_REVISION,
             splits=SPLITS,
             eval_size=500,
         )

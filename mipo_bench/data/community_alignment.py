@@ -22,7 +22,9 @@ from .spec import PERSONALIZATION, DatasetSpec, Decoding, register_dataset
 
 HUB_ID = "facebook/community-alignment-dataset"
 HUB_SPLIT = "train"  # the one CSV of the current revision (v1.0 had a "filtered" split)
-HUB_REVISION = None  # the hub's main: the loader reads the columns below, present since v1.0
+# pinned: main as of the one-CSV layout this loader reads. The paper's CA files were built from a revision the release
+# does not name (PROTOCOL.md §1: AMBIGUOUS), from the v1.0 "filtered" split, which this revision no longer has.
+HUB_REVISION = "97343c7f6399fcbea430ed0f37c1768281a78d56"
 SUBDIR = Path("personalization") / "community_alignment"
 LETTERS = "abcd"
 

@@ -9,6 +9,7 @@ from .records import DataFormatError, field, format_number, read_jsonl, record
 from .spec import MATH, DatasetSpec, Decoding, register_dataset
 
 HUB_ID = "openai/gsm8k"
+HUB_REVISION = "e53f048856ff4f594e959d75785d2c2d37b678ee"  # pinned (lighteval's gsm8k task pins it too)
 SPLITS = ("train", "test")
 
 
@@ -40,7 +41,7 @@ def from_mirror(root: Path, split: str) -> list[dict]:
 def from_hub(split: str) -> list[dict]:
     import datasets
 
-    rows = datasets.load_dataset(HUB_ID, "main", split=split)
+    rows = datasets.load_dataset(HUB_ID, "main", split=split, revision=HUB_REVISION)
     return [_to_record(obj, HUB_ID, i + 1, split) for i, obj in enumerate(rows)]
 
 
@@ -59,6 +60,7 @@ SPEC = register_dataset(
         from_mirror=from_mirror,
         from_hub=from_hub,
         hub_id=HUB_ID,
+        hub_revision=HUB_REVISION,
         splits=SPLITS,
         eval_size=200,
         train_records=train_records,

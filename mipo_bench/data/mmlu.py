@@ -1,8 +1,13 @@
 """MMLU (Hendrycks et al., 2021), original CSV release: ``mmlu/{dev,val,test}/<subject>_<split>.csv``.
 
-No header row; columns are ``question, A, B, C, D, answer_letter``. The paper draws training prompts
-from MMLU's training data; the mirror has no ``auxiliary_train``, so ``train`` reads ``dev`` + ``val``
-there (the hub's ``auxiliary_train`` when loading from the hub).
+No header row; columns are ``question, A, B, C, D, answer_letter``.
+
+Training prompts (``train``): ``dev`` + ``validation``, all 1,816 of them, in file order, on the mirror and on the hub
+alike, the same for every seed. The paper says "we sample 5,000 samples from the training" (§C.1 L414) and released
+no MMLU script (PROTOCOL.md §1.2, AMBIGUOUS): MMLU has no training split of its own; the hub's ``auxiliary_train``
+(99,842 rows) is RACE, ARC, OBQA and MCTest, not MMLU, and no mirror carries it. We take MMLU's own non-test
+questions, whichever source is read, so two users get the same MMLU column (recipes/reproduce/table2.yaml declares the
+difference). Ids number the rows within each subject's file (``mmlu/<subject>/<split>/<row>``) on both sources.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from .records import DataFormatError, read_csv_rows, record
 from .spec import MULTIPLE_CHOICE, DatasetSpec, Decoding, register_dataset
 
 HUB_ID = "cais/mmlu"
+HUB_REVISION = "c30699e8356da336a370243923dbaf21066bb9fe"  # pinned
 SPLITS = ("train", "dev", "validation", "test")
 FILE_SPLIT = {"dev": "dev", "validation": "val", "test": "test"}
 LETTERS = "ABCD"
@@ -32,7 +38,8 @@ SUBJECTS = (
 ).split()
 
 
-def _to_record(row: list[str], path, line: int, subject: str, split: str) -> dict:
+def _to_record(row: list[str], path, line: int, subject: str, split: str, number: int) -> dict:
+    """``line``: where the row is, for errors; ``number``: its place among the subject file's rows (the id)."""
     if len(row) != 6:
         raise DataFormatError(path, line, f"expected 6 columns (question, A, B, C, D, answer), got {len(row)}")
     question, *options, answer = (cell.strip() for cell in row)
@@ -41,12 +48,13 @@ def _to_record(row: list[str], path, line: int, subject: str, split: str) -> dic
     if not question:
         raise DataFormatError(path, line, "empty question")
     choices = [{"label": lab, "text": text} for lab, text in zip(LETTERS, options)]
-    return record(f"mmlu/{subject}/{split}/{line}", question, answer, choices, subject=subject)
+    return record(f"mmlu/{subject}/{split}/{number}", question, answer, choices, subject=subject)
 
 
 def _subject_from_mirror(root: Path, split: str, subject: str) -> list[dict]:
     path = root / "mmlu" / FILE_SPLIT[split] / f"{subject}_{FILE_SPLIT[split]}.csv"
-    return [_to_record(row, path, line, subject, split) for line, row in read_csv_rows(path)]
+    rows = enumerate(read_csv_rows(path), 1)
+    return [_to_record(row, path, line, subject, split, number) for number, (line, row) in rows]
 
 
 def from_mirror(root: Path, split: str, subjects: tuple[str, ...] = SUBJECTS) -> list[dict]:
@@ -56,18 +64,21 @@ def from_mirror(root: Path, split: str, subjects: tuple[str, ...] = SUBJECTS) ->
 
 
 def from_hub(split: str, subjects: tuple[str, ...] = SUBJECTS) -> list[dict]:
+    if split == "train":  # the mirror's training set: MMLU's own dev + validation questions
+        return from_hub("dev", subjects) + from_hub("validation", subjects)
     import datasets
 
-    hub_split = "auxiliary_train" if split == "train" else split
-    rows = datasets.load_dataset(HUB_ID, "all", split=hub_split)
-    out = []
-    for i, row in enumerate(rows):
-        subject = row.get("subject") or "auxiliary_train"
-        if split != "train" and subject not in subjects:
+    rows = datasets.load_dataset(HUB_ID, "all", split=split, revision=HUB_REVISION)
+    out, lines = [], {}
+    for row in rows:
+        subject = row["subject"]
+        if subject not in subjects:
             continue
+        lines[subject] = lines.get(subject, 0) + 1  # the row's place in its subject's file, as the mirror numbers it
         cells = [row["question"], *row["choices"], LETTERS[int(row["answer"])]]
-        out.append(_to_record(cells, HUB_ID, i + 1, subject, split))
-    return out
+        record = _to_record(cells, HUB_ID, len(out) + 1, subject, split, lines[subject])
+        out.append((subjects.index(subject), lines[subject], record))
+    return [rec for *_, rec in sorted(out, key=lambda t: t[:2])]  # the mirror's order: subject by subject
 
 
 SPEC = register_dataset(
@@ -80,8 +91,8 @@ SPEC = register_dataset(
         from_mirror=from_mirror,
         from_hub=from_hub,
         hub_id=HUB_ID,
+        hub_revision=HUB_REVISION,
         splits=SPLITS,
         eval_size=200,
-        train_size=5000,  # the paper's 5000 training prompts, sampled (the selection is not released)
     )
 )

@@ -20,6 +20,9 @@ from .records import LeftOut, MalformedRow, field, keep_good_rows, read_jsonl
 from .spec import PERSONALIZATION, DatasetSpec, Decoding, register_dataset
 
 HUB_ID = "HannahRoseKirk/prism-alignment"
+# NOT pinned: no commit of this dataset could be looked up on the offline machines this suite is built on, and the
+# paper names none: the hub's main is read, and `reproduce --plan` says so. Pin one here once it is known.
+HUB_REVISION = None
 SUBDIR = Path("personalization") / "prism"
 EMPTY = "EMPTY STRING"  # how the release writes an empty text
 
@@ -66,7 +69,7 @@ def from_mirror(root: Path) -> list[dict]:
 def from_hub() -> list[dict]:
     import datasets
 
-    rows = datasets.load_dataset(HUB_ID, "conversations", split="train")
+    rows = datasets.load_dataset(HUB_ID, "conversations", split="train", revision=HUB_REVISION)
     numbered = ((i + 1, row) for i, row in enumerate(rows))
     return keep_good_rows(numbered, lambda row, line: to_record(row, HUB_ID, line), HUB_ID)
 
@@ -80,6 +83,7 @@ SPEC = register_dataset(
         from_mirror=lambda root, split: from_mirror(root),
         from_hub=lambda split: from_hub(),
         hub_id=HUB_ID,
+        hub_revision=HUB_REVISION,
         splits=("test",),  # one set: the eval sample is held out, the rest are training prompts
         eval_size=200,
         contexts_template="extract_preferences",

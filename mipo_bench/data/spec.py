@@ -44,7 +44,8 @@ class DatasetSpec:
         from_mirror: ``(root, split) -> records`` from the release files under a local mirror (``$MIPO_BENCH_DATA``).
         from_hub: ``(split) -> records`` from the HF hub at ``hub_revision``; None = mirror only.
         hub_id: the hub dataset the loader reads (documentation and manifests).
-        hub_revision: the hub revision the loader pins; None = the hub's current main.
+        hub_revision: the hub commit the loader pins (every dataset whose commit could be looked up); None = the
+            hub's current main, which ``reproduce --plan`` names as unpinned.
         splits: the splits ``load`` accepts.
         eval_size: the paper's evaluation sample (appendix C.1; None = the whole test split).
         eval_sample: ``pandas``: the scripts' ``DataFrame.sample(n, random_state=42)``; ``head``: the first rows.

@@ -17,6 +17,7 @@ from .sampling import paper_sample
 from .spec import MATH, DatasetSpec, Decoding, register_dataset
 
 HUB_ID = "ChilleD/SVAMP"
+HUB_REVISION = "5e0bf1e5e7c0e9c4bc39180d224f41f3f801b7ef"  # pinned: the 700/300 split the scripts read
 SPLITS = ("train", "test")
 SPLIT_SEED = 42
 N_TRAIN = 700
@@ -58,7 +59,7 @@ def from_hub(split: str) -> list[dict]:
 
     if split not in SPLITS:
         raise ValueError(f"SVAMP has splits {SPLITS}, not {split!r}")
-    rows = datasets.load_dataset(HUB_ID, split=split)
+    rows = datasets.load_dataset(HUB_ID, split=split, revision=HUB_REVISION)
     return [_to_record(obj, HUB_ID, i + 1) for i, obj in enumerate(rows)]
 
 
@@ -81,6 +82,7 @@ SPEC = register_dataset(
         from_mirror=from_mirror,
         from_hub=from_hub,
         hub_id=HUB_ID,
+        hub_revision=HUB_REVISION,
         splits=SPLITS,
         eval_size=300,
         train_records=train_records,

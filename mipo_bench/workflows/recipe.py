@@ -38,7 +38,7 @@ class DataSettings:
     Args:
         dataset: a registered dataset (``mipo_bench.data.DATASETS``; a plugin may add one).
         n_prompts: subsample this many training prompts (the suite's seeded draw); None = the paper protocol's
-            selection (PROTOCOL.md §1.2: all of them; 5000 for MMLU).
+            selection (PROTOCOL.md §1.2: all of them).
         contexts: a `mipo-bench contexts` output that fills the user contexts of a personalization dataset (default:
             ``$MIPO_BENCH_CONTEXTS_<DATASET>``); needed by PRISM / Community Alignment, optional for Multi-Bench
             (rewritten user statements).
