@@ -168,11 +168,28 @@ def test_hf_backend_applies_the_models_own_top_k_and_repetition_penalty(tiny_mod
     greedy = SamplingParams(n=1, temperature=0.0, top_p=1.0, max_new_tokens=8, seed=5)
 
     backend = get_backend("hf", str(model_dir), device="cpu")
-    assert backend.model_defaults() == {"top_k": 1, "repetition_penalty": 1.3}
-    assert backend._generation_config(sampled, 3).repetition_penalty == 1.3
+    assert backend.model_defaults() == {
+        "top_k": 1,
+        "repetition_penalty": 1.3,
+        "source": dict.fromkeys(("top_k", "repetition_penalty"), "the model's generation_config.json"),
+    }
+    applied = sampled.with_model_defaults(backend.model_defaults())
+    assert backend._generation_config(applied, 3).repetition_penalty == 1.3
     texts = backend.generate(chat, sampled)[0]
     assert texts == backend.generate(chat, greedy)[0] * 3  # top_k 1: every draw is the argmax
 
-    plain = get_backend("hf", tiny_model_dir, device="cpu")  # a model that sets neither keeps plain sampling
-    assert plain.model_defaults() == {} and plain._generation_config(sampled, 3).repetition_penalty == 1.0
-    assert len(set(plain.generate(chat, sampled)[0])) > 1
+
+def test_a_model_that_sets_no_top_k_samples_with_transformers_default_of_50(tiny_model_dir, tmp_path):
+    """Before: Llama-3's generation_config.json has no top_k, and the scripts' model.generate applied transformers'
+    global top_k=50; the hf backend read only the model's file, so Llama pairs at T=1.0 were drawn without top-k."""
+    from mipo_bench.generation.model_defaults import FROM_TRANSFORMERS
+
+    model_dir = tmp_path / "llama-like"
+    shutil.copytree(tiny_model_dir, model_dir)
+    (model_dir / "generation_config.json").write_text(json.dumps({"do_sample": True, "temperature": 0.6}))
+    backend = get_backend("hf", str(model_dir), device="cpu")
+    assert backend.model_defaults()["top_k"] == 50 and backend.model_defaults()["repetition_penalty"] == 1.0
+    assert backend.model_defaults()["source"]["top_k"] == FROM_TRANSFORMERS
+    requests = [{"id": "a", "messages": [{"role": "user", "content": "Tell me a story about a fox."}]}]
+    rows = generate_cached(backend, requests, SamplingParams(temperature=1.0, max_new_tokens=4), tmp_path / "g")
+    assert rows[0]["sampling"]["top_k"] == 50  # applied, and in the cache key and the row

@@ -105,6 +105,29 @@ def test_openai_backend_sends_explicit_sampling(stub, monkeypatch):
     assert body["n"] == 2 and body["top_p"] == 0.9 and body["model"] == "judge-model"
 
 
+@pytest.mark.parametrize(
+    "mode,sent",
+    [
+        ("vllm", {"top_k": 20, "repetition_penalty": 1.05}),
+        ("transformers", {"generation_config": '{"top_k": 20, "repetition_penalty": 1.05}'}),
+        ("off", None),
+    ],
+)
+def test_the_models_sampling_defaults_reach_the_server(stub, monkeypatch, tmp_path, mode, sent):
+    """Before: a served model sampled pairs without the top-k / repetition penalty the scripts' model.generate applied
+    (Qwen2.5's 20 / 1.05 from its generation_config.json), so pairs depended on the backend."""
+    (tmp_path / "generation_config.json").write_text(json.dumps({"top_k": 20, "repetition_penalty": 1.05}))
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    monkeypatch.setenv("MIPO_BENCH_API_MODEL_DEFAULTS", mode)
+    backend = get_backend("openai", str(tmp_path), base_url=stub.url)
+    generate_cached(backend, [{"id": "a", "messages": chats(1)[0]}], SamplingParams(temperature=0.5), tmp_path / "g")
+    body = stub.seen[0][2]
+    assert {k: body[k] for k in ("top_k", "repetition_penalty", "generation_config") if k in body} == (sent or {})
+    row = next(read_jsonl(tmp_path / "g"))
+    expected = (None, None) if mode == "off" else (20, 1.05)
+    assert (row["sampling"]["top_k"], row["sampling"]["repetition_penalty"]) == expected
+
+
 def test_without_a_key_the_users_openai_key_is_never_sent(stub, monkeypatch):
     monkeypatch.setenv("MIPO_BENCH_API_BASE", stub.url)
     monkeypatch.delenv("MIPO_BENCH_API_KEY", raising=False)
@@ -302,6 +325,7 @@ def test_real_server_judges_end_to_end(served_smollm2, smollm2_dir, tmp_path, mo
     from mipo_bench.judging.run import judge_samples
 
     monkeypatch.setenv("MIPO_BENCH_API_BASE", served_smollm2)
+    monkeypatch.setenv("MIPO_BENCH_API_MODEL_DEFAULTS", "transformers")  # its generation_config field: accepted
     samples = tmp_path / "samples.jsonl"
     with open(samples, "w") as f:
         for k, (query, response) in enumerate([("Plan a dinner.", "Lentil curry."), ("A pet?", "A cat.")]):

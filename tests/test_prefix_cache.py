@@ -192,9 +192,11 @@ def test_vllm_engine_caches_prefixes_unless_told_not_to(monkeypatch, tmp_path, o
     sys.modules.pop("vllm", None)
     try:
         backend = get_backend("vllm", str(tmp_path), **option)
-        assert backend.engine.llm.enable_prefix_caching is expected
+        assert backend._engine().llm.enable_prefix_caching is expected
+        backend.close()
     finally:
-        sys.modules.pop("vllm", None)
+        for name in [m for m in sys.modules if m == "vllm" or m.startswith("vllm.")]:
+            sys.modules.pop(name)
 
 
 @pytest.mark.smoke

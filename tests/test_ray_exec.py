@@ -91,13 +91,15 @@ def test_ray_run_gives_the_single_process_texts(ray_backend, tiny_model_dir, ref
     assert len({pid for pid, _ in calls}) == 2 and str(os.getpid()) not in {pid for pid, _ in calls}  # both workers
     fingerprint = get_backend("hf", tiny_model_dir).fingerprint()
     assert backend.fingerprint() == fingerprint  # one cache for the Ray and the single-process runs
-    assert {r["key"] for r in read_jsonl(cache)} == {row_key(fingerprint, c, SAMPLING, 0) for c in CHATS}
+    applied = SAMPLING.with_model_defaults(backend.model_defaults())  # the model's top-k, as every backend applies
+    assert applied.top_k == 50 and {r["sampling"]["top_k"] for r in read_jsonl(cache)} == {50}
+    assert {r["key"] for r in read_jsonl(cache)} == {row_key(fingerprint, c, applied, 0) for c in CHATS}
     cached = ray_backend(log)
     assert generate_cached(cached, REQUESTS, SAMPLING, cache, SHARD) == rows
     assert cached.workers == [] and len(_calls(log)) == len(CHATS)  # a cached stage starts no worker
 
     # direct calls (outside the cache) split the prompts over the workers and keep their order
-    seeds = [request_seed(SAMPLING.seed, row_key(fingerprint, c, SAMPLING, 0)) for c in CHATS[:5]]
+    seeds = [request_seed(SAMPLING.seed, row_key(fingerprint, c, applied, 0)) for c in CHATS[:5]]
     assert [t[0] for t in backend.generate(CHATS[:5], SAMPLING, seeds)] == [reference[f"r{i}"] for i in range(5)]
 
 

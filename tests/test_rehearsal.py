@@ -67,7 +67,9 @@ def test_table2_at_paper_scale_on_a_tiny_qwen2_in_two_processes(tmp_path, smollm
     gsm8k = manifests["gsm8k/seed42/mipo"]["lengths"]  # 8-shot prompts: longer than the old 1024 cut, none cut now
     assert gsm8k["max_length"] == 15360 and gsm8k["truncated_rows"] == 0 and gsm8k["longest"] > 900
     pairs = json.loads((out / "gsm8k" / "seed42" / "pairs" / "pairs.manifest.json").read_text())
-    assert pairs["model_generation_defaults"] == {"top_k": 20, "repetition_penalty": 1.05}  # Qwen2.5's, applied
+    defaults = pairs["model_generation_defaults"]  # Qwen2.5's, applied, and where they came from
+    assert (defaults["top_k"], defaults["repetition_penalty"]) == (20, 1.05)
+    assert pairs["sampling"]["top_k"] == 20 and pairs["sampling"]["repetition_penalty"] == 1.05
 
     table = (out / "table.md").read_text()
     for label in ("+ SFT", "+ MIPO (Ours)", "+ SFT (Ground-truth; wrong revisions dropped)", "+ RLVR (Ground-truth)"):

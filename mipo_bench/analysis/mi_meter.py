@@ -290,7 +290,9 @@ def measure_mi(
         for name in dict.fromkeys(it["dataset"] for it in items)
     }
     options = {"batch_size": batch_size, **({"device": device} if device else {})}
+    built = backend is None
     backend = backend or get_backend(backend_name, model, **options)
+    params = {name: p.with_model_defaults(backend.model_defaults()) for name, p in params.items()}
     settings = {"n": n, "samples": samples, "max_new_tokens": max_new_tokens, "seed": seed, "contrasts": contrasts}
     settings.update(temperature=temperature, estimator=ESTIMATOR, sampling={k: p.to_dict() for k, p in params.items()})
     settings.update(prompts=prompts, per_token=per_token)
@@ -307,8 +309,12 @@ def measure_mi(
 
     stage.start()
 
-    with progress_bar() as progress:
-        responses = sample_responses(backend, items, params, out_dir / "generations.jsonl", batch_size, progress)
+    try:
+        with progress_bar() as progress:
+            responses = sample_responses(backend, items, params, out_dir / "generations.jsonl", batch_size, progress)
+    finally:
+        if built:  # the sampler's memory goes before the reference model is loaded
+            backend.close()
     ref_model, tokenizer = load_model(ref, device=device)
     scorer = LogProbScorer(tokenizer, ref_model, batch_size)
     per_item = score_items(scorer, items, responses, contrast_ids, per_token)

@@ -22,6 +22,10 @@ class SamplingParams:
         top_p: nucleus sampling mass (ignored when greedy).
         max_new_tokens: generation budget per sample.
         stop: strings that end a sample: generation stops there and the string is cut from the returned text.
+        top_k: keep the k most likely tokens (0: off); None = the model's default as the released scripts'
+            ``model.generate`` applied it (its generation_config.json, else transformers' 50), filled in by
+            :func:`generate_cached` from the backend (:mod:`.model_defaults`) and part of every cache key.
+        repetition_penalty: likewise (Qwen2.5: 1.05; 1.0 = off).
         seed: base seed. Through :func:`generate_cached`, sample ``i`` of a chat depends only on (model weights,
             chat, these parameters, ``i``): each request gets its own seed derived from its cache key, and every
             backend samples each request from its own seed (the hf backend with one ``torch.Generator`` per row,
@@ -37,9 +41,22 @@ class SamplingParams:
     max_new_tokens: int = 256
     stop: tuple[str, ...] = ()
     seed: int = 0
+    top_k: int | None = None
+    repetition_penalty: float | None = None
 
     def to_dict(self) -> dict:
         return {**asdict(self), "stop": list(self.stop)}
+
+    def with_model_defaults(self, defaults: dict) -> "SamplingParams":
+        """These settings with ``top_k`` / ``repetition_penalty`` left None filled from ``defaults`` (a backend's
+        :meth:`Backend.model_defaults`: what the released scripts' ``model.generate`` applied). Greedy decoding
+        takes no top-k."""
+        from dataclasses import replace
+
+        fill = {k: defaults[k] for k in ("top_k", "repetition_penalty") if getattr(self, k) is None and k in defaults}
+        if self.temperature <= 0:
+            fill.pop("top_k", None)
+        return replace(self, **fill) if fill else self
 
 
 @dataclass
@@ -48,6 +65,10 @@ class Backend:
 
     model: str
     options: dict = field(default_factory=dict)
+    takes_whole_list = False  # True: generate_cached hands it every request at once (vLLM batches them itself)
+
+    def close(self) -> None:
+        """Free what the backend holds (a vLLM engine, GPU memory); a stage that built a backend closes it."""
 
     def fingerprint(self) -> str:
         """What the model *is*, for cache keys (computed once): the content hash of its weights
@@ -66,6 +87,16 @@ class Backend:
         ``seeds`` (one per prompt) make sampling reproducible; default: ``params.seed`` for all.
         """
         raise NotImplementedError
+
+    def model_defaults(self) -> dict:
+        """The sampling defaults the released scripts' ``model.generate`` applied for this model (``top_k``,
+        ``repetition_penalty`` and their sources, :mod:`.model_defaults`), read from its files; ``{}`` when the model
+        is not on this machine. The pairs, revision and MI stages record it in their manifests."""
+        if getattr(self, "_model_defaults", None) is None:
+            from .model_defaults import model_defaults
+
+            self._model_defaults = model_defaults(self.model)
+        return self._model_defaults
 
     def count_tokens(self, texts: list[str]) -> dict:
         """``{"tokens", "counter"}``: the generated tokens of ``texts`` for cost accounting, by the model's tokenizer
@@ -131,10 +162,13 @@ def truncate_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
     return text[:cut] if cut >= 0 else text
 
 
+UNSET_OK = ("top_k", "repetition_penalty")  # left out of a key while None: keys made before they existed still match
+
+
 def row_key(model: str, messages: Messages, params: SamplingParams, index: int, salt: str = "") -> str:
     """Cache key of one sample; ``model`` is the backend's :meth:`Backend.fingerprint` (weights, not a path);
     ``salt`` keeps independent draws apart (e.g. a chosen and a rejected side that happen to share a prompt)."""
-    sampling = {k: v for k, v in params.to_dict().items() if k != "n"}
+    sampling = {k: v for k, v in params.to_dict().items() if k != "n" and not (k in UNSET_OK and v is None)}
     return content_hash({"model": model, "messages": messages, "sampling": sampling, "index": index, "salt": salt})
 
 
@@ -166,11 +200,14 @@ def generate_cached(
 
     Rows already in the file (same key) are reused; the rest are generated in batches and appended after each
     batch. Keys hash the model's weights (:meth:`Backend.fingerprint`), so a retrained model at the same path is
-    generated afresh. Each sample is drawn with its own seed, derived from (``params.seed``, its key): it does not
+    generated afresh. ``params``' open ``top_k`` / ``repetition_penalty`` are filled from the backend's model defaults
+    first (:meth:`SamplingParams.with_model_defaults`), so they are in every key and row. Each sample is drawn with
+    its own seed, derived from (``params.seed``, its key): it does not
     depend on ``batch_size``, on its batch neighbours or on where a run resumed. Returns, in request order, one row
     per (request, sample index): ``{key, id, index, messages, text, model, model_fingerprint, sampling}``.
     """
     fingerprint = backend.fingerprint()
+    params = params.with_model_defaults(backend.model_defaults())  # what the scripts' model.generate applied
     done = {row["key"]: row for row in read_jsonl(out_path)}
     todo, queued = [], set()
     for req in requests:
@@ -181,6 +218,8 @@ def generate_cached(
                 todo.append((key, req, i))
     one = SamplingParams(**{**params.to_dict(), "n": 1, "stop": tuple(params.stop)})
     task = progress.add_task("generating", total=len(todo)) if progress is not None and todo else None
+    if backend.takes_whole_list:  # one call with every request: the engine batches them itself
+        batch_size = max(len(todo), 1)
     batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
     inputs = [([req["messages"] for _, req, _ in b], [request_seed(one.seed, key) for key, _, _ in b]) for b in batches]
     for index, outputs in generate_batches(backend, inputs, one):

@@ -26,6 +26,7 @@ class HFBackend(Backend):
     def __init__(self, model: str, options: dict | None = None):
         super().__init__(model, dict(options or {}))
         self._loaded = None
+        self._given = set(self.options)
         if "model_obj" in self.options:
             self._loaded = (self.options.pop("model_obj"), self.options.pop("tokenizer_obj"))
         self.batch_size = int(self.options.get("batch_size", 8))
@@ -65,9 +66,9 @@ class HFBackend(Backend):
             do_sample=not greedy,
             temperature=None if greedy else params.temperature,
             top_p=None if greedy else params.top_p,
-            top_k=None,  # the model's own top_k is applied by the per-row sampler (see model_defaults)
+            top_k=None,  # params.top_k is applied by the per-row sampler
             num_beams=1,
-            repetition_penalty=self.model_defaults().get("repetition_penalty", 1.0),
+            repetition_penalty=params.repetition_penalty or 1.0,
             max_new_tokens=params.max_new_tokens,
             num_return_sequences=n,
             pad_token_id=self.tokenizer.pad_token_id,
@@ -75,12 +76,16 @@ class HFBackend(Backend):
         )
 
     def model_defaults(self) -> dict:
-        """The sampling defaults of the model's own ``generation_config.json`` that the released scripts' bare
-        ``model.generate(do_sample, temperature, top_p, max_new_tokens)`` still applied (PROTOCOL.md §0): ``top_k``
-        and ``repetition_penalty`` (Qwen2.5: 20 and 1.05). A model that sets neither gets neither."""
-        config = getattr(self.lm, "generation_config", None)
-        values = {k: getattr(config, k, None) for k in ("top_k", "repetition_penalty")}
-        return {k: v for k, v in values.items() if v is not None}
+        """What the released scripts' bare ``model.generate`` still applied (:mod:`.model_defaults`), read from the
+        model's files (no weights loaded: a cached stage never pays for the model), or from the in-memory model's
+        generation config when one was passed (``model_obj``). Qwen2.5: top-k 20, repetition penalty 1.05;
+        Llama-3.2 and SmolLM2: top-k 50 (transformers' default), 1.0."""
+        if getattr(self, "_model_defaults", None) is None and self._loaded is not None and "model_obj" in self._given:
+            from .model_defaults import KEYS, applied_defaults
+
+            config = getattr(self._loaded[0], "generation_config", None)
+            self._model_defaults = applied_defaults({k: getattr(config, k, None) for k in KEYS})
+        return super().model_defaults()
 
     def _stopping(self, stop: tuple[str, ...]):
         """HF's stop-string criterion for ``stop`` (built once per stop set: it preprocesses the vocabulary)."""
@@ -111,6 +116,7 @@ class HFBackend(Backend):
         """``params.n`` samples per chat; sample ``k`` of chat ``i`` is drawn from ``sample_seed(seeds[i], k)``."""
         import torch
 
+        params = params.with_model_defaults(self.model_defaults())  # as generate_cached does, for direct calls
         texts = [self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in prompts]
         ids = [self.tokenizer(t, add_special_tokens=False).input_ids for t in texts]
         seeds = list(seeds) if seeds is not None else [params.seed] * len(texts)
@@ -133,8 +139,9 @@ class HFBackend(Backend):
             processors = []
             if params.temperature > 0:
                 row_seeds = [sample_seed(seeds[i], k) for i in idx for k in range(params.n)]
-                top_k = self.model_defaults().get("top_k")
-                processors.append(make_sampler(row_seeds, params.temperature, params.top_p, self.lm.device, top_k))
+                processors.append(
+                    make_sampler(row_seeds, params.temperature, params.top_p, self.lm.device, params.top_k)
+                )
             with torch.inference_mode():
                 gen = self.lm.generate(
                     **enc, generation_config=config, logits_processor=processors, stopping_criteria=stopping

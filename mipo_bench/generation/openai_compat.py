@@ -12,6 +12,11 @@ Nothing is contacted unless the user names this backend; ``openai`` is imported 
   once (an asyncio semaphore around every attempt). A caller's batch bounds it too (``generate_cached`` sends one
   batch at a time): raise both for a router in front of many replicas.
 - ``timeout`` / ``$MIPO_BENCH_API_TIMEOUT``, default 120: seconds per request attempt.
+- ``model_defaults`` / ``$MIPO_BENCH_API_MODEL_DEFAULTS``: how the top-k and repetition penalty the released scripts'
+  ``model.generate`` applied (:mod:`.model_defaults`; known when the served model's files are on this machine) are
+  sent: ``vllm`` (default: vLLM's extra sampling parameters ``top_k`` / ``repetition_penalty``), ``transformers``
+  (``transformers serve``'s ``generation_config`` field, which refuses unknown fields) or ``off`` (the server's own
+  defaults: vLLM applies the model's generation_config.json but not transformers' top-k 50).
 
 Retries, in two layers, both only for failures that a later attempt can cure — connection errors, timeouts, HTTP
 408 / 429 and 5xx:
@@ -34,6 +39,7 @@ the first stop string here as well, for servers that return it.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ..core.resources import import_optional
 from .base import Backend, Messages, SamplingParams, truncate_at_stop
 
+MODEL_DEFAULTS_MODES = ("vllm", "transformers", "off")
 RETRYABLE_STATUS = frozenset({408, 429})
 """Status codes worth another attempt, besides every 5xx."""
 
@@ -106,6 +113,12 @@ class OpenAICompatBackend(Backend):
         self.retries = _option(opts, ("retries",), None, 3, int)
         self.backoff = _option(opts, ("backoff",), None, 1.0, float)
         self.max_backoff = _option(opts, ("max_backoff",), None, 30.0, float)
+        self.send_defaults = _option(opts, ("model_defaults",), "MIPO_BENCH_API_MODEL_DEFAULTS", "vllm", str)
+        if self.send_defaults not in MODEL_DEFAULTS_MODES:
+            raise ValueError(
+                f"openai backend: model_defaults must be one of {', '.join(MODEL_DEFAULTS_MODES)}, not "
+                f"{self.send_defaults!r}"
+            )
         if self.max_concurrency < 1 or self.timeout <= 0 or min(self.max_retries, self.retries) < 0:
             raise ValueError(
                 f"openai backend: max_concurrency must be >= 1, timeout > 0 and retries >= 0 (got max_concurrency="
@@ -127,6 +140,7 @@ class OpenAICompatBackend(Backend):
             raise ValueError(f"openai backend: {len(seeds)} seeds for {len(prompts)} prompts")
         if not prompts:
             return []
+        params = params.with_model_defaults(self.model_defaults())  # as generate_cached does, for direct calls
         return _run(self._generate_all(prompts, params, seeds))
 
     async def _generate_all(self, prompts: list[Messages], params: SamplingParams, seeds: list[int]):
@@ -163,7 +177,16 @@ class OpenAICompatBackend(Backend):
             request["n"] = params.n
         if params.stop:
             request["stop"] = list(params.stop)
+        extras = {k: getattr(params, k) for k in ("top_k", "repetition_penalty") if getattr(params, k) is not None}
+        if extras and self.send_defaults == "vllm":
+            request["extra_body"] = extras
+        elif extras and self.send_defaults == "transformers":
+            request["extra_body"] = {"generation_config": json.dumps(extras)}
         return request
+
+    def model_defaults(self) -> dict:
+        """The model's defaults as :class:`Backend` reads them, or ``{}`` when they are not sent (``off``)."""
+        return {} if self.send_defaults == "off" else super().model_defaults()
 
     async def _ask(self, openai, client, in_flight, messages: Messages, params: SamplingParams, seed: int):
         request = self._request(messages, params, seed)

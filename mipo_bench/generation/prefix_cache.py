@@ -225,7 +225,7 @@ def _generate_rows(backend, rows: list[tuple], params) -> list[str]:
         mask.append([0] * gaps[0] + [1] * length + [0] * gaps[1] + [1] * (len(ids) - length))
     processors = []
     if params.temperature > 0:
-        seeds, top_k = [seed for *_, seed in rows], backend.model_defaults().get("top_k")
+        seeds, top_k = [seed for *_, seed in rows], params.top_k
         processors.append(make_sampler(seeds, params.temperature, params.top_p, lm.device, top_k))
     input_ids = torch.tensor(input_ids, device=lm.device)
     with torch.inference_mode():

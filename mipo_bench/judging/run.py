@@ -84,7 +84,11 @@ def judge_samples(
             seed=seed,
         )
 
-    rows = run(items, "judgments.jsonl")
+    try:
+        rows = run(items, "judgments.jsonl")
+        ref_rows = run(ref_items, "reference_judgments.jsonl") if ref_items is not None else None
+    finally:
+        engine.close()
     report = {
         "samples": str(samples),
         "judge": judge,
@@ -96,8 +100,7 @@ def judge_samples(
     }
     if judge_choice is not None:
         report["judge_choice"] = judge_choice
-    if ref_items is not None:
-        ref_rows = run(ref_items, "reference_judgments.jsonl")
+    if ref_rows is not None:
         report["reference"] = {"source": str(reference), "dataset": dataset, **summary(ref_rows)}
         report["win_rate"] = compare(response_scores(rows), response_scores(ref_rows), seed=seed)
     dump(report, out / "judge_summary.json")

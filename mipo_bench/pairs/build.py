@@ -49,6 +49,7 @@ def build_pairs(
     sampling) are unchanged."""
     out_dir = Path(out_dir)
     plan = plan_pairs(items, get_strategy(strategy), seed)
+    sampling = sampling.with_model_defaults(backend.model_defaults())  # the scripts' model.generate defaults
     inputs_hash = content_hash({"plan": plan, "model": backend.fingerprint(), "sampling": sampling.to_dict()})
     stage = Stage(out_dir, "pairs", inputs_hash, outputs=("pairs.jsonl",))
     if stage.is_current():
@@ -84,7 +85,7 @@ def build_pairs(
         strategy=strategy,
         seed=seed,
         sampling=sampling.to_dict(),
-        model_generation_defaults=backend.model_defaults() if hasattr(backend, "model_defaults") else {},
+        model_generation_defaults=backend.model_defaults(),  # top_k / repetition_penalty and where each came from
         source=source or {},
         counts={"items": len(plan), "samples_per_item": sampling.n, "pairs": len(pairs), "dropped_empty": len(dropped)},
         generated=backend.count_tokens([row["text"] for row in generated]),  # every sample drawn, kept or not

@@ -210,7 +210,9 @@ def prepare_revisions(variant: str, recipe, run_dir, rows: list[dict], backend=N
         for i, row in enumerate(rows, 1)
     ]
     out_dir = Path(run_dir) / "revision"
+    built = backend is None
     backend = backend or _make_backend(recipe)
+    params = params.with_model_defaults(backend.model_defaults())  # the scripts' model.generate defaults
     keep_wrong = settings.keep_wrong and variant == GROUND_TRUTH
     inputs_hash = content_hash(
         {
@@ -228,7 +230,11 @@ def prepare_revisions(variant: str, recipe, run_dir, rows: list[dict], backend=N
         return _sft_rows(read_jsonl(out_dir / "revisions.jsonl"))
     stage.start()
     batch_size = recipe.pairs.batch_size
-    generated = generate_cached(backend, requests, params, out_dir / "generations.jsonl", batch_size)
+    try:
+        generated = generate_cached(backend, requests, params, out_dir / "generations.jsonl", batch_size)
+    finally:
+        if built:
+            backend.close()
     revisions = [
         _judge_revision(variant, row, records[row["id"]], gen["text"], params.stop, keep_wrong)
         for row, gen in zip(rows, generated)

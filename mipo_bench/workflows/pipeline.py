@@ -68,19 +68,24 @@ def run_pairs(recipe: Recipe, run_dir: Path, backend=None) -> dict:
     the eval task's stop strings (plus the recipe's). The manifest records the effective values and their origin."""
     items, source = training_items(recipe)
     engine = {k: getattr(recipe.pairs, k) for k in BACKEND_OPTIONS if getattr(recipe.pairs, k) is not None}
+    built = backend is None
     backend = backend or get_backend(recipe.pairs.backend, recipe.model, batch_size=recipe.pairs.batch_size, **engine)
-    with progress_bar() as progress:
-        manifest = build_pairs(
-            items,
-            recipe.pairs.strategy,
-            backend,
-            recipe.sampling(),
-            run_dir / "pairs",
-            recipe.seed,
-            recipe.pairs.batch_size,
-            {**source, "sampling_origin": recipe.sampling_origin()},
-            progress,
-        )
+    try:
+        with progress_bar() as progress:
+            manifest = build_pairs(
+                items,
+                recipe.pairs.strategy,
+                backend,
+                recipe.sampling(),
+                run_dir / "pairs",
+                recipe.seed,
+                recipe.pairs.batch_size,
+                {**source, "sampling_origin": recipe.sampling_origin()},
+                progress,
+            )
+    finally:
+        if built:  # the engine (a vLLM one holds most of the card) goes before the next stage needs the memory
+            backend.close()
     console.print(f"pairs: {manifest['counts']} -> {run_dir / 'pairs' / 'pairs.jsonl'}")
     return manifest
 

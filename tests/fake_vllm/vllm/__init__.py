@@ -1,10 +1,17 @@
-"""A stand-in for the vLLM API surface mipo-bench uses (LLM.chat, SamplingParams), for CPU-only tests."""
+"""A stand-in for the vLLM API surface mipo-bench uses (LLM.chat, SamplingParams, the clean-up of parallel state), for
+CPU-only tests. Like vLLM's V1 engine, an LLM starts a child process of its own (its engine core): a daemonic replica
+process cannot. ``EVENTS`` records what happened in this process (engines built and freed, calls and their sizes)."""
 
+import multiprocessing
 import os
+
+EVENTS: list = []
 
 
 class SamplingParams:
-    def __init__(self, n=1, temperature=1.0, top_p=1.0, max_tokens=16, stop=None, seed=None):
+    def __init__(
+        self, n=1, temperature=1.0, top_p=1.0, max_tokens=16, stop=None, seed=None, top_k=0, repetition_penalty=1.0
+    ):
         self.n, self.temperature, self.top_p, self.max_tokens, self.stop, self.seed = (
             n,
             temperature,
@@ -13,6 +20,7 @@ class SamplingParams:
             stop,
             seed,
         )
+        self.top_k, self.repetition_penalty = top_k, repetition_penalty
 
 
 class _Out:
@@ -25,6 +33,10 @@ class _Result:
         self.outputs = outputs
 
 
+def _engine_core():
+    pass
+
+
 class LLM:
     def __init__(
         self,
@@ -35,17 +47,25 @@ class LLM:
         trust_remote_code=False,
         enable_prefix_caching=None,
     ):
+        core = multiprocessing.get_context("spawn").Process(target=_engine_core)
+        core.start()  # "daemonic processes are not allowed to have children" inside a daemonic replica
+        core.join()
         self.model, self.tp, self.enable_prefix_caching = model, tensor_parallel_size, enable_prefix_caching
         self.gpu = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        EVENTS.append(("built", model))
+
+    def __del__(self):
+        EVENTS.append(("freed", self.model))
 
     def chat(self, messages, sampling_params, use_tqdm=True):
         assert len(messages) == len(sampling_params)
+        EVENTS.append(("chat", len(messages)))
         return [
             _Result(
                 [
                     _Out(
                         f"{m[-1]['content']}|gpu={self.gpu}|seed={sp.seed}|T={sp.temperature}|max={sp.max_tokens}"
-                        f"\nSTOP tail"
+                        f"|k={sp.top_k}|rep={sp.repetition_penalty}\nSTOP tail"
                     )
                     for _ in range(sp.n)
                 ]
