@@ -110,10 +110,11 @@ def test_grpo_config_maps_the_paper_settings(tmp_path):
     ctx = TrainContext(model_spec="m", out_dir=tmp_path, seed=3, device="cpu")
     config = grpo_config(settings, ctx, [1.0, 0.1])
     assert (config.learning_rate, config.beta, config.temperature, config.top_p) == (5e-7, 0.001, 1.0, 1.0)
-    assert (config.num_generations, config.generation_batch_size, config.max_completion_length) == (2, 8, 256)
-    # 8 completions a rollout, 4 per optimizer step (micro batch 1 x accumulation 4): two steps per rollout
-    assert config.per_device_train_batch_size * config.gradient_accumulation_steps == 4
-    assert config.steps_per_generation == 8 and config.reward_weights == [1.0, 0.1]
+    assert (config.num_generations, config.generation_batch_size, config.max_completion_length) == (2, 16, 256)
+    # the paper's 8 prompts a rollout and 4 a step, at G = 2: 16 completions a rollout, 8 per optimizer step (micro
+    # batch 1 x accumulation 8), two steps per rollout and update pass (num_iterations, 1 unless RLVR's 2)
+    assert config.per_device_train_batch_size * config.gradient_accumulation_steps == 8
+    assert config.steps_per_generation == 16 and config.num_iterations == 1 and config.reward_weights == [1.0, 0.1]
     assert config.scale_rewards == "batch" and config.loss_type == "grpo" and not config.use_vllm
     assert method_rewards("rlaif_mi", OnlineSettings()) == (["rlaif_critic", "mutual_information"], [1.0, 0.1])
     assert method_rewards("rlaif_mi", OnlineSettings(rewards=["mutual_information"])) == (["mutual_information"], [1.0])

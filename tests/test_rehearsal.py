@@ -37,11 +37,30 @@ def _train_manifests(out: Path) -> dict[str, dict]:
 
 
 def _assert_paper_batches(manifests: dict[str, dict], n_prompts: int = 8) -> None:
-    """Every run trained in 2 processes at global batch 4: accumulation 2 per process, n / 4 steps an epoch."""
+    """Every run trained in 2 processes at the paper's 4 prompts a step: 4 pairs (accumulation 2 per process), or
+    for an online row 4 prompts x G = 8 completions (accumulation 4)."""
     for where, manifest in manifests.items():
         assert manifest["status"] == "complete", where
-        assert (manifest["processes"], manifest["global_batch"]) == (2, 4), where
-        assert manifest["settings"]["global_batch_size"] == 4, where
+        online = "num_generations" in manifest["settings"]
+        assert (manifest["processes"], manifest["global_batch"]) == (2, 8 if online else 4), where
+        assert manifest["card"]["training"]["global_batch_prompts"] == 4, where
+
+
+def _trained_on(manifest: dict) -> list[dict]:
+    """The rows of the file a trained row read (its train manifest's ``data``), checked to be its card's input."""
+    data = Path(manifest["data"])
+    assert data.parent.parent == Path(manifest["card"]["input"]["dir"])  # <input dir>/pairs|prompts/<file>
+    return [json.loads(line) for line in data.read_text().splitlines() if line.strip()]
+
+
+REQUIREMENTS = "Please respect the following requirements made by the user: "
+
+
+def _requirement(prompt: str) -> str | None:
+    """The user context inside a paper personalized prompt (None: the base prompt, no context)."""
+    if REQUIREMENTS not in prompt:
+        return None
+    return prompt.split(REQUIREMENTS, 1)[1].rsplit(" Respond with short 2-3 sentences.", 1)[0]
 
 
 def _steps(out: Path, where: str) -> int:
@@ -62,11 +81,27 @@ def test_table2_at_paper_scale_on_a_tiny_qwen2_in_two_processes(tmp_path, smollm
     manifests = _train_manifests(out)
     assert sorted(manifests) == sorted(f"{t}/seed42/{r}" for t in tasks for r in rows)
     _assert_paper_batches(manifests)
-    for task in tasks:  # 8 pairs / global batch 4 = 2 optimizer steps; RLVR: 16 completions x 2 epochs / 4 = 8
-        assert [_steps(out, f"{task}/seed42/{r}") for r in rows] == [2, 2, 2, 8]
+    for task in tasks:
+        # 8 pairs / 4 a step = 2 optimizer steps. RLVR as the released command: 8 prompts = 1 rollout batch of 8
+        # prompts x G 2 = 16 completions, 2 steps of 8 completions (4 prompts) each, 2 update passes: 4 steps
+        # (before: 8 steps, 2 epochs over 32 rollouts)
+        assert [_steps(out, f"{task}/seed42/{r}") for r in rows] == [2, 2, 2, 4]
+        rlvr = manifests[f"{task}/seed42/rlvr"]
+        assert rlvr["generation"]["rollout_tokens"] == 16 * 8  # 16 rollouts of 8 tokens: every prompt once, G = 2
+        assert rlvr["settings"]["num_iterations"] == 2 and rlvr["settings"]["num_train_epochs"] == 1
+        # what the offline rows read: the released scripts' shuffled pairs, the same file for SFT, MIPO, revisions
+        offline = [manifests[f"{task}/seed42/{r}"] for r in rows[:3]]
+        assert {m["card"]["input"]["strategy"] for m in offline} == {"random_prompt_shuffle"}
+        assert len({m["data"] for m in offline}) == 1
+        pairs = _trained_on(offline[1])
+        assert all(r["rejected_reuses_chosen"] and r["rejected_from"] != r["id"] for r in pairs)
+        sampling = offline[1]["card"]["input"]["sampling"]
+        paper = {"gsm8k": (0.1, 0.9), "arc_challenge": (1.0, 0.9)}[task]  # PROTOCOL.md §3, the dataset's
+        assert (sampling["temperature"]["value"], sampling["top_p"]["value"]) == paper
+        assert "PROTOCOL.md §3" in sampling["temperature"]["source"] and sampling["max_new_tokens"]["source"] == "--set"
     gsm8k = manifests["gsm8k/seed42/mipo"]["lengths"]  # 8-shot prompts: longer than the old 1024 cut, none cut now
     assert gsm8k["max_length"] == 15360 and gsm8k["truncated_rows"] == 0 and gsm8k["longest"] > 900
-    pairs = json.loads((out / "gsm8k" / "seed42" / "pairs" / "pairs.manifest.json").read_text())
+    pairs = json.loads((Path(manifests["gsm8k/seed42/mipo"]["data"]).parent / "pairs.manifest.json").read_text())
     defaults = pairs["model_generation_defaults"]  # Qwen2.5's, applied, and where they came from
     assert (defaults["top_k"], defaults["repetition_penalty"]) == (20, 1.05)
     assert pairs["sampling"]["top_k"] == 20 and pairs["sampling"]["repetition_penalty"] == 1.05
@@ -116,6 +151,24 @@ def test_table1_at_paper_scale_on_a_tiny_llama_with_hub_layout_data(tmp_path, sm
     assert judge["templates"] == {"community_alignment": "paper_ca", "prism": "paper", "multibench": "paper_mb"}
     for task in tasks:  # Multi-Bench trains its 2 epochs (appendix D): twice the steps
         assert _steps(out, f"{task}/seed42/mipo") == (4 if task == "multibench" else 2)
+        # what SFT (Revision) revised: bad responses written for another user's context (§5.1), where before the fix
+        # it read MIPO's missing-context pairs (0 of 8 with another user's context)
+        revision = _trained_on(manifests[f"{task}/seed42/sft_revision"])
+        assert manifests[f"{task}/seed42/sft_revision"]["card"]["input"]["strategy"] == "random"
+        for row in revision:
+            own, bad = _requirement(row["prompt"][0]["content"]), _requirement(row["rejected_prompt"])
+            assert own and bad and bad != own, row["id"]
+        # MIPO, SFT and InfoNCE read the missing-context pairs: the rejected side without any context
+        missing = _trained_on(manifests[f"{task}/seed42/mipo"])
+        assert all(_requirement(r["rejected_prompt"]) is None for r in missing)
+        assert {manifests[f"{task}/seed42/{r}"]["data"] for r in ("sft", "infonce", "mipo")} == {
+            manifests[f"{task}/seed42/mipo"]["data"]
+        }
+        pairs = json.loads((Path(manifests[f"{task}/seed42/mipo"]["data"]).parent / "pairs.manifest.json").read_text())
+        # Llama-3's generation_config.json sets no top_k: the scripts' model.generate sampled with transformers' 50
+        assert pairs["sampling"]["top_k"] == 50 and pairs["model_generation_defaults"]["source"]["top_k"].startswith(
+            "transformers' default"
+        )
     table = (out / "table.md").read_text()
     assert "+ SFT (Revision)" in table and "+ PPO (MI)" in table and "+ RLAIF (MI)" in table
     assert "†" in table  # a random judge's replies do not parse: failed items count against, marked

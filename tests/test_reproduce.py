@@ -61,12 +61,18 @@ def test_reproduce_runs_every_stage_and_resumes(tmp_path, tiny_model_dir, monkey
     monkeypatch.setattr(mipo_bench.training, "train", real_train)
 
     summary = reproduce(spec, tiny_model_dir, seeds=2, scale="tiny", run_dir=out)
-    assert len(summary["stage_seconds"]) == summary["stages_planned"] == 17  # "stage k of n" counts them right
+    # "stage k of n" counts them right: 1 base eval, per seed 1 input (SFT and MIPO read the same pairs), 2 trainings
+    # and 2 evals, 3 MI readings, the figure
+    assert len(summary["stage_seconds"]) == summary["stages_planned"] == 15
     assert sft_model.stat().st_mtime_ns == stamp  # resumed: SFT of seed 42 was not trained again
+    plan = json.loads((out / "plan.json").read_text())
     for seed in (42, 43):
         for row in ("sft", "mipo"):
             manifest = json.loads((out / "arc_easy" / f"seed{seed}" / row / "train.manifest.json").read_text())
             assert manifest["method"] == row and manifest["seed"] == seed
+            card = manifest["card"]  # the row's card from the plan, beside the data file it read and its hash
+            assert card in plan["trained"] and Path(manifest["data"]).parent.parent == Path(card["input"]["dir"])
+            assert card["input"]["strategy"] == "random_prompt_shuffle" and manifest["data_hash"]
 
     table = (out / "table.md").read_text()
     assert "+ MIPO (Ours)" in table and "+ SFT" in table and " ± " in table  # two seeds: mean ± std
@@ -98,7 +104,7 @@ def test_reproduce_runs_every_stage_and_resumes(tmp_path, tiny_model_dir, monkey
     with ResultsStore(out / "leaderboard.sqlite") as store:
         trained = [e for e in store.entries() if e.method == "mipo"]
     assert trained and all(e.cost["train_cpu_seconds"] > 0 for e in trained)
-    pairs = json.loads((out / "arc_easy" / "seed42" / "pairs" / "pairs.manifest.json").read_text())
+    pairs = json.loads(next((out / "arc_easy" / "seed42" / "inputs").glob("*/pairs/pairs.manifest.json")).read_text())
     assert pairs["generated"]["counter"] == "tokenizer" and pairs["generated"]["tokens"] > 0
     assert all(e.cost["train_generated_tokens"] == pairs["generated"]["tokens"] for e in trained[:1])
     assert summary["leaderboard"]["db"].endswith("leaderboard.sqlite")

@@ -53,7 +53,7 @@ ITEMS = {  # (record, response, correct?)
     ),
     "choice placeholder": (
         {"answer": "A", "choices": [{"label": x, "text": x.lower()} for x in "ABCD"]},
-        'The answer is: <X>',
+        "The answer is: <X>",
         False,
     ),
 }

@@ -1,6 +1,6 @@
 """Every paper table spec (every YAML in recipes/reproduce/) at every scale it defines: each trained row's recipe
 resolves and loads with the overrides `reproduce` gives it, and its method is registered — checked the way
-`reproduce` picks them (:func:`mipo_bench.workflows.reproduce.row_recipe`), so a renamed recipe or method fails here,
+`reproduce` picks them (:func:`mipo_bench.workflows.table_plan.row_recipe`), so a renamed recipe or method fails here,
 not hours into a run."""
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from mipo_bench.analysis.tables import load_table
 from mipo_bench.core.resources import recipes_dir
 from mipo_bench.training import METHODS
 from mipo_bench.workflows.recipe import find_recipe
-from mipo_bench.workflows.reproduce import row_recipe, row_recipe_name
+from mipo_bench.workflows.table_plan import row_recipe, row_recipe_name
 
 SPECS = sorted((recipes_dir() / "reproduce").glob("*.yaml"))
-
 
 
 def _cases():
@@ -45,7 +44,7 @@ def test_every_row_recipe_resolves_and_its_method_is_registered(path, scale, row
     assert row.method in METHODS, f"{path.name} {scale}: row {row_name}: method {row.method!r} is not registered"
     find_recipe(row_recipe_name(full.scales[scale], row))
     for key in spec.tasks:
-        recipe = row_recipe(spec, full.scales[scale], row, "some-model", key, 0)
+        _, _, recipe, _ = row_recipe(full.scales[scale], row, "some-model", key, 0)
         assert recipe.method == row.method and recipe.data.dataset == key and recipe.model == "some-model"
 
 

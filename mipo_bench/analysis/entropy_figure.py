@@ -61,8 +61,9 @@ def item_entropies(model_path: str, samples_file: Path, batch_size: int = 8) -> 
 
 
 def entropy_figures(spec, out: Path, models: dict, evals: dict, tasks: list[str] | None = None) -> dict:
-    """One PNG per multiple-choice task of a reproduce run (``tasks``: only these): base vs MIPO (the first seed),
-    correct / incorrect. Skipped when the models' weights, the evaluations and this code are unchanged (a rerun
+    """One PNG per multiple-choice task of a reproduce run (``tasks``: only these): the table's reference row (the
+    base model) against each row its spec's ``figure: {rows: [...]}`` names (MIPO; the first seed), correct /
+    incorrect. Skipped when the models' weights, the evaluations and this code are unchanged (a rerun
     reuses the figures: ``figures/figures.manifest.json``)."""
     from ..core.models import model_fingerprint
     from ..core.runs import content_hash, file_hash
@@ -93,14 +94,15 @@ def _draw(spec, out: Path, models: dict, evals: dict, tasks: list[str] | None) -
         if not _multiple_choice(key) or (tasks and key not in tasks):
             continue
         compared = {}
+        shown = [spec.reference, *spec.figure_rows]
         for (k, row, seed), model_path in sorted(models.items(), key=lambda kv: str(kv[0])):
-            if k == key and row in ("base", "mipo") and row not in compared:
+            if k == key and row in shown and row not in compared:
                 files = sorted(Path(evals[(k, row, seed)]).rglob(f"samples_{task}_*.jsonl"))
                 if files:
                     compared[row] = item_entropies(model_path, files[-1])
         if len(compared) < 2:
             continue
-        labels = {"base": "base", "mipo": "MIPO"}
+        labels = {r.name: _short_label(r.label) for r in spec.rows if r.name in compared}
         path = out / "figures" / f"entropy_{key}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         entropy_figure(
@@ -120,6 +122,12 @@ def _draw(spec, out: Path, models: dict, evals: dict, tasks: list[str] | None) -
             },
         }
     return written
+
+
+def _short_label(label: str) -> str:
+    """A row's label as a legend says it: "+ MIPO (Ours)" -> "MIPO", "{model}" (the base row) -> "base"."""
+    text = label.removeprefix("+").split("(")[0].strip()
+    return "base" if not text or "{" in text else text
 
 
 def _multiple_choice(dataset: str) -> bool:

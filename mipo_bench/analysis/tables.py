@@ -64,6 +64,7 @@ class Row:
     recipe: str | None = None
     task_suffix: str = ""
     overrides: list[str] = field(default_factory=list)
+    paper: dict = field(default_factory=dict)  # setting -> [value, source]: the paper's row, checked against the plan
 
 
 @dataclass
@@ -79,9 +80,12 @@ class TableSpec:
     reference: str | None = None
     judge_template: str | None = None
     average: bool = False
-    mi: bool = False
+    mi: list[str] = field(default_factory=list)  # trained rows whose MI is read against the reference row's
     figure: str | None = None
+    figure_rows: list[str] = field(default_factory=list)  # the trained rows the figure sets against the reference
     scales: dict[str, dict] = field(default_factory=dict)
+    paper: dict = field(default_factory=dict)  # table-level paper settings: tasks' items and prompts, the judge
+    differences: list[dict] = field(default_factory=list)  # deliberate departures from the paper, each with why
     path: str = ""
     aliases: dict[str, dict] = field(default_factory=dict)  # other table names: the same runs, e.g. another title
     scale: str | None = None  # set by at_scale: the scale whose rows and tasks these are
@@ -122,6 +126,12 @@ def _load_spec(path: Path) -> TableSpec:
     names = {r.name for r in rows}
     if raw.get("reference") and raw["reference"] not in names:
         raise ValueError(f"{path}: reference {raw['reference']!r} is not a row ({sorted(names)})")
+    figure = raw.get("figure") or {}
+    figure = {"kind": figure} if isinstance(figure, str) else dict(figure)
+    for key, listed in (("mi", raw.get("mi") or []), ("figure rows", figure.get("rows") or [])):
+        unknown = [r for r in listed if r not in names]
+        if unknown:
+            raise ValueError(f"{path}: {key}: {unknown} are not rows ({sorted(names)})")
     aliases = {str(k): dict(v or {}) for k, v in (raw.get("aliases") or {}).items()}
     for alias, changes in aliases.items():
         unknown = sorted(set(changes) - set(ALIAS_KEYS))
@@ -136,9 +146,12 @@ def _load_spec(path: Path) -> TableSpec:
         reference=raw.get("reference"),
         judge_template=raw.get("judge_template"),
         average=bool(raw.get("average", False)),
-        mi=bool(raw.get("mi", False)),
-        figure=raw.get("figure"),
+        mi=list(raw.get("mi") or []),
+        figure=figure.get("kind"),
+        figure_rows=list(figure.get("rows") or []),
         scales=raw.get("scales") or {},
+        paper=dict(raw.get("paper") or {}),
+        differences=list(raw.get("differences") or []),
         path=str(path),
         aliases=aliases,
     )

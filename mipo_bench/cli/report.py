@@ -3,6 +3,7 @@ everything a table needs first."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..core.models import DEFAULT_MODEL, locate_model
@@ -53,39 +54,37 @@ def cmd_report(args) -> None:
 
 
 def run_scale(run_dirs: list[str], table: str, scale: str | None) -> tuple[str | None, list[str] | None]:
-    """The scale and tasks a table was reproduced at, from the first ``reproduce_summary.json`` of that table among
-    ``run_dirs`` (so `report` builds the table `reproduce` printed); ``scale`` (``--scale``) wins."""
-    import json
-
+    """The scale and tasks a table was reproduced at, from the run directory's resolved plan (``plan.json``, which
+    ``reproduce`` ran; an older run's ``reproduce_summary.json`` otherwise), the first of that table among
+    ``run_dirs``, so `report` builds the table `reproduce` printed; ``scale`` (``--scale``) wins."""
     for run_dir in run_dirs:
-        path = Path(run_dir) / "reproduce_summary.json"
-        try:
-            summary = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if str(summary.get("table")) == str(table):
-            return scale or summary.get("scale"), summary.get("tasks")
+        for name in ("plan.json", "reproduce_summary.json"):
+            try:
+                ran = json.loads((Path(run_dir) / name).read_text())
+            except (OSError, ValueError):
+                continue
+            if str(ran.get("table")) == str(table):
+                return scale or ran.get("scale"), list(ran.get("tasks") or []) or None
     return scale, None
 
 
 def cmd_reproduce(args) -> None:
+    from ..workflows.plan import plan_table, render_plan
     from ..workflows.reproduce import reproduce
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
-    if args.plan:  # resolve and count only: the model need not be on this machine (its tokenizer falls back)
-        from ..judging.judges import paper_judge
-        from ..workflows.plan import plan_table, render_plan
-
-        table = args.table.removeprefix("table")
-        judge = args.judge or paper_judge(args.model).judge
+    table = args.table.removeprefix("table")
+    if args.plan:  # resolve, check and cost only: the model need not be on this machine (its tokenizer falls back)
         plan = plan_table(
-            table, args.model, args.scale, args.seeds, tasks, args.num_processes, judge, args.allow_truncation, args.set
-        )
-        print(render_plan(plan), end="")
+            table, args.model, args.scale, args.seeds, tasks, args.num_processes, args.judge, args.allow_truncation,
+            args.set, args.gpu, args.accelerate_config, args.run_dir,
+        )  # fmt: skip
+        print(json.dumps(plan, indent=1) if args.json else render_plan(plan), end="\n" if args.json else "")
         if plan["problems"]:
             raise ValueError(f"the plan has {len(plan['problems'])} problem(s) (listed above); nothing was run")
         return
     locate_model(args.model)
+    refuse_rows_that_do_not_fit(args, table, tasks)
     reproduce(
         args.table,
         args.model,
@@ -99,6 +98,24 @@ def cmd_reproduce(args) -> None:
         num_processes=args.num_processes,
         accelerate_config=args.accelerate_config,
     )
+
+
+def refuse_rows_that_do_not_fit(args, table: str, tasks) -> None:
+    """Before anything loads: on a GPU (``--gpu``, else the visible card), every trained row's training memory per
+    process is checked against the card (:func:`mipo_bench.workflows.plan.plan_table`); a row that cannot fit is one
+    error naming it and what to change. Nothing is checked on CPU without ``--gpu``."""
+    from ..core.hardware import visible_gpu
+    from ..workflows.plan import plan_table
+
+    card = args.gpu or visible_gpu()
+    if card is None:
+        return
+    plan = plan_table(
+        table, args.model, args.scale, args.seeds, tasks, args.num_processes, args.judge, True, args.set, card,
+        args.accelerate_config, args.run_dir,
+    )  # fmt: skip
+    if plan["memory_problems"]:
+        raise ValueError("; ".join(plan["memory_problems"]) + " (nothing was run)")
 
 
 def register(subparsers) -> None:
@@ -159,4 +176,11 @@ def register(subparsers) -> None:
         "(repeatable)",
     )
     p.add_argument("--allow-truncation", action="store_true", help="--plan: sequences over max_length are no error")
+    p.add_argument("--json", action="store_true", help="--plan: print the whole plan (every row's card) as JSON")
+    p.add_argument(
+        "--gpu",
+        default=None,
+        choices=["h100", "h200", "a100"],
+        help="the card the plan sizes memory and time for (default h200; a run checks the visible card)",
+    )
     p.set_defaults(func=cmd_reproduce)

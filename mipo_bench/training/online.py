@@ -58,26 +58,32 @@ class OnlineSettings(TrainSettings):
     critic_learning_rate 9e-6  (none)                                      no critic: the group mean is the baseline
     init_kl_coef 0.001         beta 0.001                                  GRPO: k3 KL to the initial model in the
                                                                            loss; PPO: k1 KL penalty in the reward
-    train_batch_size 4,        per_device_train_batch_size 1 x             4 completions per optimizer step
-    micro_train_batch_size 1   gradient_accumulation_steps 4
-    rollout_batch_size 8       generation_batch_size 8,                    8 completions per rollout, 2 optimizer
-    (1 sample per prompt)      num_generations 2                           steps per rollout, as PPO; GRPO needs >= 2
-                                                                           samples per prompt, so a rollout is 4
-                                                                           prompts x 2 (PPO: 8 x 1) and an epoch has
-                                                                           twice the rollouts and steps
+    n_samples_per_prompt 1     num_generations 2                           GRPO needs >= 2 samples a prompt for its
+                                                                           group baseline: G = 2 doubles the rollouts
+    train_batch_size 4         global_batch_size 8 completions             4 prompts per optimizer step, as PPO's;
+    (4 prompts x 1 sample)     (4 prompts x G), micro batch 1 x accum.     each holds its G completions
+    rollout_batch_size 8       generation_batch_size 16 completions        8 prompts a rollout, as PPO's: 2 optimizer
+    (8 prompts x 1 sample)     (8 prompts x G)                             steps per rollout and pass
+    max_epochs (RLVR: 2)       num_iterations (recipes/rlvr.yaml: 2),      OpenRLHF's max_epochs is the number of
+                               num_train_epochs 1                          update passes over each rollout batch (its
+                                                                           num_episodes, 1, counts passes over the
+                                                                           prompts): TRL's mu, num_iterations
     micro_rollout_batch 2      (none)                                      rollouts are generated in one batch
     normalize_reward           scale_rewards "batch"                       rewards centred per prompt group and scaled
                                                                            by the batch std (a global scale, like a
                                                                            running normalization; with 2 samples a
                                                                            group std would reduce every advantage to
                                                                            +-0.71, its sign)
-    eps_clip 0.2, 1 epoch      epsilon 0.2, num_iterations 1               TRL's defaults
+    eps_clip 0.2               epsilon 0.2                                 TRL's default
     per-sequence token mean    loss_type "grpo"                            OpenRLHF's policy loss with micro batch 1
     generate_max_len 256       max_completion_length 256
     temperature 1.0, top_p 1   temperature 1.0, top_p 1.0                  rollout sampling (top_k off)
-    max_epochs 2 (RLVR GSM8K)  num_train_epochs (recipes/rlvr.yaml: 2)     the paper gives no epochs for the others
     reward clip (-10, 10)      (none)                                      GRPO has no reward clip
     ========================  ==========================================  ===========================================
+
+    So the released GSM8K RLVR command (7.4k prompts, rollout batch 8, train batch 4, max_epochs 2: ~3.7k optimizer
+    steps on 7.4k rollouts) maps to 1 epoch at num_iterations 2: the same ~3.7k steps of 4 prompts each, on 14.8k
+    rollouts (G = 2).
 
     Args:
         beta: KL coefficient against the initial model (GRPO's ``beta``; the paper's ``init_kl_coef`` 0.001). With
@@ -105,7 +111,9 @@ class OnlineSettings(TrainSettings):
         judge_batch_size: judge requests per generation batch.
         num_generations: completions per prompt (GRPO's group size G; at least 2).
         generation_batch_size: completions per rollout across all processes (a multiple of ``num_generations`` and
-            of the global micro batch); the paper's ``rollout_batch_size`` 8.
+            of the global micro batch): the paper's ``rollout_batch_size`` of 8 prompts x G = 16.
+        num_iterations: update passes over each rollout batch (GRPO's mu; OpenRLHF's ``max_epochs``: the released
+            RLVR command's 2); ``num_train_epochs`` stays 1 (passes over the prompts, OpenRLHF's ``num_episodes``).
         max_completion_length: new tokens per completion (the paper's ``generate_max_len`` 256).
         temperature: rollout sampling temperature (paper 1.0).
         top_p: rollout nucleus mass (paper 1.0).
@@ -114,12 +122,14 @@ class OnlineSettings(TrainSettings):
         use_vllm: generate rollouts with TRL's own vLLM integration (colocated; needs a GPU and ``vllm`` installed);
             False = transformers ``generate``.
 
+    ``global_batch_size`` (inherited) counts completions here: 8 = the paper's 4 prompts x G.
     ``max_length`` (inherited) does not apply: GRPO takes the prompts whole and builds its own
     reference. ``extra`` (inherited) passes further GRPOConfig keywords (e.g. ``max_steps``, ``vllm_mode``); a field
     above is set as itself, never through ``extra`` (refused with the field's name).
     """
 
     beta: float = 0.001
+    global_batch_size: int = 8  # completions a step: the paper's 4 prompts x G (TrainSettings' field, per completion)
     rewards: list[str] | None = None
     reward_weights: list[float] | None = None
     scorer: str = "policy"
@@ -131,7 +141,8 @@ class OnlineSettings(TrainSettings):
     judge_retries: int | None = None
     judge_batch_size: int = 8
     num_generations: int = 2
-    generation_batch_size: int = 8
+    generation_batch_size: int = 16
+    num_iterations: int = 1
     max_completion_length: int = 256
     temperature: float = 1.0
     top_p: float = 1.0
@@ -168,6 +179,29 @@ def check_settings(method: str, settings: OnlineSettings) -> None:
         raise ValueError(f"{method}: train.use_vllm needs the `vllm` package (a GPU machine); it is not installed")
 
 
+def fit_rollout(method: str, settings: OnlineSettings, prompts: int) -> OnlineSettings:
+    """The settings with a rollout batch no larger than the prompt set (``prompts`` x G completions, whole optimizer
+    steps of ``global_batch_size``): 8 prompts a rollout cannot be drawn from 4. Said on stderr when it changes."""
+    import sys
+    from dataclasses import replace
+
+    available = prompts * settings.num_generations
+    if settings.generation_batch_size <= available:
+        return settings
+    rollout = available // settings.global_batch_size * settings.global_batch_size
+    if rollout < settings.num_generations or rollout % settings.num_generations:
+        raise ValueError(
+            f"{method}: {prompts} prompts x {settings.num_generations} completions are fewer than one optimizer step "
+            f"of train.global_batch_size={settings.global_batch_size} completions"
+        )
+    print(
+        f"{method}: {prompts} prompts: a rollout of {rollout} completions (train.generation_batch_size="
+        f"{settings.generation_batch_size} needs {settings.generation_batch_size // settings.num_generations} prompts)",
+        file=sys.stderr,
+    )
+    return replace(settings, generation_batch_size=rollout)
+
+
 def check_rows(method: str, rows: list[dict], rewards: list) -> None:
     """Every row has a chat ``prompt`` and the columns its rewards need; an error names the first row that lacks one."""
     if not rows:
@@ -200,6 +234,7 @@ def build_online_trainer(method: str, policy, tokenizer, rows: list[dict], setti
     from trl import GRPOTrainer
 
     check_settings(method, settings)
+    settings = fit_rollout(method, settings, len(rows))
     names, weights = method_rewards(method, settings)
     rewards = [REWARDS.get(name).from_settings(settings, ctx, tokenizer) for name in names]
     check_rows(method, rows, rewards)

@@ -89,7 +89,7 @@ def run_jobs(jobs_file: Path) -> None:
 
     for job in json.loads(Path(jobs_file).read_text())["jobs"]:
         recipe = load_recipe(job["recipe"], job["overrides"], quiet=True)
-        run_train(recipe, Path(job["input_dir"]), Path(job["data_path"]), Path(job["out"]))
+        run_train(recipe, Path(job["input_dir"]), Path(job["data_path"]), Path(job["out"]), job.get("card"))
 
 
 if __name__ == "__main__":

@@ -90,9 +90,12 @@ def run_pairs(recipe: Recipe, run_dir: Path, backend=None) -> dict:
     return manifest
 
 
-def run_train(recipe: Recipe, run_dir: Path, data_path: Path | None = None, out: Path | None = None) -> dict:
+def run_train(
+    recipe: Recipe, run_dir: Path, data_path: Path | None = None, out: Path | None = None, card: dict | None = None
+) -> dict:
     """Train the recipe's method on ``data_path`` (default: the run's pairs); skipped when the method, the base
-    model's weights, the seed, the settings and the data are unchanged."""
+    model's weights, the seed, the settings and the data are unchanged. ``card``: the row's card in a table's plan
+    (:mod:`.table_plan`), kept in the train manifest beside the data file and its hash."""
 
     from ..training import train
     from ..training.common import is_main_process, wait_for_everyone
@@ -103,13 +106,17 @@ def run_train(recipe: Recipe, run_dir: Path, data_path: Path | None = None, out:
     stage = train_stage(recipe, data_path, out)
     if stage.is_current():
         console.print(f"train: unchanged, reusing {out / 'model'}")
-        return json.loads((out / "train.manifest.json").read_text())
-    stage.start()
-    manifest = train(
-        recipe.method, data_path, recipe.model, out, recipe.train, recipe.seed, recipe=recipe, run_dir=run_dir
-    )
-    if is_main_process():  # under `accelerate launch` every rank runs this; one writes
-        stage.finish()
+        manifest = json.loads((out / "train.manifest.json").read_text())
+    else:
+        stage.start()
+        manifest = train(
+            recipe.method, data_path, recipe.model, out, recipe.train, recipe.seed, recipe=recipe, run_dir=run_dir
+        )
+        if is_main_process():  # under `accelerate launch` every rank runs this; one writes
+            stage.finish()
+    if card is not None and manifest.get("card") != card and is_main_process():
+        manifest = {**manifest, "card": card}
+        write_json(out / "train.manifest.json", manifest)
     wait_for_everyone()
     return manifest
 

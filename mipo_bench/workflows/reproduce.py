@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
 
 from ..analysis.leaderboard.context import table_lines
-from ..analysis.tables import Row, TableSpec, build_table, load_table, render
+from ..analysis.tables import TableSpec, build_table, render
 from ..core.console import StageProgress, show_table
 from ..core.models import resolve_model_path
 from ..core.runs import write_json
@@ -36,64 +35,9 @@ from ..core.stage import ACTIVITY, computed_since
 from ..judging.judges import JudgeChoice, choose_judge
 from .launch import train_jobs
 from .pipeline import console, run_eval_stage, run_inputs, run_train, train_stage
-from .recipe import find_recipe, load_recipe
-from .run_settings import for_method, split_settings
+from .table_plan import RowCard, TablePlan, resolve_table
 
-
-def row_recipe_name(scale: dict, row: Row) -> str:
-    """The recipe a trained row starts from at a scale: the scale's ``recipe`` (``{method}`` = the row's recipe family,
-    its method's name unless the row names one), or its ``recipe_fallback`` where that recipe does not exist (a method
-    without a personalized recipe)."""
-    family = row.recipe or row.method
-    name = scale.get("recipe", "{method}").format(method=family)
-    try:
-        find_recipe(name)
-    except (FileNotFoundError, ValueError):
-        if not scale.get("recipe_fallback"):
-            raise
-        name = scale["recipe_fallback"].format(method=family)
-    return name
-
-
-def row_recipe_args(
-    spec: TableSpec, scale: dict, row: Row, model: str, task_key: str, seed_offset: int, extra: list[str] = ()
-) -> tuple[str, list[str]]:
-    """The recipe (name) and overrides that train ``row`` on ``task_key``: the scale's recipe
-    (:func:`row_recipe_name`), the model, seed, dataset, then the scale's, method's and row's overrides and the
-    user's ``extra`` ones (``reproduce --set``), in that order."""
-    name = row_recipe_name(scale, row)
-    base = load_recipe(name)
-    overrides = [
-        f"method={row.method}",
-        f"model={model}",
-        f"seed={base.seed + seed_offset}",
-        f"data.dataset={task_key}",
-        *scale.get("overrides", []),
-        *scale.get("method_overrides", {}).get(row.method, []),
-        *row.overrides,
-        *for_method(row.method, extra),
-    ]
-    return name, overrides
-
-
-def row_recipe(spec: TableSpec, scale: dict, row: Row, model: str, task_key: str, seed_offset: int, extra=()):
-    """The recipe that trains ``row`` on ``task_key`` (:func:`row_recipe_args`)."""
-    return load_recipe(*row_recipe_args(spec, scale, row, model, task_key, seed_offset, list(extra)), quiet=True)
-
-
-@dataclass
-class TrainedRow:
-    """One trained row of one task and seed: its recipe, where its input, checkpoint and evaluation go."""
-
-    key: str
-    row: Row
-    recipe_name: str
-    overrides: list[str]
-    recipe: object
-    input_dir: Path
-    trained: Path
-    where: Path
-    data_path: Path | None = None
+PLAN_FILE = "plan.json"
 
 
 def reproduce(
@@ -112,31 +56,23 @@ def reproduce(
 ) -> dict:
     """Run every stage of ``table`` at ``scale`` for ``model`` and ``seeds`` seeds; returns the summary it writes.
 
+    What runs is the table's resolved plan (:func:`.table_plan.resolve_table`), written first to
+    ``<run dir>/plan.json``: every trained row's recipe, input directory, training and evaluation.
     ``judge`` / ``template``: the judged tables' judge (default: the paper's for the model's family) and judge
     template (default: each task's dataset's); for Table 6, the critic (default: the model) and its template.
-    ``settings``: ``--set`` values (:func:`split_settings`). ``num_processes`` > 1: every training runs under one
-    ``accelerate launch`` with that many processes (:mod:`.launch`; ``accelerate_config``: a shipped config name or
-    a path, default ddp); the recipes' global batch stays theirs (the accumulation is divided)."""
+    ``settings``: ``--set`` values (:func:`.run_settings.split_settings`). ``num_processes`` > 1: every training runs
+    under one ``accelerate launch`` with that many processes (:mod:`.launch`; ``accelerate_config``: a shipped config
+    name or a path, default ddp); the recipes' global batch stays theirs (the accumulation is divided)."""
     started = time.time()
-    recipe_settings, run_settings = split_settings(settings)
-    full = load_table(table)
-    spec = full.at_scale(scale)
-    if tasks:
-        unknown = [t for t in tasks if t not in full.tasks and t not in spec.tasks]
-        if unknown:
-            raise ValueError(f"{full.path}: unknown task(s) {unknown}; the table has {list(full.tasks)}")
-        names = dict(full.tasks, **full.scales[scale].get("task_names", {}))
-        spec.tasks = {t: names[t] for t in tasks}
-    s = dict(full.scales[scale])
-    s["mi"] = {**s.get("mi", {}), **run_settings["mi"]}
-    s["judge"] = {**s.get("judge", {}), **run_settings["judge"]}
-    out = Path(run_dir or f"runs/reproduce/table{spec.name}-{scale}")
+    plan = resolve_table(table, model, scale, seeds, tasks, run_dir, settings)
+    spec, s, out = plan.spec, plan.scale_settings, plan.run_dir
     out.mkdir(parents=True, exist_ok=True)
     kind = spec.table_kind
     if not kind.built_from_runs:  # Table 6: the kind's own runner (the critic is the judge, else the model)
         if template:
             spec.judge_template = template
         return kind.runner(spec, s, judge or model, out)
+    write_json(out / PLAN_FILE, plan.as_dict())
     timings: dict[str, float] = {}
     choice = templates = None
     if kind.judged:
@@ -161,43 +97,29 @@ def reproduce(
             reused.append(name)
         return result
 
-    ev = {**s.get("eval", {}), **run_settings["eval"]}
+    ev = plan.eval_settings
     base_path = str(resolve_model_path(model))
     evals: dict[tuple[str, str, int | None], Path] = {}  # (task, row, seed) -> eval dir
     models: dict[tuple[str, str, int | None], str] = {}
-    trained_rows: list[TrainedRow] = []
-    untrained: list[tuple[str, str, Row]] = []
-    for key, task in spec.tasks.items():
-        for row in spec.rows:
-            if row.method is None:  # the untrained model: one run (the paper prints no ± for it)
-                untrained.append((key, task, row))
-                continue
-            for k in range(seeds):
-                name, overrides = row_recipe_args(spec, s, row, model, key, k, recipe_settings)
-                recipe = load_recipe(name, overrides, quiet=True)  # the table switches methods, not the user
-                seed_dir = out / key / f"seed{recipe.seed}"
-                input_dir = seed_dir / row.name if row.overrides else seed_dir  # own pairs when the row changes them
-                trained = seed_dir / row.name
-                where = seed_dir / "eval" / row.name
-                trained_rows.append(TrainedRow(key, row, name, overrides, recipe, input_dir, trained, where))
-    progress.total = stage_count(spec, s, len(untrained), trained_rows, num_processes, extras)
-    for key, task, row in untrained:
-        where = out / key / "eval" / row.name
-        timed(f"{key}: eval {row.name}", _eval, base_path, task + row.task_suffix, where, ev, row.name)
-        evals[(key, row.name, None)], models[(key, row.name, None)] = where, base_path
-    for t in trained_rows:  # every training input first: a data problem shows before any training starts
-        t.data_path = timed(f"{t.key}: input {t.row.name} seed {t.recipe.seed}", run_inputs, t.recipe, t.input_dir)
-    if num_processes > 1 and trained_rows:
-        name = f"train: {len(trained_rows)} runs, {num_processes} processes"
-        timed(name, _launch_training, trained_rows, out, num_processes, accelerate_config)
-    for t in trained_rows:
+    progress.total = stage_count(plan, num_processes, extras)
+    for u in plan.untrained:
+        timed(f"{u['task']}: eval {u['row']}", _eval, base_path, u["eval_task"], u["dir"], ev, u["row"])
+        evals[(u["task"], u["row"], None)], models[(u["task"], u["row"], None)] = u["dir"], base_path
+    data_paths = {}  # every training input first: a data problem shows before any training starts
+    for key, card in plan.inputs().items():
+        data_paths[key] = timed(_input_name(plan, card), run_inputs, card.recipe, card.input_dir)
+    if num_processes > 1 and plan.rows:
+        name = f"train: {len(plan.rows)} runs, {num_processes} processes"
+        timed(name, _launch_training, plan.rows, data_paths, out, num_processes, accelerate_config)
+    for card in plan.rows:
         if num_processes <= 1:
-            name = f"{t.key}: train {t.row.name} seed {t.recipe.seed}"
-            timed(name, run_train, t.recipe, t.input_dir, t.data_path, t.trained)
-        name = f"{t.key}: eval {t.row.name} seed {t.recipe.seed}"
-        timed(name, _eval, t.trained / "model", spec.tasks[t.key], t.where, ev, t.row.name)
-        evals[(t.key, t.row.name, t.recipe.seed)] = t.where
-        models[(t.key, t.row.name, t.recipe.seed)] = str(t.trained / "model")
+            name = f"{card.task}: train {card.row} seed {card.seed}"
+            data = data_paths[card.input_key]
+            timed(name, run_train, card.recipe, card.input_dir, data, card.trained_dir, card.card())
+        name = f"{card.task}: eval {card.row} seed {card.seed}"
+        timed(name, _eval, card.trained_dir / "model", card.eval_task, card.eval_dir, ev, card.row)
+        evals[(card.task, card.row, card.seed)] = card.eval_dir
+        models[(card.task, card.row, card.seed)] = str(card.trained_dir / "model")
     if kind.judged:
         for key in spec.tasks:
             timed(f"{key}: judge", _judge_task, spec, s, key, evals, choice, templates[key])
@@ -213,11 +135,12 @@ def reproduce(
         (out / f"table.{ext}").write_text(render(built, fmt))
     summary = {"table": spec.name, "scale": scale, "model": model, "seeds": seeds, "tasks": list(spec.tasks)}
     summary.update(num_processes=num_processes, settings=list(settings or []), stages_planned=progress.total)
+    summary["plan"] = str(out / PLAN_FILE)
     if choice is not None:
         summary["judge"] = {**choice.as_dict(), "templates": templates, "references": _references(spec)}
     if extras:
-        lines = table_lines(full, spec, seeds, ev)
-        summary.update(_extras(spec, s, out, models, evals, base_path, timed, lines))
+        lines = table_lines(plan.full, spec, seeds, ev)
+        summary.update(_extras(plan, out, models, evals, base_path, timed, lines))
     wall = round(time.time() - started, 1)
     summary.update(stage_seconds=timings, reused_stages=reused, wall_seconds=wall)
     summary["runs"] = _earlier_runs(out) + [{"finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_seconds": wall}]
@@ -226,16 +149,23 @@ def reproduce(
     return summary
 
 
-def _launch_training(rows: list[TrainedRow], out: Path, processes: int, config: str | None) -> None:
+def _input_name(plan: TablePlan, card: RowCard) -> str:
+    """A stage heading for one training input: its task, kind, the rows that read it and the seed."""
+    readers = [c.row for c in plan.rows if c.input_key == card.input_key]
+    kind = "prompts" if card.online else f"{card.recipe.pairs.strategy} pairs"
+    return f"{card.task}: input {kind} for {', '.join(dict.fromkeys(readers))} seed {card.seed}"
+
+
+def _launch_training(rows: list[RowCard], data_paths: dict, out: Path, processes: int, config: str | None) -> None:
     """One ``accelerate launch`` for the rows whose training is not current (none: no launch, no start-up paid)."""
-    pending = [t for t in rows if not train_stage(t.recipe, t.data_path, t.trained).is_current()]
+    pending = [c for c in rows if not train_stage(c.recipe, data_paths[c.input_key], c.trained_dir).is_current()]
     if not pending:
         return
     ACTIVITY["started"] += len(pending)  # the launched processes start these stages
     jobs = [
-        {"recipe": t.recipe_name, "overrides": t.overrides, "input_dir": t.input_dir, "data_path": t.data_path}
-        | {"out": t.trained}
-        for t in pending
+        {"recipe": c.recipe_name, "overrides": c.overrides, "input_dir": c.input_dir}
+        | {"data_path": data_paths[c.input_key], "out": c.trained_dir, "card": c.card()}
+        for c in pending
     ]
     train_jobs(jobs, out, processes, config)
 
@@ -256,16 +186,16 @@ def _earlier_runs(out: Path) -> list[dict]:
     return list(_earlier_summary(out).get("runs") or [])
 
 
-def stage_count(spec: TableSpec, scale: dict, untrained: int, trained_rows: list, processes: int, extras: bool) -> int:
+def stage_count(plan: TablePlan, processes: int, extras: bool) -> int:
     """The stages a reproduce run will time (for "stage k of n"): evaluations, inputs, trainings, judging, the MI
     meter's readings and the figures."""
-    trainings = (1 if trained_rows else 0) if processes > 1 else len(trained_rows)
-    n = untrained + 2 * len(trained_rows) + trainings + (len(spec.tasks) if spec.table_kind.judged else 0)
-    if extras and spec.mi:
-        mi_tasks = scale.get("mi", {}).get("tasks") or list(spec.tasks)
-        n += sum(t.row.name == "mipo" and t.key in mi_tasks for t in trained_rows)
-        n += sum(key in mi_tasks for key in spec.tasks if any(r.name == spec.reference for r in spec.rows))
-    return n + (1 if extras and spec.figure == "entropy" else 0)
+    spec, rows = plan.spec, plan.rows
+    trainings = (1 if rows else 0) if processes > 1 else len(rows)
+    n = len(plan.untrained) + len(plan.inputs()) + len(rows) + trainings
+    n += len(spec.tasks) if spec.table_kind.judged else 0
+    if extras:
+        n += len(plan.mi) + (1 if spec.figure == "entropy" else 0)
+    return n
 
 
 def _eval(model_path, task: str, where: Path, ev: dict, label: str) -> dict:
@@ -331,19 +261,19 @@ def _judge_task(spec: TableSpec, scale: dict, key: str, evals: dict, choice: Jud
         )
 
 
-def _extras(spec: TableSpec, scale: dict, out: Path, models: dict, evals: dict, base_path: str, timed, lines) -> dict:
-    """The MI meter's readings, the entropy figure and the leaderboard (store + page, ``lines`` on top) for the
-    table's runs."""
+def _extras(plan: TablePlan, out: Path, models: dict, evals: dict, base_path: str, timed, lines) -> dict:
+    """The MI meter's readings (the rows the table's ``mi:`` names and its reference row, on the tasks its scale
+    says), the entropy figure and the leaderboard (store + page, ``lines`` on top) for the table's runs."""
+    spec, scale = plan.spec, plan.scale_settings
     extras: dict = {}
-    if spec.mi:
+    if plan.mi:
         from ..analysis.mi_meter import measure_mi
 
-        mi_cfg = dict(scale.get("mi", {}))
-        mi_tasks = mi_cfg.pop("tasks", None)  # a scale may read the meter on some tasks only (the demo: one)
+        mi_cfg = {k: v for k, v in scale.get("mi", {}).items() if k != "tasks"}
         readings = {}
-        for (key, row_name, seed), model_path in models.items():
-            if row_name not in ("mipo", spec.reference) or (mi_tasks and key not in mi_tasks):
-                continue
+        for reading in plan.mi:
+            key, row_name, seed = reading["task"], reading["row"], reading["seed"]
+            model_path = models[(key, row_name, seed)]
             name = f"{key}/{row_name}" + ("" if seed is None else f"/seed{seed}")
             readings[name] = timed(
                 f"mi {name}",
