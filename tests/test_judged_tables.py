@@ -310,3 +310,15 @@ def test_a_cell_missing_a_seed_says_so(tmp_path):
     markdown = render(built, "markdown")
     assert "| + SFT | 50.00 ± 0.00\u2021 |" in markdown and "| + MIPO (Ours) | 60.00 ± 0.00 **+10.00** |" in markdown
     assert "\n\u2021 + SFT / arc_easy: n=2 of 3 seeds\n" in markdown  # the notes, before the legend
+
+
+def test_table6_counts_a_failed_critic_call_as_a_miss_over_every_pair():
+    """Before: strict and tie-tolerant accuracy were divided by the pairs judged on both sides; the scripts count a
+    pair whose critic reply did not parse as wrong (prism.py `evaluate`: NaN compares false), over all n."""
+    from mipo_bench.analysis.critic_accuracy import accuracy
+
+    chosen = {"a": 5, "b": None, "c": 3, "d": 2}
+    rejected = {"a": 4, "b": 1, "c": 3, "d": 4}
+    acc = accuracy(chosen, rejected)
+    assert (acc["n"], acc["judged"], acc["unjudged"], acc["ties"]) == (4, 3, 1, 1)
+    assert acc["strict"] == 25.0 and acc["tie_tolerant"] == 50.0  # 1 of 4 and 2 of 4 (before: 1 of 3, 2 of 3)

@@ -2,8 +2,9 @@
 
 Each labelled record — a query, the user's preference (their context), the human-chosen and a rejected response — is
 scored 1-5 on both sides with the same judge, template, decoding and seed. Strict accuracy = % of pairs with
-score(chosen) > score(rejected); tie-tolerant = % with >=, both over the pairs judged on both sides; pairs with a
-failed side are counted, never dropped silently. Paper: n = 200 per dataset.
+score(chosen) > score(rejected); tie-tolerant = % with >=, both over every labelled pair: a pair whose critic call
+failed on either side is a miss, as in the scripts (prism.py ``evaluate``: a side with no parsed score is NaN, and a
+NaN comparison is false), and is counted (``unjudged``). Paper: n = 200 per dataset.
 
 Which messages the critic sees (the output names them):
 
@@ -50,20 +51,24 @@ def labelled_items(records: list[dict], source: str) -> tuple[list[dict], list[d
 
 
 def accuracy(chosen: dict[str, float | None], rejected: dict[str, float | None], seed: int = 0) -> dict:
-    """Strict and tie-tolerant accuracy (%) with 95% bootstrap CIs over the pairs judged on both sides."""
-    ids = [i for i in chosen if chosen[i] is not None and rejected.get(i) is not None]
-    c = np.array([chosen[i] for i in ids], dtype=float)
-    r = np.array([rejected[i] for i in ids], dtype=float)
-    out = {"n": len(chosen), "judged": len(ids), "unjudged": len(chosen) - len(ids)}
+    """Strict and tie-tolerant accuracy (%) with 95% bootstrap CIs over every pair; a pair with a failed side (no
+    score) is a miss, the scripts' rule (a NaN score compares false), and is counted in ``unjudged``."""
+    ids = list(chosen)
+    c = np.array([np.nan if chosen[i] is None else chosen[i] for i in ids], dtype=float)
+    r = np.array([np.nan if rejected.get(i) is None else rejected[i] for i in ids], dtype=float)
+    judged = ~(np.isnan(c) | np.isnan(r))
+    out = {"n": len(ids), "judged": int(judged.sum()), "unjudged": int((~judged).sum())}
     rng = np.random.default_rng(seed)
-    for name, hits in (("strict", c > r), ("tie_tolerant", c >= r)):
+    with np.errstate(invalid="ignore"):
+        hits_by_name = (("strict", c > r), ("tie_tolerant", c >= r))  # NaN compares false: a miss
+    for name, hits in hits_by_name:
         if not len(ids):
             out[name], out[f"{name}_ci"] = None, None
             continue
         boots = hits[rng.integers(0, len(hits), size=(2000, len(hits)))].mean(axis=1)
         out[name] = 100 * float(hits.mean())
         out[f"{name}_ci"] = [100 * float(np.percentile(boots, 2.5)), 100 * float(np.percentile(boots, 97.5))]
-    out["ties"] = int((c == r).sum())
+    out["ties"] = int((c[judged] == r[judged]).sum())
     return out
 
 
