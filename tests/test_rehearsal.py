@@ -86,6 +86,7 @@ def test_table2_at_paper_scale_on_a_tiny_qwen2_in_two_processes(tmp_path, smollm
         # prompts x G 2 = 16 completions, 2 steps of 8 completions (4 prompts) each, 2 update passes: 4 steps
         # (before: 8 steps, 2 epochs over 32 rollouts)
         assert [_steps(out, f"{task}/seed42/{r}") for r in rows] == [2, 2, 2, 4]
+        assert [manifests[f"{task}/seed42/{r}"]["optimizer_steps"] for r in rows] == [2, 2, 2, 4]
         rlvr = manifests[f"{task}/seed42/rlvr"]
         assert rlvr["generation"]["rollout_tokens"] == 16 * 8  # 16 rollouts of 8 tokens: every prompt once, G = 2
         assert rlvr["settings"]["num_iterations"] == 2 and rlvr["settings"]["num_train_epochs"] == 1

@@ -413,6 +413,7 @@ def train(
             global_batch=settings.effective_batch(world_size()),
             processes=world_size(),
             train_runtime=result.metrics.get("train_runtime"),
+            optimizer_steps=trainer.state.global_step,
             **cost,
             train_loss=result.metrics.get("train_loss"),
         )
