@@ -112,7 +112,9 @@ def test_pairs_stop_where_the_math_eval_stops(tiny_model_dir, tmp_path, mirror):
     model.generate = spy
     backend = get_backend("hf", tiny_model_dir, batch_size=4, model_obj=model, tokenizer_obj=tokenizer)
     recipe = load_recipe(
-        "mipo", ["data.dataset=gsm8k", "data.n_prompts=3", "pairs.temperature=1.0", "pairs.max_new_tokens=200"]
+        "mipo",
+        ["data.dataset=gsm8k", "data.n_prompts=3", "pairs.temperature=1.0", "pairs.max_new_tokens=200"]
+        + ["pairs.strategy=random_prompt"],  # both sides generated: 6 generations
     )
     manifest = run_pairs(recipe, tmp_path, backend=backend)
     pairs = [json.loads(line) for line in open(tmp_path / "pairs" / "pairs.jsonl")]

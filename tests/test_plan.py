@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from mipo_bench.core.resources import recipes_dir
-from mipo_bench.workflows.plan import plan_table, render_plan
+from mipo_bench.workflows.plan import plan_table
+from mipo_bench.workflows.plan_render import render_plan
 from tests.conftest import REPO
 
 FIXTURES = REPO / "tests" / "fixtures" / "personalization"

@@ -159,25 +159,26 @@ def test_personalization_tasks_on_fixtures(tm, monkeypatch, tmp_path):
     monkeypatch.setenv("MIPO_BENCH_DATA", str(Path(__file__).parent / "fixtures"))
     data._load_cached.cache_clear()
     try:
-        tasks = dict(_leaves(tm.load_task_or_group(["mipo_multibench", "mipo_prism_default"])))
+        tasks = dict(_leaves(tm.load_task_or_group(["mipo_multibench"])))
         mb = list(tasks["mipo_multibench"].test_docs())
         assert len(mb) == 5 and "Please respect the following requirements" in tasks["mipo_multibench"].doc_to_text(
             mb[0]
         )
-        prism_default = tasks["mipo_prism_default"]
-        assert prism_default.doc_to_text(next(iter(prism_default.test_docs()))) == (
-            "Give me short 2-3 sentence answers to the following prompt: opening prompt 0 Respond with short 2-3 "
-            "sentences."
-        )
-        with pytest.raises(ValueError, match="mipo-bench contexts prism"):
-            tm.load_task_or_group(["mipo_prism"])
+        for task in ("mipo_prism", "mipo_prism_default"):  # the Default row answers the personalized row's items
+            with pytest.raises(ValueError, match="mipo-bench contexts prism"):
+                tm.load_task_or_group([task])
         write_jsonl(tmp_path / "ctx.jsonl", [{"id": "prism/c1", "value": {"tone": "Be warm."}, "failed": False}])
         monkeypatch.setenv("MIPO_BENCH_CONTEXTS_PRISM", str(tmp_path / "ctx.jsonl"))
-        prism = dict(_leaves(tm.load_task_or_group(["mipo_prism"])))["mipo_prism"]
+        loaded = dict(_leaves(tm.load_task_or_group(["mipo_prism", "mipo_prism_default"])))
+        prism, prism_default = loaded["mipo_prism"], loaded["mipo_prism_default"]
         docs = list(prism.test_docs())
-        assert [d["id"] for d in docs] == ["prism/c1"]
+        assert [d["id"] for d in docs] == [d["id"] for d in prism_default.test_docs()] == ["prism/c1"]
         assert prism.doc_to_text(docs[0]).endswith(
             "Please respect the following requirements made by the user: Be warm. Respond with short 2-3 sentences."
+        )
+        assert prism_default.doc_to_text(docs[0]) == (
+            "Give me short 2-3 sentence answers to the following prompt: opening prompt 1 Respond with short 2-3 "
+            "sentences."
         )
     finally:
         data._load_cached.cache_clear()

@@ -43,7 +43,8 @@ PARAMS = SamplingParams(n=2, temperature=0.5, max_new_tokens=9, stop=("\nSTOP",)
 def test_single_engine_passes_explicit_sampling(fake_vllm):
     backend = get_backend("vllm", fake_vllm)
     out = backend.generate(CHATS, PARAMS, seeds=[10, 11, 12, 13, 14])
-    assert out[3] == ["q3|gpu=|seed=13|T=0.5|max=9|k=0|rep=1.0"] * 2  # stop string cut, seed per request
+    # stop string cut, seed per request; a model whose generation_config.json sets no top_k: transformers' 50
+    assert out[3] == ["q3|gpu=|seed=13|T=0.5|max=9|k=50|rep=1.0"] * 2
 
 
 def test_the_engine_is_built_on_first_use_held_once_and_freed(fake_vllm, tmp_path):

@@ -69,7 +69,8 @@ def run_scale(run_dirs: list[str], table: str, scale: str | None) -> tuple[str |
 
 
 def cmd_reproduce(args) -> None:
-    from ..workflows.plan import plan_table, render_plan
+    from ..workflows.plan import plan_table
+    from ..workflows.plan_render import render_plan
     from ..workflows.reproduce import reproduce
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None

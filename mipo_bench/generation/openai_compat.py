@@ -177,7 +177,8 @@ class OpenAICompatBackend(Backend):
             request["n"] = params.n
         if params.stop:
             request["stop"] = list(params.stop)
-        extras = {k: getattr(params, k) for k in ("top_k", "repetition_penalty") if getattr(params, k) is not None}
+        neutral = {"top_k": 0, "repetition_penalty": 1.0}  # values that change nothing are not sent
+        extras = {k: getattr(params, k) for k in neutral if getattr(params, k) not in (None, neutral[k])}
         if extras and self.send_defaults == "vllm":
             request["extra_body"] = extras
         elif extras and self.send_defaults == "transformers":
@@ -198,7 +199,13 @@ class OpenAICompatBackend(Backend):
             except openai.APIError as error:
                 where = f"{self.base_url} (model {self.model!r})"
                 if not _retryable(openai, error):
-                    raise EndpointRefused(f"{where} refused the request: {error}") from error
+                    hint = ""
+                    if getattr(error, "status_code", None) == 422 and self.send_defaults == "vllm":
+                        hint = (
+                            " (a transformers serve? it takes the model's sampling defaults in its own field: "
+                            "MIPO_BENCH_API_MODEL_DEFAULTS=transformers)"
+                        )
+                    raise EndpointRefused(f"{where} refused the request: {error}{hint}") from error
                 if attempt == self.retries:
                     raise EndpointUnavailable(
                         f"{where} failed {attempt + 1} time(s) in a row, each after the client's own "

@@ -7,6 +7,7 @@ bf16 autocast on GPU (``training_precision``), and only the main process writes 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict, dataclass, field
 from dataclasses import fields as dataclass_fields
@@ -180,8 +181,6 @@ SET_BY_THE_SUITE = {
 
 def world_size() -> int:
     """Processes of this training run (``accelerate launch`` / torchrun set ``WORLD_SIZE``; 1 otherwise)."""
-    import os
-
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
