@@ -3,10 +3,13 @@ evaluation, judging — in one run directory, every stage cached and resumable, 
 
 Layout of ``runs/reproduce/table<N>-<scale>/``::
 
-    <task>/eval/<row>/                 untrained rows (base model; "Default" / personalized prompting)
-    <task>/seed<s>/pairs|prompts/      the training input of seed s (shared by the rows that use it)
-    <task>/seed<s>/<row>/model         a trained row          <task>/seed<s>/eval/<row>/   its evaluation
-    <eval dir>/judge/                  judged tables: judgments and judge_summary.json (win-rate)
+    plan.json                             the resolved plan that ran (workflows/table_plan.py): every row's card
+    <task>/eval/<row>/                    untrained rows (base model; "Default" / personalized prompting)
+    <task>/seed<s>/inputs/<kind>-…-<key>/ a training input (pairs/ or prompts/), keyed by what produces it: the rows
+                                          that read the same input share it, rows that differ never do
+    <task>/seed<s>/<row>/model            a trained row (train.manifest.json: its card, the data file and hash)
+    <task>/seed<s>/eval/<row>/            its evaluation
+    <eval dir>/judge/                     judged tables: judgments and judge_summary.json (win-rate)
     table.{md,csv,tex}, mi/, figures/, leaderboard.sqlite, leaderboard.html, reproduce_summary.json
 
 Judged tables are judged by the paper's judge of the model's family unless ``--judge`` names one (Qwen →
@@ -15,7 +18,8 @@ Qwen2.5-14B-Instruct, Llama → Llama-3-8B-Instruct; any other model judges itse
 one; the summary and the written table name both.
 
 A crash anywhere loses at most the batch in flight: a rerun skips every stage whose manifest matches its inputs.
-What each table runs is its YAML spec in ``recipes/reproduce/`` (:mod:`mipo_bench.analysis.tables`).
+What each table runs is its YAML spec in ``recipes/reproduce/`` (:mod:`mipo_bench.analysis.tables`), resolved once
+(:mod:`.table_plan`).
 """
 
 from __future__ import annotations
