@@ -1,5 +1,5 @@
-"""What each row of a paper-scale rehearsal trained on, read from its run directories (benchmarks/rehearse_paper_scale.py
-writes them): the measures behind issue 22's defects, for a before / after comparison.
+"""What each row of a paper-scale rehearsal trained on, read from its run directories (written by
+benchmarks/rehearse_paper_scale.py): the measures behind issue 22's defects, for a before / after comparison.
 
     python benchmarks/plan_fidelity.py runs/rehearsal        # the folder holding table1/ and table2/
 
