@@ -88,3 +88,13 @@ def test_reproduce_plan_from_the_command_line_runs_nothing(mirror, tmp_path, cap
     assert main(["reproduce", "table2", "--scale", "demo", "--plan", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert {c["row"] for c in plan["cards"]} == {"sft", "mipo"} and plan["cards"][0]["input"]["kind"] == "pairs"
+
+
+def test_a_paper_scale_plan_without_the_data_is_refused(mirror, capsys):
+    """Before: Table 1 planned 0.1 GPU-hours and exited 0 with no PRISM / CA / Multi-Bench data on the machine."""
+    from mipo_bench.cli.main import main
+
+    plan = plan_table("1", "Qwen/Qwen2.5-1.5B-Instruct", "paper", seeds=1, tasks=["prism"])
+    assert any("prism: training prompts not readable here" in p for p in plan["problems"])
+    assert main(["reproduce", "table1", "--scale", "paper", "--plan", "--tasks", "prism"]) != 0
+    assert "PROBLEM: prism: training prompts not readable here" in capsys.readouterr().out
