@@ -29,6 +29,13 @@ def register(subparsers) -> None:
         "--output", default=None, help="write there instead of the terminal (html: default leaderboard.html)"
     )
     p.add_argument("--title", default="mipo-bench leaderboard", help="title of the HTML page")
+    p.add_argument(
+        "--row",
+        default=None,
+        metavar="LABEL",
+        help="after the board, one verdict per task against every other row: better, worse, or cannot tell at this "
+        "size (with the seeds or items that would tell)",
+    )
     p.set_defaults(func=cmd_leaderboard)
 
 
@@ -49,11 +56,17 @@ def cmd_leaderboard(args) -> None:
         board = leaderboard(store, base=args.base, alpha=args.alpha)
     if not board["tasks"]:
         raise ValueError(f"{args.db}: the store has no entries; give run directories to add")
+    lines = []
+    if args.row:
+        from ..analysis.leaderboard.verdict import verdicts
+
+        lines = verdicts(board, args.row)
     if args.format == "html":
         from ..analysis.leaderboard.page import write_page
 
         path = write_page(board, args.output or "leaderboard.html", args.title)
         console.print(f"leaderboard page written to {path}", markup=False)
+        _print_verdicts(lines)
         return
     if args.format == "table":
         if args.output:
@@ -62,6 +75,7 @@ def cmd_leaderboard(args) -> None:
             console.print(f"written to {args.output}", markup=False)
         else:
             _print_tables(console, board, rich_tables)
+        _print_verdicts(lines)
         return
     text = markdown(board) if args.format == "markdown" else to_csv(board)
     if args.output:
@@ -69,6 +83,13 @@ def cmd_leaderboard(args) -> None:
         console.print(f"written to {args.output}", markup=False)
     else:
         print(text, end="")
+    _print_verdicts(lines)
+
+
+def _print_verdicts(lines: list[str]) -> None:
+    """The ``--row`` verdicts, one a line, on stdout (they are a result)."""
+    for line in lines:
+        print(f"verdict: {line}")
 
 
 def _print_tables(console, board: dict, rich_tables, drawn: bool = False) -> None:

@@ -221,6 +221,7 @@ def _plan_task(plan: TablePlan, key: str, tokenizer, shape, judge_shape, card, l
                 )
         _plan_evals(plan, key, eval_items or 0, mean_prompt, expected, shape, card, ledger, task)
     task["cut_problems"] = list(dict.fromkeys(task["cut_problems"]))
+    task["detectable"] = detectable_before_a_run(plan, key, eval_items or 0)
     if judge_shape is not None and eval_items:
         _plan_judging(plan, key, eval_items, mean_prompt, expected, judge_shape, card, ledger, task)
     return task
@@ -407,3 +408,18 @@ def _plan_critic(plan: TablePlan, key: str, shape, gpu, ledger) -> dict:
         "response_tokens": {"n": 0},
         "preferences_per_item": 1.0,
     }
+
+
+def detectable_before_a_run(plan: TablePlan, key: str, items: int) -> dict | None:
+    """The smallest gains this design detects (80% power, alpha 0.05) before any run, from the paper's reported seed
+    spread of the task (the table YAML's ``paper: seed_std``, cited): a seed mean's variance std^2, a single base
+    run's noise assumed as large (:class:`..analysis.metrics.seed_tests.Design`)."""
+    from ..analysis.metrics.seed_tests import Design
+
+    stated = (plan.full.paper.get("seed_std") or {}).get(key)
+    if not stated or not items:
+        return None
+    std, source = stated
+    seed_var = (std / 100) ** 2
+    design = Design(seed_var, seed_var * items, items, max(plan.seeds, 1))
+    return {"vs_base": 100 * design.vs_base(), "vs_method": 100 * design.vs_method(), "std": std, "source": source}

@@ -41,6 +41,13 @@ def render_plan(plan: dict) -> str:
                 f"- evaluations: {task['evaluations']} x {task['eval_items']} items at up to {task['eval_budget']} "
                 f"tokens, ~{e['tokens']} expected ({e['source']}){reask}"
             )
+        if task.get("detectable"):
+            d = task["detectable"]
+            lines.append(
+                f"- detectable with {plan['seeds']} seed(s) and {task['eval_items']} items (80% power, alpha 0.05): "
+                f"a gain of {d['vs_base']:.1f} points over the base model, a difference of {d['vs_method']:.1f} "
+                f"between two methods (from the paper's seed std of {d['std']} points: {d['source']})"
+            )
         if task.get("judge_calls"):
             lines.append(
                 f"- judge calls: {_n(task['judge_calls'])} ({task['preferences_per_item']} preferences an item)"

@@ -19,6 +19,7 @@ from .render import (
     OVERALL_COLUMNS,
     TASK_COLUMNS,
     audit_rows,
+    detectable_line,
     overall_cells,
     overall_percent,
     task_cells,
@@ -126,9 +127,10 @@ def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboa
         f"<h1>{esc(title)}</h1>",
         f'<p class="meta">Score = the headline score\'s mean ± std over seeds, with its 95% CI. Gain = a '
         f"method's headline score minus the same base model's ({esc(board['base'])}) on the same items, with a 95% "
-        "CI. Both CIs are over seeds, then items (a two-level bootstrap) where a method has two or more seeds; over "
-        "items alone, conditional on that one checkpoint, where it has one (the CI over column); so are the "
-        "ranking's pairwise tests. "
+        "CI. Where a side has two or more seeds, CIs and p-values come from a seed-level t test on the seed means "
+        "(the training spread counts; calibrated at 3 seeds); where both are single runs, from the item-level "
+        "paired test, conditional on those checkpoints (the test column says which); so do the ranking's pairwise "
+        "tests. Under each task, what its design can detect (80% power); a gain below it is marked. "
         "p-values Holm-corrected per task. A judged task ranks by the paper's win-rate against the reference "
         "(ties as wins, failed judge calls as losses; their count beside n), the ties-as-half rate beside it; "
         "each judge and template is its own column. "
@@ -149,9 +151,9 @@ def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboa
     parts += [
         f"<h2>All tasks ({len(board['tasks'])})</h2>",
         '<p class="note">Mean gain over the tasks a method was evaluated on, every task weighing the same, with a '
-        "95% CI (items resampled within their task); better / worse: tasks with a significant gain / loss; ties from "
-        "tests of the per-item gain differences weighed the same way; training time counted once per training "
-        "run.</p>",
+        "95% CI (the tasks' comparisons averaged, Satterthwaite's degrees of freedom); better / worse: tasks with a "
+        "significant gain / loss; ties from the same tests between methods, every task weighing the same; training "
+        "time counted once per training run.</p>",
     ]
     overall = _bar_rows(board["overall"], board["base"], gain="mean_gain")
     parts += _img(
@@ -173,6 +175,8 @@ def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboa
         parts += _img(figure, f"{task}: gains over the base model")
         rows = [(r, task_cells(r, tb["percent"], board["base"]), r["label"] == board["base"]) for r in tb["rows"]]
         parts.append(_table(TASK_COLUMNS, TASK_SORT, rows))
+        if detectable_line(tb):
+            parts.append(f'<p class="note">{esc(detectable_line(tb))}</p>')
         audits, shared = audit_rows(tb)
         if audits:  # can this column's judge be trusted? its own evidence, beside its numbers
             parts.append(f"<h3>Judge audit: {esc(task)}</h3>")

@@ -4,15 +4,17 @@ items, and across tasks by the mean of those gains.
 Per task and base model, a row pools a method's seeds: the headline score's mean ± std over seeds (the paper's
 form), the gain over the base model with a 95% CI and a p-value Holm-corrected over all comparisons of the task, and
 a rank from tied groups (methods not significantly different from their group's best share a rank). With two or
-more seeds the CI and p come from a two-level bootstrap (seeds, then items: :mod:`..metrics.hierarchical`), so the
-seed-to-seed training variance counts; with one seed they are the item-level paired bootstrap and test, conditional
-on that checkpoint (``ci_over`` says which); the same holds for each row's score CI and for the pairwise tests of
-the tied groups. Costs are summed over seeds.
+more seeds on a side the CI and p come from a seed-level t test (:mod:`..metrics.seed_tests`, calibrated at 3 seeds
+by benchmarks/seed_test_calibration.py), so the seed-to-seed training variance counts; with one run each they are
+the item-level paired bootstrap and test, conditional on those checkpoints (``test`` says which); the same holds for
+each row's score CI and for the pairwise tests of the tied groups. Each column states what it can detect (the
+minimum detectable gain at 80% power, from its measured seed and run variance) and marks the gains below it.
+Costs are summed over seeds.
 
 A judged task (:mod:`..judged`) ranks by the paper's win-rate against the reference, the ties-as-half rate and the
 judge's failures beside it; each judge identity (model, template, decoding, parser) is its own column: runs judged
 differently are never compared. The overall ranking's mean gain weighs every task the same, and so do its CI and
-its tests (items resampled within their task).
+its tests (the tasks' comparisons averaged, Satterthwaite's df).
 
 The renderers (terminal, Markdown, CSV) are in :mod:`mipo_bench.analysis.leaderboard.render`.
 """
@@ -24,16 +26,16 @@ from collections import defaultdict
 from itertools import combinations
 
 from ...evaluation.harness import headline_label
-from ..metrics.hierarchical import seed_item_bootstrap, seeds_vs_seeds_bootstrap, task_weighted_bootstrap
-from ..metrics.stats import (
-    holm,
-    paired_bootstrap,
-    paired_test,
-    per_item_mean,
-    ranks_from_groups,
-    seed_mean_std,
-    tied_groups,
+from ..metrics.seed_tests import (
+    Design,
+    combine,
+    compare_runs,
+    run_noise,
+    score_interval,
+    shared_ids,
+    shared_matrix,
 )
+from ..metrics.stats import holm, per_item_mean, ranks_from_groups, seed_mean_std, tied_groups
 from ..results import EvalEntry
 from .context import task_context
 
@@ -104,13 +106,13 @@ def _task_board(task: str, entries: list[EvalEntry], base: str, alpha: float, se
         if reference is None:
             notes.append(f"{task}: no {base!r} entry for {model}; {label} has no gain")
             continue
-        if len(row["per_seed"]) > 1:  # seeds, then items: the training variance is a level of chance
-            delta, p = seed_item_bootstrap(reference["items"], row["per_seed"], seed=seed)
-            row.update(test="seed x item bootstrap", p=p)
-        else:  # one checkpoint: items only, conditional on it
-            delta = paired_bootstrap(reference["items"], row["items"], seed=seed)
-            row["test"], row["p"] = paired_test(reference["items"], row["items"], seed=seed)
-        row.update(gain=delta.mean, low=delta.low, high=delta.high, n_shared=delta.n)
+        try:  # seed-level t with 2+ seeds on a side, else the item-level paired test (seed_tests.compare_runs)
+            comparison = compare_runs(row["per_seed"], reference["per_seed"], seed=seed)
+        except ValueError as e:  # no item scored by every run of both: no gain
+            notes.append(f"{task}: {label} on {model}: {e}; no gain")
+            continue
+        row.update(gain=comparison.mean, low=comparison.low, high=comparison.high, n_shared=comparison.n)
+        row.update(test=comparison.test, p=comparison.p, comparison=comparison, detectable=comparison.detectable)
         shared = set(reference["items"]) & set(row["items"])
         row["item_gains"] = {i: row["items"][i] - reference["items"][i] for i in shared}
     adjusted = holm({key: row["p"] for key, row in rows.items() if row.get("p") is not None})
@@ -129,32 +131,54 @@ def _task_board(task: str, entries: list[EvalEntry], base: str, alpha: float, se
             rows[(model, label)]["tied"] = sum(r == rank for r in ranks.values()) > 1
     ordered = sorted(rows.values(), key=lambda r: (r["model"], r.get("rank") or math.inf, -r["mean"], r["label"]))
     values = [v for row in ordered for v in row["items"].values()]
-    return {"headline": headline, "percent": all(0 <= v <= 1 for v in values), "rows": ordered}
+    design = column_design(ordered)
+    for row in ordered:  # a gain the design could not tell from chance, said as such
+        row["below_detectable"] = bool(design and row["gain"] is not None and abs(row["gain"]) < design["vs_base"])
+    board = {"headline": headline, "percent": all(0 <= v <= 1 for v in values), "rows": ordered}
+    return {**board, "design": design}
+
+
+def column_design(rows: list[dict]) -> dict | None:
+    """What a column can detect: from its trained rows with two or more seeds, the median variance of a seed's mean
+    score and of a run's per-item noise, its items and seeds; the minimum detectable gain over the base model and
+    between two methods (80% power, alpha 0.05; :class:`..metrics.seed_tests.Design`). None without seeded rows."""
+    import numpy as np
+
+    parts = []
+    for row in rows:
+        if len(row["per_seed"]) < 2:
+            continue
+        ids = shared_ids(row["per_seed"])
+        if len(ids) > 1:
+            m = shared_matrix(row["per_seed"], ids)
+            parts.append((float(m.mean(1).var(ddof=1)), run_noise(m), len(ids), len(m)))
+    if not parts:
+        return None
+    seed_var, noise = float(np.median([p[0] for p in parts])), float(np.median([p[1] for p in parts]))
+    design = Design(seed_var, noise, int(np.median([p[2] for p in parts])), int(np.median([p[3] for p in parts])))
+    out = {"seed_var": seed_var, "run_noise": noise, "items": design.items, "seeds": design.seeds}
+    return {**out, "vs_base": design.vs_base(), "vs_method": design.vs_method(), "object": design}
 
 
 def _pair_test(rows: dict[str, dict], seed: int):
-    """The within-task ranking's test of two rows: with two or more seeds on either side, the seeds-then-items
-    bootstrap (:func:`seeds_vs_seeds_bootstrap`); else the item-level paired test, as for the gains."""
+    """The within-task ranking's test of two rows: the gains' test (:func:`..metrics.seed_tests.compare_runs`): a
+    seed-level t with two or more seeds on a side, else the item-level paired test."""
 
     def test(a: str, b: str) -> float:
-        x, y = rows[a], rows[b]
-        if max(len(x["per_seed"]), len(y["per_seed"])) > 1:
-            try:
-                return seeds_vs_seeds_bootstrap(x["per_seed"], y["per_seed"], seed=seed)[1]
-            except ValueError:  # no item shared by every seed of both: cannot be told apart
-                return math.nan
-        return paired_test(x["items"], y["items"], seed=seed)[1]
+        try:
+            return compare_runs(rows[a]["per_seed"], rows[b]["per_seed"], seed=seed).p
+        except ValueError:  # no item shared by every run of both: cannot be told apart
+            return math.nan
 
     return test
 
 
 def _score_ci(row: dict, seed: int) -> None:
-    """The row's own score with its 95% CI: seeds then items with two or more seeds, else items (1 seed)."""
-    try:
-        delta, _ = seed_item_bootstrap({i: 0.0 for i in row["items"]}, row["per_seed"], seed=seed)
-    except ValueError:  # no item scored by every seed: no interval
-        return
-    row.update(score_low=delta.low, score_high=delta.high)
+    """The row's own score with its 95% CI (:func:`..metrics.seed_tests.score_interval`): the seeds' spread and the
+    items' sampling with two or more seeds, the items alone with one."""
+    interval = score_interval(row["per_seed"])
+    if interval is not None:
+        row.update(score_low=interval[0], score_high=interval[1])
 
 
 def _pooled_row(task: str, key: tuple[str, str], runs: list[EvalEntry], headline: str) -> dict:
@@ -176,7 +200,7 @@ def _pooled_row(task: str, key: tuple[str, str], runs: list[EvalEntry], headline
         "per_seed": [e.scores[headline] for e in runs],
         "judge_failed": sum(sum(e.scores["judge_failed"].values()) for e in runs) / len(runs) if judged else None,
         "ties_half": seed_mean_std([_mean(e.scores["win_ties_half"]) for e in runs])[0] if judged else None,
-        "ci_over": "seeds x items" if len(runs) > 1 else "items (1 seed)",
+        "ci_over": "seeds (t) and items" if len(runs) > 1 else "items (1 run)",
         "score_low": None,
         "score_high": None,
         "audits": [(e.seed, e.manifest["judge"]["audit"]) for e in runs if judged and e.manifest.get("judge")],
@@ -223,13 +247,12 @@ def _overall(tasks: dict, base: str, alpha: float, seed: int) -> list[dict]:
                 **{k: _sum_known(run[k] for run in train_runs.values()) for k in TRAIN_COSTS},
                 "judge_calls": _sum_known(r["judge_calls"] for r in rows),
                 "hardware": sorted({h for r in rows for h in r["hardware"]}),
-                "item_gains": {(r["task"], i): g for r in rows for i, g in r["item_gains"].items()},
+                "per_task_runs": {r["task"]: r["per_seed"] for r in rows},
             }
         )
-    for row in out:  # the CI of the mean gain, every task weighing the same (items resampled within their task)
-        if row["item_gains"]:
-            delta, _ = task_weighted_bootstrap(row["item_gains"], seed=seed)
-            row["low"], row["high"] = delta.low, delta.high
+    for row in out:  # the CI of the mean gain, every task weighing the same: the tasks' comparisons combined
+        combined = combine([r["comparison"] for r in per_method[(row["model"], row["label"])]])
+        row.update(low=combined.low, high=combined.high, p=combined.p, test=combined.test)
     out.sort(key=lambda r: (-r["mean_gain"], r["label"], r["model"]))
     _rank_with_ties(out, alpha, seed)
     return out
@@ -237,12 +260,13 @@ def _overall(tasks: dict, base: str, alpha: float, seed: int) -> list[dict]:
 
 def _rank_with_ties(rows: list[dict], alpha: float, seed: int) -> None:
     """Set ``rank`` and ``tied`` on rows sorted by mean gain, the rule of
-    :func:`..metrics.stats.tied_groups` in this order: every pair is tested on the differences of its per-item gains
-    over the (task, item)s both have, every task weighing the same (:func:`task_weighted_bootstrap`, as the ranking's
-    mean gain; Holm over all pairs); walking down, a row joins the current group unless it differs significantly from
-    the group's first row. A pair with no shared item cannot be told apart: tied."""
+    :func:`..metrics.stats.tied_groups` in this order: every pair is compared on the tasks both have, each task's
+    comparison of their runs (:func:`..metrics.seed_tests.compare_runs`) averaged over them, every task weighing the
+    same (:func:`..metrics.seed_tests.combine`, as the ranking's mean gain; Holm over all pairs); walking down, a row
+    joins the current group unless it differs significantly from the group's first row. A pair with no shared task
+    or item cannot be told apart: tied."""
     names = list(range(len(rows)))
-    raw = {(a, b): _pair_p(rows[a]["item_gains"], rows[b]["item_gains"], seed) for a, b in combinations(names, 2)}
+    raw = {(a, b): _pair_p(rows[a]["per_task_runs"], rows[b]["per_task_runs"], seed) for a, b in combinations(names, 2)}
     adjusted = holm(raw)
     groups: list[list[int]] = []
     for i in names:
@@ -256,10 +280,11 @@ def _rank_with_ties(rows: list[dict], alpha: float, seed: int) -> None:
 
 
 def _pair_p(a: dict, b: dict, seed: int) -> float:
-    shared = set(a) & set(b)
-    if not shared:
+    """Two rows' runs per task, compared on the tasks both have, every task weighing the same."""
+    try:
+        return combine([compare_runs(a[task], b[task], seed=seed) for task in sorted(set(a) & set(b))]).p
+    except ValueError:  # no shared task, or no item shared by every run on one
         return math.nan
-    return task_weighted_bootstrap({key: a[key] - b[key] for key in shared}, seed=seed)[1]
 
 
 def board_task(entry: EvalEntry) -> str:

@@ -23,7 +23,7 @@ TASK_COLUMNS = (
     "n",
     "score [95% CI]",
     "gain [95% CI]",
-    "CI over",
+    "test",
     "p (Holm)",
     "eval tokens",
     "train wall s",
@@ -64,7 +64,7 @@ def task_cells(row: dict, percent: bool, base: str) -> list[str]:
     """The display strings of one task row, in :data:`TASK_COLUMNS` order (scores in points when ``percent``)."""
     k = 100 if percent else 1
     score = f"{k * row['mean']:.1f}" + (f" ± {k * row['std']:.1f}" if len(row["seeds"]) > 1 else "")
-    if row.get("score_low") is not None:  # the score's own CI, over what the CI over column says
+    if row.get("score_low") is not None:  # the score's own CI (seeds and items, or items for one run)
         score += f" [{k * row['score_low']:.1f}, {k * row['score_high']:.1f}]"
     if row.get("ties_half") is not None:  # a judged task: the ties-as-half rate beside the paper's win-rate
         score += f" (ties ½: {k * row['ties_half']:.1f})"
@@ -77,6 +77,8 @@ def task_cells(row: dict, percent: bool, base: str) -> list[str]:
         gain = "no base"
     else:
         gain = f"{k * row['gain']:+.1f} [{k * row['low']:+.1f}, {k * row['high']:+.1f}]"
+        if row.get("below_detectable"):
+            gain += f" ({BELOW})"
     p = "-" if row["p_holm"] is None else f"{row['p_holm']:.3g}"
     trained = [s for s in row["seeds"] if s is not None]  # how many seeds, then which (an untrained run has none)
     seeds = f"{len(trained)}: {','.join(map(str, trained))}" if trained else "-"
@@ -88,7 +90,7 @@ def task_cells(row: dict, percent: bool, base: str) -> list[str]:
         n,
         score,
         gain,
-        row.get("ci_over") or "-",
+        row.get("test") or "-",
         p,
         _num(row["generated_tokens"]),
         _num(row["train_seconds"], 1),
@@ -97,6 +99,23 @@ def task_cells(row: dict, percent: bool, base: str) -> list[str]:
         _num(row["judge_calls"]),
         "; ".join(row["hardware"]),
     ]
+
+
+BELOW = "below what this table can detect"
+
+
+def detectable_line(task_board: dict) -> str | None:
+    """What a column can detect, in one line (its minimum detectable effects), or None without seeded rows."""
+    d = task_board.get("design")
+    if not d:
+        return None
+    k = 100 if task_board["percent"] else 1
+    unit = " points" if task_board["percent"] else ""
+    return (
+        f"this column ({d['seeds']} seeds, {d['items']} items) detects with 80% power at alpha 0.05 a gain of "
+        f"{k * d['vs_base']:.1f}{unit} over the base model and a difference of {k * d['vs_method']:.1f}{unit} between "
+        f"two methods (from its measured seed spread and run noise); smaller gains are marked '{BELOW}'"
+    )
 
 
 def overall_cells(row: dict, percent: bool) -> list[str]:
@@ -160,8 +179,9 @@ def _sections(board: dict):
 
 def rich_tables(board: dict) -> list[Table]:
     tables = []
-    for title, columns, rows in _sections(board):
-        table = Table(title=Text(title))  # labels and model names are data, never rich markup
+    lines = [detectable_line(tb) for tb in board["tasks"].values()] + [None]
+    for (title, columns, rows), detectable in zip(_sections(board), lines):
+        table = Table(title=Text(title), caption=Text(detectable) if detectable else None)  # data, never markup
         for col in columns:
             table.add_column(col, justify="left" if col in ("model", "method", "hardware") else "right")
         for cells in rows:
@@ -179,10 +199,11 @@ def markdown(board: dict) -> str:
     parts += ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
     parts += ["| " + " | ".join(cell(c) for c in cells) + " |" for cells in rows]
     parts += ["", *[f"- {cell(line)}" for line in context_lines(board)], ""]
-    for title, columns, rows in _sections(board):
+    lines = [detectable_line(tb) for tb in board["tasks"].values()] + [None]
+    for (title, columns, rows), detectable in zip(_sections(board), lines):
         parts += [f"### {' '.join(title.split())}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         parts += ["| " + " | ".join(cell(c) for c in cells) + " |" for cells in rows]
-        parts.append("")
+        parts += ["", f"- {cell(detectable)}", ""] if detectable else [""]
     for task, tb in board["tasks"].items():
         audits, shared = audit_rows(tb)
         if audits:
@@ -210,6 +231,8 @@ CSV_COLUMNS = (
     "low",
     "high",
     "ci_over",
+    "detectable",
+    "below_detectable",
     "score_low",
     "score_high",
     "judge_failed",
