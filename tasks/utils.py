@@ -8,6 +8,11 @@ from mipo_bench.evaluation.hooks import (  # noqa: F401
     default_text,
     doc_to_text,
     gold_index,
+    judge_community_alignment,
+    judge_multibench,
+    judge_prefeval,
+    judge_prism,
+    judged_results,
     load_docs,
     mmlu_loglik_text,
     number_flexible,
@@ -16,4 +21,5 @@ from mipo_bench.evaluation.hooks import (  # noqa: F401
     option_labels,
     option_texts,
     personalized_text,
+    total,
 )

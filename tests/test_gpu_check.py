@@ -24,6 +24,7 @@ xxhash yarl zipp""".split()
 CARRIED = ["trl", "datasets", "dill", "multiprocess"]
 WHEELS = ["trl==1.16.0", "datasets==5.2.0", "dill==0.4.1", "multiprocess==0.70.19"]
 
+
 def _normal(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
@@ -76,8 +77,9 @@ def test_the_gpu_check_runs_with_only_what_the_device_has_and_its_checks_pass(tm
     for name in ("shared_vs_rows_fp32_max_abs", "bf16_vs_fp32_logp_max_rel", "bf16_vs_fp32_loss_max_abs"):
         check = report["checks"][name]
         assert check["pass"] and 0 <= check["value"] <= check["threshold"]
-    assert report["training"]["trained_tokens_per_s"] > 0 and report["training"]["packed_tokens_per_step"] < (
-        report["training"]["unshared_tokens_per_step"]
+    assert (
+        report["training"]["trained_tokens_per_s"] > 0
+        and report["training"]["packed_tokens_per_step"] < (report["training"]["unshared_tokens_per_step"])
     )  # the prompt encoded once per pair
     assert set(report["generation"]) == {"8", "16"} and report["measured"]["hf_step_ms_per_layer"] > 0
 

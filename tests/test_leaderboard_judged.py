@@ -132,7 +132,7 @@ def write_judged_eval(root: Path, label: str, task: str, wins: list, judge: str 
         "template": "paper",
         "template_path": None,
         "decoding": {"max_new_tokens": 8, "temperature": 0.1},
-        "constrained": False,
+        "scoring": "text",
         "reference": {"source": "dataset"},
         "win_rate": {"n": len(wins)},
     }

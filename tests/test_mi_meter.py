@@ -314,6 +314,7 @@ def test_a_reading_is_a_function_of_weights_reference_data_and_seed(tiny_model_d
     """Issue 17: two readings of MIPO differed between runs (+51.09 vs +53.1). The meter itself is deterministic:
     fresh runs and another batch size (other batch composition and padding) agree to the item; a reading records
     the fingerprint of the weights it read (reproduce prints it), so a difference can be traced to the checkpoint."""
+
     def reading(where, batch_size):
         return measure_mi(
             tiny_model_dir, tiny_model_dir, "arc_easy", tmp_path / where, n=6, max_new_tokens=8, contrasts=2,

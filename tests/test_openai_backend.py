@@ -3,6 +3,7 @@ against a real `transformers serve` of SmolLM2 started and stopped by a fixture 
 
 import asyncio
 import json
+import math
 import os
 import socket
 import subprocess
@@ -32,6 +33,7 @@ class Stub:
         self.in_flight = 0
         self.peak = 0  # the most requests in flight at once
         self.lock = threading.Lock()
+        self.logprobs = True  # answer a request's `logprobs` (False: ignore it, as transformers serve does)
 
 
 class FakeChat(BaseHTTPRequestHandler):
@@ -55,6 +57,12 @@ class FakeChat(BaseHTTPRequestHandler):
                     {"index": k, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
                     for k in range(1 if step == "one" else body.get("n", 1))
                 ]
+                if body.get("logprobs") and stub.logprobs:  # label 2 as " 2" and "2", then a non-label token
+                    top = [
+                        {"token": t, "logprob": v, "bytes": None} for t, v in ((" 2", -0.7), ("2", -1.4), ("ok", -2))
+                    ]
+                    first = {"token": " 2", "logprob": -0.7, "bytes": None, "top_logprobs": top}
+                    choices[0]["logprobs"] = {"content": [first]}
                 completion = {"id": "c", "object": "chat.completion", "created": 0, "model": body["model"]}
                 self.reply(200, {**completion, "choices": choices})
         except (BrokenPipeError, ConnectionResetError):
@@ -338,3 +346,33 @@ def test_real_server_judges_end_to_end(served_smollm2, smollm2_dir, tmp_path, mo
     assert all((r["score"] is None) == r["failed"] and r["score"] in (None, 1, 2, 3, 4, 5) for r in rows)
     cached = list(read_jsonl(tmp_path / "judge" / "judgments.generations.jsonl"))
     assert len(cached) == 2 and {r["model_fingerprint"] for r in cached} == {f"api:{smollm2_dir}"}
+
+
+def test_label_logprobs_from_a_servers_top_logprobs(stub):
+    """`scoring: logprob` on a server: one greedy token with top_logprobs; " 2" and "2" are one label, summed."""
+    backend = get_backend("openai", "judge-model", base_url=stub.url)
+    (dist,) = backend.label_logprobs([[{"role": "user", "content": "rate"}]], ["1", "2", "3", "4", "5"])
+    assert set(dist) == {"2"} and dist["2"] == pytest.approx(math.log(math.exp(-0.7) + math.exp(-1.4)))
+    body = stub.seen[-1][2]
+    assert body["logprobs"] is True and body["top_logprobs"] == 20 and body["max_tokens"] == 1
+    assert body["temperature"] == 0
+
+
+def test_a_server_that_ignores_logprobs_is_a_clear_error(stub):
+    stub.logprobs = False
+    backend = get_backend("openai", "judge-model", base_url=stub.url)
+    with pytest.raises(EndpointRefused, match="returned no log-probabilities.*scoring: text"):
+        backend.label_logprobs([[{"role": "user", "content": "rate"}]], ["1", "2"])
+
+
+@pytest.mark.smoke
+def test_transformers_serve_returns_no_logprobs_and_says_so(served_smollm2, smollm2_dir, tmp_path):
+    """The real server: transformers serve ignores `logprobs` / `top_logprobs` (it lists them as unused fields), so
+    logprob judging through it stops with one line naming the way out, before anything is written."""
+    from mipo_bench.judging.judge import judge_items
+
+    backend = get_backend("openai", smollm2_dir, base_url=served_smollm2)
+    items = [{"id": "u0", "query": "A pet?", "preferences": ["I am allergic to cats"], "response": "A cat."}]
+    with pytest.raises(EndpointRefused, match="ignores `logprobs` \\(transformers serve does\\)"):
+        judge_items(items, backend, tmp_path / "j.jsonl", scoring="logprob")
+    assert not (tmp_path / "j.jsonl").exists()

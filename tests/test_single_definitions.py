@@ -84,10 +84,12 @@ def test_a_tasks_headline_is_declared_in_its_yaml_and_every_caller_reads_it():
 
     assert primary_metric("mipo_gsm8k") == ("exact_match,paper", "exact_match,paper_noreask")
     assert primary_metric("mipo_arc_challenge") == ("exact_match,paper",)
-    assert primary_metric("mipo_prism") == ("win,none",)
+    assert primary_metric("mipo_prism") == ("win,judged", "win,none")  # judged in lm-eval, or by `mipo-bench judge`
+    assert primary_metric("mipo_prefeval") == ("judge_score,judged", "win,none")  # no reference response in lm-eval
     assert primary_metric("mipo_mmlu_loglik") == ("acc,none",)
     # the first declared that is there, whatever order the scores come in
     assert headline_label("mipo_gsm8k", ["strict", "flexible", "paper_noreask", "paper"]) == "paper"
     assert headline_label("mipo_gsm8k", ["strict", "paper_noreask"]) == "paper_noreask"  # plain lm_eval
     assert headline_label("mipo_prism", ["judge_score", "win_ties_half", "win"]) == "win"
+    assert headline_label("mipo_prism", ["judge_score judged", "win judged"]) == "win judged"
     assert headline_label("my_plugin_task", ["b", "a"]) == "b"  # none declared: the display order's first

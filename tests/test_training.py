@@ -122,26 +122,6 @@ def test_recipe_overrides_and_errors(tmp_path):
         load_recipe("does-not-exist")
 
 
-def test_constrained_judging_always_yields_a_score(tiny_model_dir, tmp_path):
-    from mipo_bench.judging.judge import judge_items
-
-    backend = get_backend("hf", tiny_model_dir, batch_size=2, device="cpu")
-    items = [
-        {"id": f"i{k}", "query": "q", "preferences": ["short", "kind"], "response": f"answer {k}"} for k in range(3)
-    ]
-    rows = judge_items(items, backend, tmp_path / "j.jsonl", constrained=True)
-    assert len(rows) == 6 and all(1 <= r["score"] <= 5 and not r["failed"] for r in rows)
-    for r in rows:  # the recorded score is the most likely digit
-        assert r["score"] == int(max(r["logprobs"], key=r["logprobs"].get)) and 1 <= r["expected"] <= 5
-    chats = [[{"role": "user", "content": t}] for t in ("a", "a much longer question about many things")]
-    batched = backend.next_token_logprobs(chats, ["1", "2"])
-    single = [backend.next_token_logprobs([c], ["1", "2"])[0] for c in chats]
-    for b, s in zip(batched, single):  # left padding does not change the scores
-        assert b == pytest.approx(s, abs=1e-4)
-    with pytest.raises(ValueError, match="single-token"):
-        backend.next_token_logprobs([[{"role": "user", "content": "x"}]], ["10"])
-
-
 def tiny_pairs_file(path, n=4):
     rows = [
         {

@@ -34,7 +34,7 @@ def audit(
 ) -> dict:
     """The audit of the judgment in ``eval_dir`` (an eval directory or its ``judge/`` folder); returns it and (with
     ``write``) writes ``judge_audit.json`` beside ``judge_summary.json``."""
-    folder = _find(Path(eval_dir), task)
+    folder = find_judgment(Path(eval_dir), task)
     summary = json.loads((folder / "judge_summary.json").read_text())
     samples = _samples(Path(summary.get("samples", "")), folder)
     _reference_texts(samples, (summary.get("reference") or {}).get("source"))
@@ -51,7 +51,7 @@ def audit(
         "length_bias": _length_bias(mine, theirs, samples),
         "length_controlled": _length_controlled(mine, theirs, samples),
         "self_judging": _self_judging(summary, samples),
-        "position_bias": {"applies": False, "why": "pointwise template: each response is scored alone"},
+        "position_bias": _position_bias(folder),
         "human_agreement": _agreement(agreement, summary),
     }
     if write:
@@ -59,14 +59,17 @@ def audit(
     return report
 
 
-def _find(path: Path, task: str | None) -> Path:
-    if (path / "judge_summary.json").is_file():
-        return path
+def find_judgment(path: Path, task: str | None) -> Path:
+    """The judgment folder (holding ``judge_summary.json``) of ``path``: itself, its ``judge/``, its task's, or the
+    only one under it (the re-judgments ``--compare`` writes in ``scoring-*`` folders are not candidates)."""
+    for folder in (path, path / "judge"):
+        if (folder / "judge_summary.json").is_file():
+            return folder
     if task:
         found = judge_folder(path, task)
         if found:
             return found
-    found = sorted(path.rglob("judge_summary.json"))
+    found = [p for p in sorted(path.rglob("judge_summary.json")) if not p.parent.name.startswith("scoring-")]
     if len(found) != 1:
         raise FileNotFoundError(f"{path}: {'no' if not found else len(found)} judge_summary.json under it; name one")
     return found[0].parent
@@ -138,6 +141,17 @@ def _length_controlled(mine, theirs, samples) -> dict:
 
     beta = minimize(loss, np.zeros(2), method="BFGS").x
     return {"n": len(keys), "raw": float(y.mean()), "lc": float(1 / (1 + math.exp(-beta[0]))), "slope": float(beta[1])}
+
+
+def _position_bias(folder: Path) -> dict:
+    """The pairwise comparison's flip rate, when ``--compare`` has run (judge_compare.json)."""
+    compared = folder / "judge_compare.json"
+    if not compared.is_file():
+        return {"applies": False, "why": "pointwise template: each response is scored alone (--compare asks pairwise)"}
+    pairwise = json.loads(compared.read_text())["pairwise"]
+    rate = pairwise["position_flip_rate"]
+    shown = "-" if rate is None else f"{100 * rate:.1f}%"
+    return {"applies": True, "flip_rate": rate, "why": f"pairwise, both orders: {pairwise['ties']} flips ({shown})"}
 
 
 def _family(name: str) -> str | None:

@@ -45,19 +45,15 @@ def judged_scores(eval_dir: Path, task: str) -> tuple[dict[str, dict[int, float]
     if "win_rate" not in summary:
         return None  # scored without a reference: no win-rate to rank by
     from ..judging.judge import response_scores
+    from ..judging.winrate import item_scores
 
     ids = _doc_ids(eval_dir, task, Path(summary.get("samples", "")))
     rows = {side: list(read_jsonl(folder / name)) for side, name in SIDES.items()}
     mine, theirs = response_scores(rows["response"]), response_scores(rows["reference"])
     scores: dict[str, dict[int, float]] = {name: {} for name in JUDGED_SCORES}
     for item_id, doc_id in ids.items():
-        a, b = mine.get(item_id), theirs.get(item_id)
-        failed = a is None or b is None
-        scores["judge_failed"][doc_id] = float(failed)
-        scores["win"][doc_id] = 0.0 if failed else float(a >= b)
-        scores["win_ties_half"][doc_id] = 0.0 if failed else (1.0 if a > b else 0.5 if a == b else 0.0)
-        if a is not None:
-            scores["judge_score"][doc_id] = float(a)
+        for name, value in item_scores(mine.get(item_id), theirs.get(item_id)).items():
+            scores[name][doc_id] = value
     return scores, judge_identity(summary), preference_judgments(rows, ids)
 
 
@@ -83,7 +79,7 @@ def preference_judgments(rows: dict[str, list[dict]], ids: dict[str, int]) -> li
 
 def judge_identity(summary: dict) -> dict:
     """What makes two judgments comparable: the judge model, the template (and its file's content), the decoding
-    and the parser; ``key`` is their hash."""
+    and the scoring (text parsed or logprob); ``key`` is their hash."""
     template_path = summary.get("template_path")
     template_hash = None
     if template_path and Path(template_path).is_file():
@@ -93,7 +89,7 @@ def judge_identity(summary: dict) -> dict:
         "template": summary.get("template"),
         "template_hash": template_hash,
         "decoding": summary.get("decoding"),
-        "parser": "constrained" if summary.get("constrained") else "template",
+        "scoring": summary.get("scoring") or ("logprob" if summary.get("constrained") else "text"),
         "reference": (summary.get("reference") or {}).get("source"),
     }
     identity["key"] = content_hash({k: v for k, v in identity.items() if k != "reference"})[:12]

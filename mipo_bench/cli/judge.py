@@ -30,7 +30,7 @@ def cmd_judge(args) -> None:
         max_new_tokens=args.max_new_tokens,
         seed=args.seed,
         batch_size=args.batch_size,
-        constrained=args.constrained,
+        scoring=args.scoring,
     )
     for shown in judge_tables(report, args.judge, report["template"]):
         console.print(shown)
@@ -118,11 +118,13 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--output", default="runs/judge")
     p.add_argument(
-        "--constrained",
-        action="store_true",
-        help="hf only: take the most likely of the tokens 1-5 instead of parsing a generated reply "
-        "(for small judges that do not write a parseable score)",
+        "--scoring",
+        choices=["text", "logprob"],
+        default="text",
+        help="text (the paper's): parse the judge's reply; logprob (G-Eval): the expected rating under the judge's "
+        "next-token distribution over 1-5, a score for every call (hf, vllm, and servers returning top_logprobs)",
     )
+    p.add_argument("--constrained", dest="scoring", action="store_const", const="logprob", help="= --scoring logprob")
     p.set_defaults(func=cmd_judge)
 
     p = subparsers.add_parser("contexts", help="LLM-written user contexts / user statements / rubrics (appendix C.2)")
@@ -169,6 +171,20 @@ def register(subparsers) -> None:
     p.add_argument("path", help="an evaluation directory (its judge/ folder is found) or a judge output folder")
     p.add_argument("--task", default=None, help="the judged task, when the directory holds several")
     p.add_argument("--agreement", default=None, help="a `mipo-bench critic-accuracy` summary JSON (human labels)")
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="ask the judge again: the other scoring (text parsed vs logprob) on the same responses, and pairwise "
+        "with both orders (position flips); writes judge_compare.json",
+    )
+    add_backend(p)
+    p.add_argument("--batch-size", type=int, default=8, help="with --compare: the judge's batch")
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="with --compare: the text scoring's reply budget (the template's)",
+    )
     p.set_defaults(func=cmd_judge_audit)
 
 
@@ -179,11 +195,19 @@ def cmd_judge_audit(args) -> None:
     from ..analysis.judge_audit import audit, audit_lines
     from ..core.console import console, show_table
 
+    lines = []
+    if args.compare:  # first: the audit's position-bias line reads what the comparison wrote
+        from ..analysis.judge_compare import compare_lines, compare_scorings
+
+        lines = compare_lines(
+            compare_scorings(args.path, args.task, args.backend, args.batch_size, max_new_tokens=args.max_new_tokens)
+        )
     report = audit(args.path, args.task, args.agreement)
     table = Table(title=Text(f"judge audit: {report['judge']} (template {report['template']})"))
     table.add_column("check")
     table.add_column("finding")
-    for check, finding in audit_lines(report):
+    for check, finding in audit_lines(report) + lines:
         table.add_row(Text(check), Text(finding))
     show_table(table)
-    console.print(Text("written: judge_audit.json beside judge_summary.json"))
+    written = "judge_audit.json" + (" and judge_compare.json" if args.compare else "")
+    console.print(Text(f"written: {written} beside judge_summary.json"))

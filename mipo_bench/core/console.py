@@ -56,6 +56,8 @@ def markdown_table(table) -> str:
     lines.append("| " + " | ".join(cell(column.header) for column in table.columns) + " |")
     lines.append("|" + "---|" * len(table.columns))
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in zip(*columns)]
+    if table.caption:
+        lines += ["", cell(table.caption)]
     return "\n".join(lines)
 
 

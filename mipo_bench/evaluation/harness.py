@@ -23,16 +23,18 @@ from ..core.models import default_device, resolve_model_path
 from ..data import extract
 from ..data.protocol import REASK_SAMPLING, Decoding
 from ..data.spec import task_dirs
-from . import reask
+from . import judged_metric, reask
 
 # headline first: the paper's extraction, then the suite's strict and flexible, then the rest
 FILTER_ORDER = ("paper", "strict", "flexible", "paper_noreask", "none")
 
 
-def task_manager():
+def task_manager(metadata: dict | None = None):
+    """lm-eval's TaskManager over the suite's task folders; ``metadata`` reaches every task's ``load_docs`` (as
+    ``lm_eval --metadata`` does), e.g. ``{"judge": SPEC}`` for the judged tasks."""
     from lm_eval.tasks import TaskManager
 
-    return TaskManager(include_path=[str(d) for d in task_dirs()], include_defaults=False)
+    return TaskManager(include_path=[str(d) for d in task_dirs()], include_defaults=False, metadata=metadata)
 
 
 def check_tasks(tasks: list[str]) -> None:
@@ -59,9 +61,12 @@ def run_eval(
     seed: int = 1234,
     gen_kwargs: str | None = None,
     reask_pass: bool = True,
+    judge: str = "none",
 ) -> dict:
     """Evaluate ``model`` (any spec :func:`resolve_model_path` accepts) on mipo tasks; returns lm-eval's results
-    with its ``samples`` (per task, the ``paper`` rows of the re-ask pass included)."""
+    with its ``samples`` (per task, the ``paper`` rows of the re-ask pass included). ``judge``: the judge of the
+    personalization tasks inside lm-eval (:mod:`.judged_metric`); ``none`` (the default) only generates, and
+    `mipo-bench judge` / ``reproduce`` judge the samples afterwards with the table's judge."""
     import lm_eval
     from lm_eval.loggers import EvaluationTracker
 
@@ -78,7 +83,8 @@ def run_eval(
         raise ValueError(f"backend must be 'hf' or 'vllm', not {backend!r}")
     tracker = EvaluationTracker(output_path=str(output)) if output else None
     started = time.time()
-    with console.status(f"[bold]evaluating {', '.join(tasks)} on {model} ({backend}, {device})"):
+    status = console.status(f"[bold]evaluating {', '.join(tasks)} on {model} ({backend}, {device})")
+    with status, judged_metric.judge_in_harness(judge):
         results = lm_eval.simple_evaluate(
             model=backend,
             model_args=model_args,
@@ -253,13 +259,18 @@ def results_table(results: dict, title: str = "mipo-bench results") -> Table:
     samples = results.get("samples", {})
     generation_only = []
     for name, metrics in results["results"].items():
-        if any(k.startswith("bypass,") for k in metrics):
+        if not any(  # a judged task run with no judge (or an old bypass one) reports no score
+            "," in k and not k.startswith(("bypass", "alias")) and isinstance(v, (int, float))
+            for k, v in metrics.items()
+        ):
             generation_only.append(name)
         n = results.get("n-samples", {}).get(name, {}).get("effective", "")
+        if not n and samples.get(name):  # a judged task run without a judge scores nothing: count its responses
+            n = len({s.get("doc_id") for s in samples[name]})
 
         def cell(metric, filt, metrics=metrics):
             value = metrics.get(f"{metric},{filt}")
-            if not isinstance(value, (int, float)):
+            if not isinstance(value, (int, float)) or value != value:  # absent, or NaN (no item judged)
                 return "-"
             err = metrics.get(f"{metric}_stderr,{filt}")
             return f"{100 * value:.1f}" + (f" ± {100 * err:.1f}" if isinstance(err, (int, float)) else "")
@@ -281,5 +292,6 @@ def results_table(results: dict, title: str = "mipo-bench results") -> Table:
             count(fails.get("placeholder", 0), "strict" in filters),
         )
     if generation_only:
-        table.caption = f"generation only (score with `mipo-bench judge`): {', '.join(generation_only)}"
+        scored_later = "generation only (no judge asked for: score the samples with `mipo-bench judge`)"
+        table.caption = f"{scored_later}: {', '.join(generation_only)}"
     return table

@@ -9,6 +9,8 @@ from __future__ import annotations
 from .. import data
 from ..data import extract, grading
 from ..data.prompts import personalized_prompt, task_prompt
+from . import judged_metric
+from .judged_metric import judged_results, total  # noqa: F401  (hooks of the personalization tasks)
 
 
 def load_docs(
@@ -18,14 +20,19 @@ def load_docs(
     data_dir: str | None = None,
     contexts: str | None = None,
     needs_context: bool = False,
+    judge: str | None = None,
+    judge_scoring: str | None = None,
     **_ignored,
 ):
     """``custom_dataset`` hook: a DatasetDict with one ``test`` split of normalized records.
 
     ``contexts`` (or ``$MIPO_BENCH_CONTEXTS_<DATASET>``) names a `mipo-bench contexts` output that fills the user
-    contexts of PRISM / Community Alignment; ``needs_context`` keeps only records that have one.
+    contexts of PRISM / Community Alignment; ``needs_context`` keeps only records that have one. ``judge`` /
+    ``judge_scoring`` (``--metadata``) name the judge of the personalization tasks (:mod:`.judged_metric`).
     """
     import datasets
+
+    judged_metric.remember_metadata(dataset, judge, judge_scoring)
 
     from ..data.contexts import apply_contexts, contexts_path
 
@@ -97,7 +104,21 @@ def option_labels(doc: dict) -> list[str]:
     return [c["label"] for c in doc["choices"]]
 
 
-# --- personalization (generation only; judged afterwards by `mipo-bench judge`) ----------------------------
+# --- personalization (judged inside lm-eval: the `judged` filter of each task, :mod:`.judged_metric`) ---------
+
+
+def _judge(dataset: str):
+    def judge(resps, docs):
+        return judged_metric.judge_responses(dataset, resps, docs)
+
+    judge.__name__ = f"judge_{dataset}"
+    return judge
+
+
+judge_prefeval = _judge("prefeval")
+judge_prism = _judge("prism")
+judge_community_alignment = _judge("community_alignment")
+judge_multibench = _judge("multibench")
 
 
 def personalized_text(doc: dict) -> str:

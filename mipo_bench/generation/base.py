@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -88,6 +89,14 @@ class Backend:
         """
         raise NotImplementedError
 
+    def label_logprobs(self, prompts: list[Messages], labels: list[str]) -> list[dict[str, float]]:
+        """For each chat, the log-probability of each label (e.g. "1".."5") as the first token of the assistant's
+        reply: the whole distribution's value on ``hf``; on vLLM and OpenAI-compatible servers, the labels among the
+        top :data:`TOP_LOGPROBS` next tokens (a label not among them is absent). Used by ``scoring: logprob``."""
+        raise NotImplementedError(
+            f"the {type(self).__name__} backend cannot read next-token log-probabilities: judge with scoring: text"
+        )
+
     def model_defaults(self) -> dict:
         """The sampling defaults the released scripts' ``model.generate`` applied for this model (``top_k``,
         ``repetition_penalty`` and their sources, :mod:`.model_defaults`), read from its files; ``{}`` when the model
@@ -116,6 +125,23 @@ class Backend:
                 "counter": "tokenizer",
             }
         return {"tokens": sum(len(t.split()) for t in texts), "counter": "words"}
+
+
+TOP_LOGPROBS = 20
+"""How many next-token log-probabilities a server is asked for (OpenAI's maximum ``top_logprobs``; vLLM's default
+``max_logprobs``)."""
+
+
+def labels_among(top: list[tuple[str, float]], labels: list[str]) -> dict[str, float]:
+    """The labels' log-probabilities among a server's top next tokens ``(token, logprob)``: a token is a label when it
+    is one with its surrounding spaces stripped ("4", " 4" and "4 " are all label "4", their probabilities summed);
+    a label not among them is left out."""
+    out: dict[str, float] = {}
+    for token, logprob in top:
+        label = (token or "").strip()
+        if label in labels:
+            out[label] = float(logprob) if label not in out else math.log(math.exp(out[label]) + math.exp(logprob))
+    return out
 
 
 # Engine options a recipe's pairs section may pass to any backend's constructor (each backend takes what it knows).

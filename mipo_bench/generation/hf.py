@@ -152,17 +152,14 @@ class HFBackend(Backend):
                 out[i] = [truncate_at_stop(t, params.stop) for t in decoded[j * params.n : (j + 1) * params.n]]
         return out  # type: ignore[return-value]
 
-    def next_token_logprobs(self, prompts: list[Messages], candidates: list[str]) -> list[dict[str, float]]:
-        """Log-probabilities of each single-token candidate as the first token of the assistant's reply.
-
-        Used for constrained judging (e.g. candidates "1".."5"), where a small judge model does not reliably
-        write a parseable score.
-        """
+    def label_logprobs(self, prompts: list[Messages], candidates: list[str]) -> list[dict[str, float]]:
+        """Log-probabilities of each single-token candidate as the first token of the assistant's reply, from the
+        whole next-token distribution (``scoring: logprob`` judging: candidates "1".."5")."""
         import torch
 
         ids = [self.tokenizer(c, add_special_tokens=False).input_ids for c in candidates]
         if any(len(i) != 1 for i in ids):
-            raise ValueError(f"constrained scoring needs single-token candidates, got {candidates}")
+            raise ValueError(f"logprob scoring needs labels that are one token each, got {candidates}")
         cand = torch.tensor([i[0] for i in ids])
         texts = [self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in prompts]
         out: list[dict[str, float]] = []

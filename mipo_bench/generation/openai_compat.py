@@ -45,7 +45,7 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 
 from ..core.resources import import_optional
-from .base import Backend, Messages, SamplingParams, truncate_at_stop
+from .base import TOP_LOGPROBS, Backend, Messages, SamplingParams, labels_among, truncate_at_stop
 
 MODEL_DEFAULTS_MODES = ("vllm", "transformers", "off")
 RETRYABLE_STATUS = frozenset({408, 429})
@@ -141,9 +141,32 @@ class OpenAICompatBackend(Backend):
         if not prompts:
             return []
         params = params.with_model_defaults(self.model_defaults())  # as generate_cached does, for direct calls
-        return _run(self._generate_all(prompts, params, seeds))
+        requests = [self._request(chat, params, seed) for chat, seed in zip(prompts, seeds)]
+        replies = _run(self._send_all(requests))
+        return [self._texts(reply, params) for reply in replies]
 
-    async def _generate_all(self, prompts: list[Messages], params: SamplingParams, seeds: list[int]):
+    def label_logprobs(self, prompts: list[Messages], labels: list[str]) -> list[dict[str, float]]:
+        """The labels among the first reply token's ``top_logprobs`` (:data:`TOP_LOGPROBS`; greedy, one token).
+
+        A server that ignores ``logprobs`` (``transformers serve`` does, with a warning in its log) is a clear error.
+        """
+        if not prompts:
+            return []
+        ask = {"temperature": 0.0, "max_tokens": 1, "seed": 0, "logprobs": True, "top_logprobs": TOP_LOGPROBS}
+        replies = _run(self._send_all([{"model": self.model, "messages": chat, **ask} for chat in prompts]))
+        out = []
+        for reply in replies:
+            content = getattr(reply.choices[0].logprobs, "content", None) if reply.choices else None
+            if not content:
+                raise EndpointRefused(
+                    f"{self.base_url} (model {self.model!r}) returned no log-probabilities: the server ignores "
+                    "`logprobs` (transformers serve does); judge with scoring: text, or serve the judge with vLLM"
+                )
+            out.append(labels_among([(t.token, t.logprob) for t in content[0].top_logprobs or []], labels))
+        return out
+
+    async def _send_all(self, requests: list[dict]) -> list:
+        """Every request, at most ``max_concurrency`` in flight; the replies in order."""
         openai = _import_openai()
         in_flight = asyncio.Semaphore(self.max_concurrency)
         client = openai.AsyncOpenAI(
@@ -153,8 +176,7 @@ class OpenAICompatBackend(Backend):
             max_retries=self.max_retries,
         )
         async with client:
-            asks = [self._ask(openai, client, in_flight, chat, params, seed) for chat, seed in zip(prompts, seeds)]
-            tasks = [asyncio.ensure_future(ask) for ask in asks]
+            tasks = [asyncio.ensure_future(self._ask(openai, client, in_flight, request)) for request in requests]
             try:
                 return await asyncio.gather(*tasks)
             except BaseException:  # one request failed for good: stop the others before the client closes
@@ -189,8 +211,7 @@ class OpenAICompatBackend(Backend):
         """The model's defaults as :class:`Backend` reads them, or ``{}`` when they are not sent (``off``)."""
         return {} if self.send_defaults == "off" else super().model_defaults()
 
-    async def _ask(self, openai, client, in_flight, messages: Messages, params: SamplingParams, seed: int):
-        request = self._request(messages, params, seed)
+    async def _ask(self, openai, client, in_flight, request: dict):
         for attempt in range(self.retries + 1):
             try:
                 async with in_flight:
@@ -212,6 +233,10 @@ class OpenAICompatBackend(Backend):
                         f"{self.max_retries} retries (timeout {self.timeout:g} s per attempt): {error!r}"
                     ) from error
                 await asyncio.sleep(self.retry_delay(attempt))
+        return reply
+
+    def _texts(self, reply, params: SamplingParams) -> list[str]:
+        """The reply's completions in order, cut at the first stop string; a server that ignored ``n`` is an error."""
         choices = sorted(reply.choices, key=lambda choice: choice.index or 0)
         texts = [truncate_at_stop(choice.message.content or "", params.stop) for choice in choices]
         if len(texts) != params.n:

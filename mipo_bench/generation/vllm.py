@@ -28,7 +28,7 @@ import multiprocessing as mp
 import os
 
 from ..core.resources import import_optional
-from .base import Backend, Messages, SamplingParams, truncate_at_stop
+from .base import TOP_LOGPROBS, Backend, Messages, SamplingParams, labels_among, truncate_at_stop
 
 
 def _import_vllm():
@@ -82,6 +82,16 @@ class _Engine:
         outputs = self.llm.chat(prompts, sampling, use_tqdm=False)
         return [[truncate_at_stop(o.text, p.stop) for o in out.outputs] for out in outputs]
 
+    def label_logprobs(self, prompts: list[Messages], labels: list[str]) -> list[dict[str, float]]:
+        """The labels among the first reply token's top :data:`TOP_LOGPROBS` log-probabilities (greedy, one token)."""
+        sampling = self.vllm.SamplingParams(n=1, temperature=0.0, max_tokens=1, logprobs=TOP_LOGPROBS, seed=0)
+        outputs = self.llm.chat(prompts, [sampling] * len(prompts), use_tqdm=False)
+        out = []
+        for result in outputs:
+            first = (result.outputs[0].logprobs or [{}])[0]  # token id -> Logprob(logprob, rank, decoded_token)
+            out.append(labels_among([(lp.decoded_token, lp.logprob) for lp in first.values()], labels))
+        return out
+
 
 def _replica(gpu: str, path: str, options: dict, conn) -> None:
     os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before vLLM initializes CUDA: the parent's GPU, as the child sees it
@@ -96,8 +106,9 @@ def _replica(gpu: str, path: str, options: dict, conn) -> None:
         if job is None:
             engine.free()
             return
+        method, args = job
         try:
-            conn.send(("ok", engine.generate(*job)))
+            conn.send(("ok", getattr(engine, method)(*args)))
         except BaseException as e:
             conn.send(("error", repr(e)))
 
@@ -134,17 +145,24 @@ class _Replicas:
                 raise RuntimeError(f"vLLM replica on GPU {gpu} failed to start: {detail}")
 
     def generate(self, prompts: list[Messages], params: dict, seeds: list[int]) -> list[list[str]]:
+        return self._sharded("generate", prompts, lambda idx: (params, [seeds[i] for i in idx]))
+
+    def label_logprobs(self, prompts: list[Messages], labels: list[str]) -> list[dict[str, float]]:
+        return self._sharded("label_logprobs", prompts, lambda idx: (labels,))
+
+    def _sharded(self, method: str, prompts: list[Messages], rest) -> list:
+        """``method`` of every replica on its share of ``prompts`` (``rest(indices)``: its other arguments)."""
         shards = [list(range(i, len(prompts), len(self.workers))) for i in range(len(self.workers))]
         for (_, conn), idx in zip(self.workers, shards):
-            conn.send(([prompts[i] for i in idx], params, [seeds[i] for i in idx]))
-        out: list[list[str] | None] = [None] * len(prompts)
+            conn.send((method, ([prompts[i] for i in idx], *rest(idx))))
+        out: list = [None] * len(prompts)
         for (_, conn), idx in zip(self.workers, shards):
             status, result = conn.recv()
             if status != "ok":
                 raise RuntimeError(f"vLLM replica failed: {result}")
-            for i, texts in zip(idx, result):
-                out[i] = texts
-        return out  # type: ignore[return-value]
+            for i, value in zip(idx, result):
+                out[i] = value
+        return out
 
     def free(self) -> None:
         for _, conn in self.workers:
@@ -203,6 +221,9 @@ class VLLMBackend(Backend):
             return []
         params = params.with_model_defaults(self.model_defaults())  # as generate_cached does, for direct calls
         return self._engine().generate(prompts, params.to_dict(), seeds)
+
+    def label_logprobs(self, prompts: list[Messages], labels: list[str]) -> list[dict[str, float]]:
+        return self._engine().label_logprobs(prompts, labels) if prompts else []
 
     def close(self) -> None:
         """Free the engine of this backend's model and options, if one is held (built again on the next use)."""

@@ -1,10 +1,19 @@
 """Batched judging of lm-eval sample logs: one judge call per (item, itemized preference), the template's own
 decoding and parser, bounded retries, failures recorded (never dropped or defaulted), raw replies kept.
 
+Two ways to read a score (``scoring``):
+
+- ``text`` (the paper's, the default at paper scale): the judge writes a reply, the template's parser reads the score
+  from it; an unparseable reply is re-asked, then a counted failure.
+- ``logprob`` (G-Eval's, the demo scale's): the score is the expected rating under the judge's next-token distribution
+  over the labels "1".."5", renormalized over them — a real number in [1, 5] that exists for every call on ``hf``
+  (whole distribution) and wherever a label is among a server's top log-probabilities (vLLM, OpenAI-compatible
+  servers that return ``top_logprobs``). Needs a template whose reply starts with the score (``score_first``).
+
 Output rows (``judgments.jsonl``): ``item_id, preference_index, score, replies, failed`` (plus ``error`` for an
-item that could not be asked at all, e.g. one without preferences). The calls of one response share their leading
-tokens (query and response before the preference): they are sent together, so that prefix is encoded once
-(:mod:`mipo_bench.generation.prefix_cache`).
+item that could not be asked at all, e.g. one without preferences; ``logprobs``, ``label_mass`` and ``argmax`` for
+logprob scoring). The calls of one response share their leading tokens (query and response before the preference):
+they are sent together, so that prefix is encoded once (:mod:`mipo_bench.generation.prefix_cache`).
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ import json
 import math
 from pathlib import Path
 
-from ..core.runs import append_jsonl, read_jsonl
+from ..core.runs import append_jsonl, content_hash, read_jsonl
 from ..generation import generate_cached
 from ..generation.prefix_cache import prefix_order
 from .templates import (  # noqa: F401  (load_template, judge_messages, quote: the public names of this module)
@@ -25,6 +34,9 @@ from .templates import (  # noqa: F401  (load_template, judge_messages, quote: t
     template_parser,
 )
 
+SCORINGS = ("text", "logprob")
+LABELS = [str(k) for k in range(1, 6)]
+NO_LABEL = "none of the labels 1-5 is among the judge's top next tokens"
 NO_PREFERENCES = "the item has no preferences to judge against (run `mipo-bench contexts` for PRISM / CA)"
 
 
@@ -43,18 +55,24 @@ def read_samples(path: str | Path) -> list[dict]:
         if doc["id"] in seen:
             raise ValueError(f"{path}:{i}: doc id {doc['id']!r} repeats row {seen[doc['id']]} (ids must be unique)")
         seen[doc["id"]] = i
-        resp = row["resps"][0][0] if isinstance(row["resps"][0], list) else row["resps"][0]
-        item = {"id": doc["id"], "query": doc["prompt"], "preferences": doc["preferences"], "response": resp}
-        if doc.get("context"):  # the user's context: a `query: personalized` template's personalized prompt
-            item["context"] = doc["context"]
-        if doc.get("rubric"):
-            item["rubric"] = doc["rubric"]
-        if doc.get("rubric") or doc.get("reference"):
-            item["reference"] = doc.get("reference")
-        items.append(item)
+        items.append(sample_item(doc, row["resps"][0]))
     if not items:
         raise ValueError(f"{path}: no samples in it (an empty lm-eval samples file: nothing to judge)")
     return items
+
+
+def sample_item(doc: dict, resps) -> dict:
+    """A judge item from a task's doc and its response(s) (the first one is judged): query, preferences, response,
+    and the doc's ``context`` / ``reference`` / ``rubric`` where it has them."""
+    response = resps[0] if isinstance(resps, (list, tuple)) else resps
+    item = {"id": doc["id"], "query": doc["prompt"], "preferences": doc["preferences"], "response": response}
+    if doc.get("context"):  # the user's context: a `query: personalized` template's personalized prompt
+        item["context"] = doc["context"]
+    if doc.get("rubric"):
+        item["rubric"] = doc["rubric"]
+    if doc.get("rubric") or doc.get("reference"):
+        item["reference"] = doc.get("reference")
+    return item
 
 
 def reference_items(items: list[dict], source: str | Path, lookup: dict[str, str | None] | None = None) -> list[dict]:
@@ -107,16 +125,18 @@ def judge_items(
     retries: int | None = None,
     batch_size: int = 16,
     max_new_tokens: int | None = None,
-    constrained: bool = False,
+    scoring: str = "text",
     seed: int = 0,
 ) -> list[dict]:
-    """Score every (item, preference); unparseable replies are retried with sampling, then marked failed.
+    """Score every (item, preference) by ``scoring`` (``text``: unparseable replies are retried with sampling, then
+    marked failed; ``logprob``: the expected label, see the module's docstring).
 
     ``retries`` and ``max_new_tokens`` default to the template's (see :mod:`.templates`); ``seed`` seeds every call.
     A ``query: personalized`` template (CA's, Multi-Bench's) sees the personalized prompt of the item's ``context``
     (its preferences joined, when it has none), the prompt the policy answered.
     """
     tmpl = load_template(template)
+    check_scoring(scoring, tmpl)
     decoding = template_decoding(tmpl, max_new_tokens, retries, seed)
     requests = [
         {
@@ -135,8 +155,8 @@ def judge_items(
         for k, pref in enumerate(it["preferences"])
     ]
     out_path = Path(out_path)
-    if constrained:
-        rows = _judge_constrained(requests, backend)
+    if scoring == "logprob":
+        rows = _judge_logprob(requests, backend, out_path)
     else:
         # a response's calls adjacent: its shared prefix is encoded once (hf) or hits the server's prefix cache
         ordered = prefix_order(requests)
@@ -157,30 +177,51 @@ def judge_items(
     return rows
 
 
-def _judge_constrained(requests: list[dict], backend) -> list[dict]:
-    """The judge's score as the most likely of the tokens "1".."5" (hf backend); the distribution is kept."""
-    if not hasattr(backend, "next_token_logprobs"):
-        raise ValueError("constrained judging needs the hf backend")
-    if not requests:
-        return []
-    digits = [str(k) for k in range(1, 6)]
-    dists = backend.next_token_logprobs([r["messages"] for r in requests], digits)
+def check_scoring(scoring: str, template: dict) -> None:
+    if scoring not in SCORINGS:
+        raise ValueError(f"judge scoring must be one of {', '.join(SCORINGS)}, not {scoring!r}")
+    if scoring == "logprob" and not template.get("score_first", True):
+        raise ValueError(
+            f"{template['path']}: this template's reply begins with feedback, not its score (score_first: false): "
+            "logprob scoring reads the reply's first token; judge it with scoring: text"
+        )
+
+
+def label_score(dist: dict[str, float]) -> dict:
+    """A call's score from its labels' log-probabilities: the expected label renormalized over the labels present
+    (G-Eval), the most likely label, and the probability mass the labels hold; a failure when none is present."""
+    weights = {label: math.exp(v) for label, v in dist.items() if v > -math.inf}
+    if not weights:
+        return {"score": None, "failed": True, "error": NO_LABEL}
+    mass = sum(weights.values())
+    return {
+        "score": sum(int(label) * w for label, w in weights.items()) / mass,
+        "argmax": int(max(weights, key=weights.get)),
+        "label_mass": mass,
+        "failed": False,
+    }
+
+
+def _judge_logprob(requests: list[dict], backend, out_path: Path) -> list[dict]:
+    """Every request's label distribution (cached beside ``out_path`` by the judge's fingerprint and messages, so a
+    rerun or an interrupted run asks only what is missing), scored by :func:`label_score`."""
+    cache = out_path.with_name(out_path.stem + ".logprobs.jsonl")
+    model = backend.fingerprint()
+    keys = {r["id"]: content_hash({"model": model, "messages": r["messages"], "labels": LABELS}) for r in requests}
+    known = {row["key"]: row["logprobs"] for row in read_jsonl(cache)} if cache.exists() else {}
+    missing = [r for r in requests if keys[r["id"]] not in known]
+    for start in range(0, len(missing), 64):  # appended a chunk at a time: an interruption loses one chunk at most
+        chunk = missing[start : start + 64]
+        dists = backend.label_logprobs([r["messages"] for r in chunk], LABELS)
+        fresh = [{"key": keys[r["id"]], "logprobs": d} for r, d in zip(chunk, dists)]
+        append_jsonl(cache, fresh)
+        known.update((row["key"], row["logprobs"]) for row in fresh)
     rows = []
-    for req, dist in zip(requests, dists):
+    for req in requests:
         item_id, k = req["id"].rsplit("#", 1)
-        best = max(dist, key=dist.get)
-        weights = {d: math.exp(v) for d, v in dist.items()}
-        expected = sum(int(d) * w for d, w in weights.items()) / sum(weights.values())
+        dist = known[keys[req["id"]]]
         rows.append(
-            {
-                "item_id": item_id,
-                "preference_index": int(k),
-                "score": int(best),
-                "replies": [best],
-                "logprobs": dist,
-                "expected": expected,
-                "failed": False,
-            }
+            {"item_id": item_id, "preference_index": int(k), "replies": [], "logprobs": dist, **label_score(dist)}
         )
     return rows
 

@@ -9,15 +9,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .. import generation
-from .judge import dump, judge_items, read_samples, reference_items, response_scores, summary
+from .judge import check_scoring, dump, judge_items, read_samples, reference_items, response_scores, summary
 from .templates import load_template, template_decoding
 from .winrate import compare
 
 
-def judge_backend(name: str, judge: str, batch_size: int = 16):
+def judge_backend(name: str, judge: str, batch_size: int = 16, **options):
     """The judge's backend: on ``hf`` with the prefix cache on (a response's judge calls share everything up to the
     preference, encoded once; replies equal the uncached path's, tests/test_prefix_cache.py)."""
-    options = {"prefix_cache": True} if name == "hf" else {}
+    if name == "hf":
+        options = {"prefix_cache": True, **options}
     return generation.get_backend(name, judge, batch_size=batch_size, **options)
 
 
@@ -34,6 +35,21 @@ def default_template(dataset: str | None) -> str:
     return dataset_spec(dataset).judge_template
 
 
+def judged_sides(
+    samples: str | Path, reference: str | Path | None, dataset: str | None
+) -> tuple[list[dict], list[dict] | None]:
+    """The samples' items and the reference side's (see :func:`judge_samples`'s ``reference``), or None."""
+    items = read_samples(samples)
+    if reference == "dataset":  # the dataset's own reference (PRISM / CA: the human-chosen response)
+        lookup = None
+        if dataset:
+            from .. import data
+
+            lookup = {r["id"]: r.get("reference") for r in data.load(dataset, "test")}
+        return items, reference_items(items, samples, lookup)
+    return items, (read_samples(reference) if reference else None)
+
+
 def judge_samples(
     samples: str | Path,
     judge: str,
@@ -46,28 +62,21 @@ def judge_samples(
     max_new_tokens: int | None = None,
     seed: int = 0,
     batch_size: int = 16,
-    constrained: bool = False,
+    scoring: str = "text",
     judge_choice: dict | None = None,
 ) -> dict:
     """Judge ``samples``; ``reference`` is another samples file, ``"dataset"`` (each item's reference response,
     looked up in ``dataset`` by id where the sample's doc lacks it) or None (scores only). ``dataset`` names the
-    samples' dataset: its judge template is the default (:func:`default_template`). ``judge_choice`` (how the judge was
-    chosen, e.g. :meth:`.judges.JudgeChoice.as_dict`) is recorded in the summary. Returns the summary."""
+    samples' dataset: its judge template is the default (:func:`default_template`). ``judge_choice`` (how the judge
+    was chosen, e.g. :meth:`.judges.JudgeChoice.as_dict`) is recorded in the summary. ``scoring``: ``text`` (the
+    reply parsed) or ``logprob`` (the expected label, :mod:`.judge`). Returns the summary."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     template = template or default_template(dataset)
     spec = load_template(template)
+    check_scoring(scoring, spec)  # before any samples are read or a judge is loaded
     decoding = template_decoding(spec, max_new_tokens, retries, seed)
-    items = read_samples(samples)
-    if reference == "dataset":  # the dataset's own reference (PRISM / CA: the human-chosen response)
-        lookup = None
-        if dataset:
-            from .. import data
-
-            lookup = {r["id"]: r.get("reference") for r in data.load(dataset, "test")}
-        ref_items = reference_items(items, samples, lookup)
-    else:
-        ref_items = read_samples(reference) if reference else None
+    items, ref_items = judged_sides(samples, reference, dataset)
     engine = judge_backend(backend, judge, batch_size)
 
     def run(judged: list[dict], name: str) -> list[dict]:
@@ -80,7 +89,7 @@ def judge_samples(
             retries=decoding.retries,
             batch_size=batch_size,
             max_new_tokens=decoding.max_new_tokens,
-            constrained=constrained,
+            scoring=scoring,
             seed=seed,
         )
 
@@ -95,7 +104,7 @@ def judge_samples(
         "template": template,
         "template_path": spec["path"],
         "decoding": asdict(decoding),
-        "constrained": constrained,
+        "scoring": scoring,
         **summary(rows),
     }
     if judge_choice is not None:

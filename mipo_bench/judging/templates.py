@@ -8,6 +8,8 @@ score1..score5), and optionally:
 - ``retries``: sampled re-asks of an unparseable reply before it counts as failed (default 2);
 - ``parser``: a name in :data:`mipo_bench.judging.parse.PARSERS` (default ``tolerant``);
 - ``quote_response``: whether the response is quoted (default true; see :func:`quote`);
+- ``score_first``: whether the reply begins with the score (default true; false for a template that asks for
+  feedback first, e.g. rubric_grade): ``scoring: logprob`` reads the reply's first token, so it needs true;
 - ``query``: what fills ``{query}``: ``raw`` (the default: the user's query as asked, PRISM's script) or
   ``personalized`` (the paper's personalized prompt, the query plus the user's context: what the CA and Multi-Bench
   scripts put after "User:", PROTOCOL.md §5.1).
@@ -55,6 +57,8 @@ def load_template(name: str | Path) -> dict:
             raise ValueError(f"{path}: {key!r} must be a non-negative number, not {value!r}")
     if template.get("max_new_tokens") == 0:
         raise ValueError(f"{path}: 'max_new_tokens' must be at least 1")
+    if not isinstance(template.get("score_first", True), bool):
+        raise ValueError(f"{path}: 'score_first' must be true or false, not {template.get('score_first')!r}")
     if template.get("query", "raw") not in QUERY_KINDS:
         raise ValueError(f"{path}: 'query' must be one of {QUERY_KINDS}, not {template.get('query')!r}")
     try:

@@ -9,6 +9,22 @@ from __future__ import annotations
 import numpy as np
 
 
+def item_scores(score: float | None, reference: float | None) -> dict[str, float]:
+    """One item's judged scores, as the scripts count them (the one home of this rule: the results store, the
+    leaderboard and the lm-eval tasks all read it): ``win`` 1 when the response scores at least the reference (ties
+    as wins), ``win_ties_half`` 1 / 0.5 / 0, both 0 when either side failed to be judged; ``judge_failed`` 1 then;
+    ``judge_score`` the response's score (absent when it failed)."""
+    failed = score is None or reference is None
+    out = {
+        "win": 0.0 if failed else float(score >= reference),
+        "win_ties_half": 0.0 if failed else (1.0 if score > reference else 0.5 if score == reference else 0.0),
+        "judge_failed": float(failed),
+    }
+    if score is not None:
+        out["judge_score"] = float(score)
+    return out
+
+
 def outcomes(scores: list[float | None], reference: list[float | None]) -> list[int | None]:
     """+1 win, 0 tie, -1 loss per item; None where either side failed to be judged."""
     out = []

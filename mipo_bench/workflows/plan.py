@@ -377,7 +377,8 @@ def _plan_judging(plan, key, items, mean_prompt, expected, judge_shape, gpu, led
     evaluations = task.get("evaluations", 0)
     judged = evaluations - 1 if not data.dataset_spec(key).has_reference else evaluations  # the reference row
     calls = round((judged * 2) * items * preferences)
-    reply = min(int(plan.scale_settings.get("judge", {}).get("max_new_tokens") or 8), 8)
+    judge = plan.scale_settings.get("judge", {})
+    reply = 1 if judge.get("scoring") == "logprob" else min(int(judge.get("max_new_tokens") or 8), 8)
     seconds = costs.decode_seconds(judge_shape, gpu, "hf", 8, calls * reply)
     seconds += costs.train_seconds(judge_shape, gpu, 0, calls * (mean_prompt + expected(512)["tokens"] + 120))
     ledger.add("judging", seconds, judge_calls=calls)

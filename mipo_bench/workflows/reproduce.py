@@ -261,6 +261,7 @@ def _judge_task(spec: TableSpec, scale: dict, key: str, evals: dict, choice: Jud
             dataset=key if use_dataset else None,
             batch_size=scale.get("judge", {}).get("batch_size", 8),
             max_new_tokens=scale.get("judge", {}).get("max_new_tokens"),
+            scoring=scale.get("judge", {}).get("scoring", "text"),  # the paper's parsed reply unless the scale says
             judge_choice=choice.as_dict(),
         )
 

@@ -27,7 +27,7 @@ def _train_field(item: str) -> str:
 RUN_SETTINGS = {
     "eval": ("limit", "batch_size", "gen_kwargs"),
     "mi": ("n", "max_new_tokens", "contrasts", "batch_size", "samples", "per_token", "prompts"),
-    "judge": ("max_new_tokens", "batch_size"),
+    "judge": ("max_new_tokens", "batch_size", "scoring"),
 }
 
 

@@ -10,8 +10,18 @@ EVENTS: list = []
 
 class SamplingParams:
     def __init__(
-        self, n=1, temperature=1.0, top_p=1.0, max_tokens=16, stop=None, seed=None, top_k=0, repetition_penalty=1.0
+        self,
+        n=1,
+        temperature=1.0,
+        top_p=1.0,
+        max_tokens=16,
+        stop=None,
+        seed=None,
+        top_k=0,
+        repetition_penalty=1.0,
+        logprobs=None,
     ):
+        self.logprobs = logprobs
         self.n, self.temperature, self.top_p, self.max_tokens, self.stop, self.seed = (
             n,
             temperature,
@@ -24,8 +34,22 @@ class SamplingParams:
 
 
 class _Out:
-    def __init__(self, text):
-        self.text = text
+    def __init__(self, text, logprobs=None):
+        self.text, self.logprobs = text, logprobs
+
+
+class Logprob:
+    def __init__(self, logprob, rank, decoded_token):
+        self.logprob, self.rank, self.decoded_token = logprob, rank, decoded_token
+
+
+def _first_token_logprobs(content, k):
+    """A made-up next-token distribution that depends on the prompt: " 4" and "4" split label 4, "x" is no label;
+    a prompt containing "NOLABEL" has no label among its top tokens."""
+    if "NOLABEL" in content:
+        return [{0: Logprob(-0.1, 1, "x")}]
+    top = [(" 4", -1.0), ("4", -1.5), ("3", -1.2 - 0.01 * len(content)), ("x", -2.0), ("5", -3.0)][:k]
+    return [{i: Logprob(lp, i + 1, token) for i, (token, lp) in enumerate(top)}]
 
 
 class _Result:
@@ -60,6 +84,9 @@ class LLM:
     def chat(self, messages, sampling_params, use_tqdm=True):
         assert len(messages) == len(sampling_params)
         EVENTS.append(("chat", len(messages)))
+        if sampling_params and sampling_params[0].logprobs:
+            first = [_first_token_logprobs(m[-1]["content"], sp.logprobs) for m, sp in zip(messages, sampling_params)]
+            return [_Result([_Out("4", lp)]) for lp in first]
         return [
             _Result(
                 [
