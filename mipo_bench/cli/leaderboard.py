@@ -54,6 +54,11 @@ def cmd_leaderboard(args) -> None:
                 console.print(f"skipped: {line}", markup=False)
             console.print(f"added {added} entr{'y' if added == 1 else 'ies'} to {args.db}", markup=False)
         board = leaderboard(store, base=args.base, alpha=args.alpha)
+        items = None
+        if args.format == "html":  # the page's item view reads each run's answers from its own files
+            from ..analysis.leaderboard.items import item_view
+
+            items = item_view(store.entries())
     if not board["tasks"]:
         raise ValueError(f"{args.db}: the store has no entries; give run directories to add")
     lines = []
@@ -64,7 +69,7 @@ def cmd_leaderboard(args) -> None:
     if args.format == "html":
         from ..analysis.leaderboard.page import write_page
 
-        path = write_page(board, args.output or "leaderboard.html", args.title)
+        path = write_page(board, args.output or "leaderboard.html", args.title, items=items)
         console.print(f"leaderboard page written to {path}", markup=False)
         _print_verdicts(lines)
         return

@@ -312,6 +312,7 @@ def _extras(plan: TablePlan, out: Path, models: dict, evals: dict, base_path: st
         from ..analysis.entropy_figure import entropy_figures
 
         extras["figures"] = timed("figures", entropy_figures, spec, out, models, evals, scale.get("figure_tasks"))
+    from ..analysis.leaderboard.items import item_view
     from ..analysis.leaderboard.page import write_page
     from ..analysis.leaderboard.rank import leaderboard
     from ..analysis.leaderboard.store import ResultsStore
@@ -321,6 +322,7 @@ def _extras(plan: TablePlan, out: Path, models: dict, evals: dict, base_path: st
     board = leaderboard(store, base=spec.reference or "base")
     figures = [f["path"] for f in (extras.get("figures") or {}).values() if isinstance(f, dict) and "path" in f]
     about = {"lines": lines, "mi": extras.get("mi"), "figures": figures}
-    write_page(board, out / "leaderboard.html", f"mipo-bench leaderboard — {spec.title}", about)
+    items = item_view(store.entries())
+    write_page(board, out / "leaderboard.html", f"mipo-bench leaderboard — {spec.title}", about, items)
     extras["leaderboard"] = {"db": str(out / "leaderboard.sqlite"), "page": str(out / "leaderboard.html")}
     return extras

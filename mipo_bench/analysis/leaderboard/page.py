@@ -13,6 +13,9 @@ import time
 from pathlib import Path
 
 from .context import context_lines, grid
+from .item_page import SCRIPT as ITEM_SCRIPT
+from .item_page import STYLE as ITEM_STYLE
+from .item_page import item_sections
 from .rank import COST_DEFINITIONS
 from .render import (
     AUDIT_COLUMNS,
@@ -111,10 +114,16 @@ OVERALL_SORT = {
 }
 
 
-def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboard", about: dict | None = None) -> Path:
+def write_page(
+    board: dict,
+    path: str | Path,
+    title: str = "mipo-bench leaderboard",
+    about: dict | None = None,
+    items: list[dict] | None = None,
+) -> Path:
     """Write the board (from :func:`.rank.leaderboard`) as one self-contained HTML file. ``about`` (from
     ``reproduce``) adds what the page shows of its table (``lines``), the MI meter's readings (``mi``: name ->
-    reading) and figures (``figures``: PNG paths), embedded."""
+    reading) and figures (``figures``: PNG paths), embedded; ``items`` (:func:`.items.item_view`) the item view."""
     about = about or {}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +132,7 @@ def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboa
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>",
+        f"<title>{esc(title)}</title><style>{STYLE}{ITEM_STYLE}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
         f'<p class="meta">Score = the headline score\'s mean ± std over seeds, with its 95% CI. Gain = a '
         f"method's headline score minus the same base model's ({esc(board['base'])}) on the same items, with a 95% "
@@ -182,6 +191,7 @@ def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboa
             parts.append(f"<h3>Judge audit: {esc(task)}</h3>")
             parts.append(_table(AUDIT_COLUMNS, {}, [({}, cells, False) for cells in audits]))
             parts.append('<ul class="notes">' + "".join(f"<li>{esc(line)}</li>" for line in shared) + "</ul>")
+    parts += item_sections(items or [])
     parts.append("<h2>Cost columns</h2>")
     parts.append('<ul class="notes">' + "".join(f"<li>{esc(k)}: {esc(v)}</li>" for k, v in COST_DEFINITIONS.items()))
     parts.append("</ul>")
@@ -190,7 +200,7 @@ def write_page(board: dict, path: str | Path, title: str = "mipo-bench leaderboa
         parts.append('<h2>Notes</h2><ul class="notes">')
         parts += [f"<li>{esc(note)}</li>" for note in board["notes"]]
         parts.append("</ul>")
-    parts.append(f"<script>{SCRIPT}</script></body></html>")
+    parts.append(f"<script>{SCRIPT}{ITEM_SCRIPT if items else ''}</script></body></html>")
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
 
