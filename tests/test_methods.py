@@ -126,3 +126,42 @@ def test_online_method_trains_from_the_prompt_stage(tmp_path, tiny_model_dir):
     assert len(rows) == 4 and all(r["answer"] in "ABCDE" and r["base_prompt"] != r["prompt"] for r in rows)
     assert not (tmp_path / "run" / "pairs").exists()
     assert (tmp_path / "run" / "train" / "model" / "config.json").exists()
+
+
+@pytest.mark.parametrize(
+    "method, overrides",
+    [
+        ("mipo", ["train.loss_type=ipo"]),
+        ("cpo", []),
+        ("simpo", []),
+        ("orpo", []),
+        ("kto", ["train.per_device_train_batch_size=2"]),
+    ],
+)
+def test_dpo_family_methods_train_on_the_same_pairs(tmp_path, tiny_model_dir, method, overrides):
+    """TRL's DPO losses as values, and its reference-free / unpaired trainers (CPO, SimPO, ORPO, KTO) as methods: each
+    trains on one pairs file, its TRL settings recorded in the manifest, the checkpoint loadable and changed."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from mipo_bench.workflows.pipeline import run_pairs
+
+    path = _recipe(tmp_path, tiny_model_dir, method="mipo")
+    run_pairs(load_recipe(str(path)), tmp_path / "run")
+    args = ["train", str(path), f"method={method}", *overrides, "train.learning_rate=1e-2", "--run-dir"]
+    from mipo_bench.cli.main import main
+
+    assert main([*args, str(tmp_path / "run")]) == 0
+    folder = f"train-{method}"  # a method named on the command line trains beside the recipe's own checkpoint
+    manifest = json.loads((tmp_path / "run" / folder / "train.manifest.json").read_text())
+    assert manifest["method"] == method and manifest["status"] == "complete"
+    assert manifest["data"].endswith("pairs.jsonl") and manifest["optimizer_steps"] >= 1
+    settings = manifest["settings"]
+    expected = {"mipo": ("loss_type", ["ipo"]), "cpo": ("cpo_alpha", 1.0), "simpo": ("loss_type", "simpo")}
+    expected |= {"orpo": ("beta", 0.1), "kto": ("desirable_weight", 1.0)}
+    key, value = expected[method]
+    assert settings[key] == value
+    trained = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / folder / "model")
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    changed = any(not torch.equal(a, b) for a, b in zip(trained.parameters(), base.parameters()))
+    assert changed

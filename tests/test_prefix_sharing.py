@@ -3,6 +3,7 @@ shared path against TRL's own two-row DPOTrainer (and InfoNCE's unshared rows), 
 
 import json
 import logging
+import math
 
 import datasets
 import pytest
@@ -156,7 +157,12 @@ def test_dpo_log_probs_loss_metrics_and_gradients_equal_trls_two_rows(
         logps = torch.cat(shared.compute_ref_log_probs(shared.model, batch))
         rows_logps = torch.cat(rows.compute_ref_log_probs(rows.model, rows_batch))
     assert (logps - rows_logps).abs().max() < 1e-4 and rows_logps.abs().min() > 1  # real sums, not zeros
-    assert loss == pytest.approx(rows_loss, abs=1e-5)
+    assert_same_loss(loss, metrics, grads, rows_loss, rows_metrics, rows_grads)
+
+
+def assert_same_loss(loss, metrics, grads, rows_loss, rows_metrics, rows_grads):
+    """The shared path's loss, logged metrics and gradients are TRL's two rows' (gradients to 1e-4 of their scale)."""
+    assert loss == pytest.approx(rows_loss, abs=1e-5) and math.isfinite(loss)
     assert metrics.keys() == rows_metrics.keys()
     for key, value in rows_metrics.items():
         assert metrics[key] == pytest.approx(value, abs=1e-4), key
@@ -164,6 +170,36 @@ def test_dpo_log_probs_loss_metrics_and_gradients_equal_trls_two_rows(
     assert scale > 0
     for name, grad in rows_grads.items():
         assert (grads[name] - grad).abs().max().item() <= 1e-4 * scale, name
+
+
+# every loss TRL 1.16's DPOConfig lists, and MPO's weighted combination; exo_pair needs label smoothing
+DPO_LOSSES = [
+    ({"loss_type": [loss]}, loss)
+    for loss in ("sigmoid", "hinge", "ipo", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot", "aot_unpaired")
+    + ("apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")
+] + [
+    ({"loss_type": ["exo_pair"], "label_smoothing": 1e-3}, "exo_pair"),
+    ({"loss_type": ["sigmoid", "bco_pair", "sft"], "loss_weights": [0.8, 0.2, 1.0]}, "mpo"),
+]
+
+
+@pytest.mark.parametrize("config", [c for c, _ in DPO_LOSSES], ids=[name for _, name in DPO_LOSSES])
+def test_every_dpo_loss_under_prefix_sharing_equals_trls_two_rows(tiny_model_dir, tmp_path, config):
+    """`train.loss_type` reaches TRL's loss unchanged: shared rows give every loss family TRL's loss and gradients."""
+    rows = dpo_trainer(DPOTrainer, tiny_model_dir, tmp_path, "sdpa", "precompute", prefix_sharing=False, **config)
+    shared = dpo_trainer(PrefixSharedDPOTrainer, tiny_model_dir, tmp_path, "sdpa", "precompute", **config)
+    assert shared.prefix_sharing and shared.loss_types == rows.loss_types == config["loss_type"]
+    assert_same_loss(*loss_metrics_grads(shared)[1:], *loss_metrics_grads(rows)[1:])
+
+
+def test_a_recipe_sets_the_dpo_loss(tmp_path):
+    from mipo_bench.training.dpo import MipoSettings
+    from mipo_bench.workflows.recipe import load_recipe
+
+    recipe = load_recipe("ipo")
+    assert recipe.method == "mipo" and recipe.train.loss_type == ["ipo"] and isinstance(recipe.train, MipoSettings)
+    mpo = load_recipe("mipo", ["train.loss_type=[sigmoid, bco_pair, sft]", "train.loss_weights=[0.8, 0.2, 1.0]"])
+    assert mpo.train.loss_type == ["sigmoid", "bco_pair", "sft"] and mpo.train.loss_weights == [0.8, 0.2, 1.0]
 
 
 def test_lora_reference_through_disabled_adapters_is_shared_too(tiny_model_dir, tmp_path, packed_forwards):

@@ -89,7 +89,7 @@ def write_trained(
     """A training stage as pipeline.run_train leaves it: model/, train.manifest.json, train_log.jsonl."""
     (run_dir / "train" / "model").mkdir(parents=True, exist_ok=True)
     manifest = {"stage": "train", "status": "complete", "inputs_hash": f"train-{method}-{seed}", "method": method}
-    manifest.update(base_model=base_model, seed=seed, recipe="recipes/demo.yaml", hardware=HARDWARE)
+    manifest.update(base_model=base_model, seed=seed, recipe=f"recipes/{method}.yaml", hardware=HARDWARE)
     if runtime is not None:
         manifest.update(train_runtime=runtime + 1000)  # the log's value wins when the log has one
     (run_dir / "train" / "train.manifest.json").write_text(json.dumps(manifest))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.models import EMBEDDED, ModelSpecError, embedded_gguf, gguf_cache_dir, locate_model
-from ..core.runs import read_jsonl
+from ..core.runs import content_hash, read_jsonl
 from ..evaluation.harness import headline_label, score_label
 from .judged import judged_scores
 from .report import per_item_scores, score_pairs
@@ -84,6 +84,7 @@ def read_evaluation(eval_dir: Path, label: str | None = None) -> list[EvalEntry]
     train_dir = Path(model_spec).parent
     train_manifest = _train_manifest(train_dir)
     method = train_manifest.get("method", BASE_METHOD) if train_manifest else BASE_METHOD
+    label = label or eval_manifest.get("label") or (recipe_label(train_manifest) if train_manifest else None)
     base_spec = str(train_manifest.get("base_model") or model_spec) if train_manifest else model_spec
     counter = token_counter(model_spec, base_spec)
     cost = {
@@ -117,7 +118,7 @@ def read_evaluation(eval_dir: Path, label: str | None = None) -> list[EvalEntry]
                 method=method,
                 model=canonical_model(base_spec),
                 seed=train_manifest.get("seed") if train_manifest else None,
-                label=label or eval_manifest.get("label") or method,
+                label=label or method,
                 scores=scores,
                 headline=headline,
                 cost={**cost, "generated_tokens": sum(map(counter, response_texts(results["samples"][task])))},
@@ -126,6 +127,29 @@ def read_evaluation(eval_dir: Path, label: str | None = None) -> list[EvalEntry]
             )
         )
     return entries
+
+
+def recipe_label(train_manifest: dict) -> str | None:
+    """A trained run's row name: the name of the recipe it trained (``ipo``, not its method ``mipo``), when the run
+    trained that recipe's own method; None otherwise (a recipe run with ``method=…`` is named by that method)."""
+    import yaml
+
+    path = Path(str(train_manifest.get("recipe") or ""))
+    try:
+        raw = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") else None
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(raw, dict) or raw.get("method") != train_manifest.get("method"):
+        return None
+    return str(raw.get("name") or path.stem)
+
+
+def settings_fingerprint(train_manifest: dict | None) -> str | None:
+    """What a trained row's settings are, hashed (its method and resolved training settings; not its seed): two
+    runs of one recipe name with other settings are other rows."""
+    if not train_manifest:
+        return None
+    return content_hash({"method": train_manifest.get("method"), "settings": train_manifest.get("settings")})[:6]
 
 
 def _check_samples(samples, task: str) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from ..core.models import ModelSpecError
 from ..workflows.launch import LaunchError
-from . import evaluate, judge, leaderboard, mi, report, train
+from . import compare, evaluate, judge, leaderboard, mi, report, train
 from .options import CliParser
 
-VERB_GROUPS = (evaluate, judge, train, report, mi, leaderboard)
+VERB_GROUPS = (evaluate, judge, train, report, compare, mi, leaderboard)
 DESCRIPTION = "The MIPO benchmark suite: each verb runs one stage (`mipo-bench VERB --help` for its options)."
 
 

@@ -70,7 +70,6 @@ def run_scale(run_dirs: list[str], table: str, scale: str | None) -> tuple[str |
 
 def cmd_reproduce(args) -> None:
     from ..workflows.plan import plan_table
-    from ..workflows.plan_render import render_plan
     from ..workflows.reproduce import reproduce
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
@@ -80,9 +79,7 @@ def cmd_reproduce(args) -> None:
             table, args.model, args.scale, args.seeds, tasks, args.num_processes, args.judge, args.allow_truncation,
             args.set, args.gpu, args.accelerate_config, args.run_dir,
         )  # fmt: skip
-        print(json.dumps(plan, indent=1) if args.json else render_plan(plan), end="\n" if args.json else "")
-        if plan["problems"]:
-            raise ValueError(f"the plan has {len(plan['problems'])} problem(s) (listed above); nothing was run")
+        show_plan(plan, args.json)
         return
     locate_model(args.model)
     refuse_rows_that_do_not_fit(args, table, tasks)
@@ -99,6 +96,15 @@ def cmd_reproduce(args) -> None:
         num_processes=args.num_processes,
         accelerate_config=args.accelerate_config,
     )
+
+
+def show_plan(plan: dict, as_json: bool) -> None:
+    """A costed plan on stdout (rendered, or ``--json``); a plan with problems is then an error (nothing runs)."""
+    from ..workflows.plan_render import render_plan
+
+    print(json.dumps(plan, indent=1) if as_json else render_plan(plan), end="\n" if as_json else "")
+    if plan["problems"]:
+        raise ValueError(f"the plan has {len(plan['problems'])} problem(s) (listed above); nothing was run")
 
 
 def refuse_rows_that_do_not_fit(args, table: str, tasks) -> None:

@@ -127,6 +127,17 @@ def eval_prompts(
     return sample(records, n, seed)
 
 
+def preferences_per_item(name: str) -> float:
+    """The mean number of itemized preferences of ``name``'s evaluation items (a judge call each); 1 when the items'
+    preferences cannot be read on this machine."""
+    try:
+        items = eval_prompts(name)
+    except (DataFormatError, FileNotFoundError, ValueError, OSError):
+        return 1.0
+    counts = [len(r.get("preferences") or []) or 1 for r in items]
+    return sum(counts) / len(counts) if counts else 1.0
+
+
 def personalization_train_records(name: str, data_dir=None, contexts=None, needs_context: bool = False) -> list[dict]:
     """The items of ``name`` outside its paper-protocol eval sample (no eval item's id or prompt), with contexts
     applied (see :func:`train_prompts`).

@@ -1,9 +1,10 @@
-"""``mipo``: DPO on MIPO pairs with TRL's DPOTrainer (summed response log-probs, sigmoid loss)."""
+"""``mipo``: DPO on MIPO pairs with TRL's DPOTrainer (summed response log-probs; the sigmoid loss by default, any
+loss TRL's DPOConfig lists through ``train.loss_type``, e.g. ``ipo``: ``recipes/ipo.yaml``)."""
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .base import PAIRS, TrainContext, register_method
 from .common import TrainSettings, shared_dataset
@@ -25,11 +26,19 @@ class MipoSettings(TrainSettings):
             that keeps the responses apart (``prefix_sharing.py``), for the policy and the reference log-probs; the
             log-probs, loss and gradients are those of TRL's two rows. Turns itself off, with the reason logged,
             where it cannot apply (flash attention, vision-language or mixture-of-experts models).
+        loss_type: TRL's DPO loss(es), any DPOConfig lists (``sigmoid``, ``hinge``, ``ipo``, ``exo_pair``,
+            ``nca_pair``, ``robust``, ``bco_pair``, ``sppo_hard``, ``aot``, ``aot_unpaired``, ``apo_zero``,
+            ``apo_down``, ``discopop``, ``sft``, ``sigmoid_norm``); several are summed with ``loss_weights``
+            (e.g. MPO: ``[sigmoid, bco_pair, sft]``). Prefix sharing gives each the log-probs, loss and gradients of
+            TRL's two rows (tests/test_prefix_sharing.py). The paper: ``sigmoid``.
+        loss_weights: the weight of each ``loss_type`` (default: 1 each).
     """
 
     beta: float = 0.1
     reference: str = "precompute"
     prefix_sharing: bool = True
+    loss_type: list[str] = field(default_factory=lambda: ["sigmoid"])
+    loss_weights: list[float] | None = None
 
 
 def preference_columns(rows: list[dict]) -> list[dict]:
@@ -51,8 +60,9 @@ def build_dpo_trainer(policy, tokenizer, rows: list[dict], settings: MipoSetting
         # under the same bf16 autocast on GPU, so compute is unchanged. The precomputed reference (the default) costs
         # nothing extra: it is the fp32 policy itself, run once (under autocast) before training.
         ref_model = copy.deepcopy(policy).eval().requires_grad_(False)
-    # beta and prefix_sharing come from the settings' fields of the same names (TrainSettings.trl_config)
-    pinned = dict(loss_type=["sigmoid"], precompute_ref_log_probs=precompute, precompute_ref_batch_size=8)
+    # beta, prefix_sharing, loss_type and loss_weights come from the settings' fields of the same names
+    # (TrainSettings.trl_config); TRL checks the loss names and their settings (e.g. exo_pair's label_smoothing)
+    pinned = dict(precompute_ref_log_probs=precompute, precompute_ref_batch_size=8)
     config = settings.trl_config(PrefixSharedDPOConfig, ctx, **pinned)
     # precompute works across processes only on a disk-backed dataset (see common.shared_dataset)
     dataset = shared_dataset(preference_columns(rows), ctx.out_dir / "trainer" / "pairs_dataset")

@@ -107,13 +107,15 @@ def plan_table(
     gpu: str | None = None,
     accelerate_config: str | None = None,
     run_dir: str | Path | None = None,
+    add_rows: list | None = None,
 ) -> dict:
     """The costed plan of one table at one scale (see the module docstring); nothing is trained, generated or
     written. ``gpu``: the card (``h100``, ``h200``, ``a100``; default h200); ``accelerate_config``: how training is
-    sharded (ddp, zero2, zero3, fsdp2); ``run_dir``: where an earlier run's generations are measured."""
+    sharded (ddp, zero2, zero3, fsdp2); ``run_dir``: where an earlier run's generations are measured; ``add_rows``:
+    rows beside the table's (`mipo-bench compare`)."""
     from ..judging.judges import choose_judge
 
-    plan = resolve_table(table, model, scale, seeds, tasks, run_dir, settings)
+    plan = resolve_table(table, model, scale, seeds, tasks, run_dir, settings, add_rows)
     card, shape = hardware.gpu(gpu), hardware.shape_of(model)
     tokenizer, tokenizer_name = plan_tokenizer(model)
     choice = choose_judge(model, judge) if plan.spec.table_kind.judged else None
@@ -373,7 +375,7 @@ def _plan_evals(plan, key, items, mean_prompt, expected, shape, gpu, ledger, tas
 def _plan_judging(plan, key, items, mean_prompt, expected, judge_shape, gpu, ledger, task) -> None:
     """Judge calls: one per (response, preference) on each side that is judged — every evaluated row's responses and,
     per row, its reference side (the dataset's reference, or the reference row's samples)."""
-    preferences = _preferences_per_item(key)
+    preferences = data.preferences_per_item(key)
     evaluations = task.get("evaluations", 0)
     judged = evaluations - 1 if not data.dataset_spec(key).has_reference else evaluations  # the reference row
     calls = round((judged * 2) * items * preferences)
@@ -385,22 +387,11 @@ def _plan_judging(plan, key, items, mean_prompt, expected, judge_shape, gpu, led
     task.update(judge_calls=calls, preferences_per_item=round(preferences, 2))
 
 
-def _preferences_per_item(key: str) -> float:
-    """The mean number of itemized preferences of the task's evaluation items (a judge call each); 1 when the items'
-    preferences cannot be read here."""
-    try:
-        items = data.eval_prompts(key)
-    except (data.DataFormatError, FileNotFoundError, ValueError, OSError):
-        return 1.0
-    counts = [len(r.get("preferences") or []) or 1 for r in items]
-    return sum(counts) / len(counts) if counts else 1.0
-
-
 def _plan_critic(plan: TablePlan, key: str, shape, gpu, ledger) -> dict:
     """Table 6's task: the critic scores the chosen and the rejected response of ``limit`` labelled pairs, one call
     per itemized preference."""
     items = int(plan.scale_settings.get("limit") or data.dataset_spec(key).eval_size or 0)
-    calls = round(2 * items * _preferences_per_item(key))
+    calls = round(2 * items * data.preferences_per_item(key))
     if shape is not None:
         seconds = costs.decode_seconds(shape, gpu, "hf", 8, calls * 8) + costs.train_seconds(shape, gpu, 0, calls * 600)
         ledger.add("judging", seconds, judge_calls=calls)

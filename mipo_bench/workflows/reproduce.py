@@ -57,6 +57,7 @@ def reproduce(
     settings: list[str] | None = None,
     num_processes: int = 1,
     accelerate_config: str | None = None,
+    add_rows: list | None = None,
 ) -> dict:
     """Run every stage of ``table`` at ``scale`` for ``model`` and ``seeds`` seeds; returns the summary it writes.
 
@@ -66,9 +67,10 @@ def reproduce(
     template (default: each task's dataset's); for Table 6, the critic (default: the model) and its template.
     ``settings``: ``--set`` values (:func:`.run_settings.split_settings`). ``num_processes`` > 1: every training runs
     under one ``accelerate launch`` with that many processes (:mod:`.launch`; ``accelerate_config``: a shipped config
-    name or a path, default ddp); the recipes' global batch stays theirs (the accumulation is divided)."""
+    name or a path, default ddp); the recipes' global batch stays theirs (the accumulation is divided). ``add_rows``:
+    rows trained and evaluated beside the table's own, on its plan (`mipo-bench compare`)."""
     started = time.time()
-    plan = resolve_table(table, model, scale, seeds, tasks, run_dir, settings)
+    plan = resolve_table(table, model, scale, seeds, tasks, run_dir, settings, add_rows)
     spec, s, out = plan.spec, plan.scale_settings, plan.run_dir
     out.mkdir(parents=True, exist_ok=True)
     kind = spec.table_kind

@@ -276,11 +276,17 @@ def resolve_table(
     tasks: list[str] | None = None,
     run_dir: str | Path | None = None,
     settings: list[str] | None = None,
+    add_rows: list[Row] | None = None,
 ) -> TablePlan:
-    """The plan of ``table`` at ``scale`` for ``model`` and ``seeds`` seeds: every row resolved, nothing run."""
+    """The plan of ``table`` at ``scale`` for ``model`` and ``seeds`` seeds: every row resolved, nothing run.
+    ``add_rows``: rows beside the table's own (`mipo-bench compare`), planned, trained and evaluated as they are."""
     recipe_settings, run_settings = split_settings(settings)
     full = load_table(table)
     spec = full.at_scale(scale)
+    for row in add_rows or []:
+        if row.name in {r.name for r in full.rows}:
+            raise ValueError(f"{full.path}: the table already has a row {row.name!r}; give the new recipe another name")
+        spec.rows = [*spec.rows, row]
     if tasks:
         unknown = [t for t in tasks if t not in full.tasks and t not in spec.tasks]
         if unknown:

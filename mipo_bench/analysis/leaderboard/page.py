@@ -25,6 +25,7 @@ from .render import (
     detectable_line,
     overall_cells,
     overall_percent,
+    settings_lines,
     task_cells,
 )
 
@@ -186,6 +187,10 @@ def write_page(
         parts.append(_table(TASK_COLUMNS, TASK_SORT, rows))
         if detectable_line(tb):
             parts.append(f'<p class="note">{esc(detectable_line(tb))}</p>')
+        differ = settings_lines(tb)
+        if differ:  # what each row changes against the MIPO row's training
+            parts.append('<p class="note">Training settings that differ from the mipo row:</p><ul class="notes">')
+            parts += [f"<li>{esc(line)}</li>" for line in differ] + ["</ul>"]
         audits, shared = audit_rows(tb)
         if audits:  # can this column's judge be trusted? its own evidence, beside its numbers
             parts.append(f"<h3>Judge audit: {esc(task)}</h3>")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import replace
 from itertools import combinations
 
 from ...evaluation.harness import headline_label
@@ -36,7 +37,7 @@ from ..metrics.seed_tests import (
     shared_matrix,
 )
 from ..metrics.stats import holm, per_item_mean, ranks_from_groups, seed_mean_std, tied_groups
-from ..results import EvalEntry
+from ..results import EvalEntry, settings_fingerprint
 from .context import task_context
 
 COST_KEYS = ("generated_tokens", "train_seconds", "train_cpu_seconds", "train_generated_tokens", "judge_calls")
@@ -58,7 +59,7 @@ def leaderboard(store, base: str = "base", alpha: float = 0.05, seed: int = 0) -
     ``base`` is the label of the reference rows (the untrained model's evaluation). Rows of a task are sorted by
     base model, then rank. ``store`` is a :class:`.store.ResultsStore` or a list of entries.
     """
-    entries = store if isinstance(store, list) else store.entries()
+    entries = distinct_rows(store if isinstance(store, list) else store.entries())
     notes: list[str] = []
     by_task: dict[str, list[EvalEntry]] = defaultdict(list)
     judges: dict[str, set[str]] = defaultdict(set)
@@ -83,6 +84,21 @@ def leaderboard(store, base: str = "base", alpha: float = 0.05, seed: int = 0) -
     overall = _overall(tasks, base, alpha, seed)
     context = task_context(dict(sorted(by_task.items())))
     return {"base": base, "alpha": alpha, "tasks": tasks, "overall": overall, "notes": notes, "context": context}
+
+
+def distinct_rows(entries: list[EvalEntry]) -> list[EvalEntry]:
+    """A row is its recipe: runs under one label whose training settings differ (two recipes of one name, or one
+    recipe run with other settings) become rows of their own, ``label·fingerprint`` (:func:`settings_fingerprint`)."""
+    prints: dict[tuple, set] = defaultdict(set)
+    for e in entries:
+        prints[(e.task, e.model, e.label)].add(settings_fingerprint(e.manifest.get("train")))
+    prints = {key: found - {None} for key, found in prints.items()}  # a run without a train manifest splits nothing
+    return [
+        replace(e, label=f"{e.label}·{settings_fingerprint(e.manifest.get('train'))}")
+        if len(prints[(e.task, e.model, e.label)]) > 1
+        else e
+        for e in entries
+    ]
 
 
 def _task_board(task: str, entries: list[EvalEntry], base: str, alpha: float, seed: int, notes: list[str]) -> dict:
@@ -214,6 +230,7 @@ def _pooled_row(task: str, key: tuple[str, str], runs: list[EvalEntry], headline
         "tied": False,
         "hardware": sorted({describe_hardware(e.cost.get("hardware")) for e in runs}),
         "train_runs": {_train_key(e): {k: e.cost.get(k) for k in TRAIN_COSTS} for e in runs if e.manifest.get("train")},
+        "settings": next((e.manifest["train"].get("settings") for e in runs if e.manifest.get("train")), None),
     }
     for cost in COST_KEYS:
         known = [e.cost.get(cost) for e in runs if e.cost.get(cost) is not None]

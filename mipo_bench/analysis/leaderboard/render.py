@@ -267,3 +267,21 @@ def to_csv(board: dict) -> str:
     for row in board["overall"]:
         writer.writerow({**row, "scope": "overall", "gain": row["mean_gain"], "hardware": "; ".join(row["hardware"])})
     return out.getvalue()
+
+
+def settings_lines(tb: dict, against: str = "mipo") -> list[str]:
+    """Per trained row of a task, its training settings that differ from the ``against`` row's (the table's MIPO
+    row: what a new method changes), e.g. ``ipo: loss_type ['ipo'] (mipo: ['sigmoid'])``; nothing without that row."""
+    reference = next((r for r in tb["rows"] if r["label"] == against and r.get("settings")), None)
+    if reference is None:
+        return []
+    lines = []
+    for row in tb["rows"]:
+        if row is reference or not row.get("settings"):
+            continue
+        mine, theirs = row["settings"], reference["settings"]
+        differ = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k, "—") != theirs.get(k, "—")]
+        if differ:
+            shown = "; ".join(f"{k} {mine.get(k, '—')!r} ({against}: {theirs.get(k, '—')!r})" for k in differ)
+            lines.append(f"{row['label']} ({row['method']}): {shown}")
+    return lines

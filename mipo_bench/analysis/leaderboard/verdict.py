@@ -45,6 +45,8 @@ def verdicts(board: dict, label: str) -> list[str]:
 
 
 def _what_tells(tb: dict, c, other: dict, k: float, unit: str) -> str:
+    if c.detectable != c.detectable:  # NaN: the two rows agree on every item, so there is no spread to size it by
+        return "the two rows answered every item alike: no spread to size the smallest detectable difference by"
     detectable = f"the smallest difference this design detects is {k * c.detectable:.1f}{unit}"
     design = (tb.get("design") or {}).get("object")
     if design is None or c.mean == 0:
