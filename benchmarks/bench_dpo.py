@@ -27,8 +27,8 @@ from _common import Timer
 from mipo_bench.core.models import load_model, resolve_model_path
 from mipo_bench.pairs.build import load_pairs
 from mipo_bench.training import MipoSettings, train
-from mipo_bench.training.common import training_precision
 from mipo_bench.training.dpo import preference_columns
+from mipo_bench.training.processes import training_precision
 
 
 def gsm8k_pairs(n: int) -> list[dict]:

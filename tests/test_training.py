@@ -136,7 +136,7 @@ def tiny_pairs_file(path, n=4):
 
 
 def test_training_precision_fp32_master_weights_bf16_autocast_only_on_gpu(tmp_path):
-    from mipo_bench.training.common import training_precision
+    from mipo_bench.training.processes import training_precision
 
     assert training_precision("cuda") == (torch.float32, True)
     assert training_precision("cuda:1") == (torch.float32, True)

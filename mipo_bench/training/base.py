@@ -40,7 +40,7 @@ class TrainContext:
         model_spec: the base model's spec (a builder that needs a frozen copy, a judge or a scorer loads it again).
         out_dir: the stage's directory; TRL's own files go under ``out_dir / "trainer"``.
         seed: the run's seed.
-        device: ``cpu`` or ``cuda``; decides precision (``common.training_precision``) and ``use_cpu``.
+        device: ``cpu`` or ``cuda``; decides precision (``processes.training_precision``) and ``use_cpu``.
         callbacks: trainer callbacks to pass on (the JSONL training log).
         recipe: the whole recipe, for methods that read other sections (e.g. the eval task of a reward).
     """

@@ -7,7 +7,8 @@ import copy
 from dataclasses import dataclass, field
 
 from .base import PAIRS, TrainContext, register_method
-from .common import TrainSettings, shared_dataset
+from .common import TrainSettings
+from .processes import shared_dataset
 
 REFERENCES = ("precompute", "frozen_copy")
 
@@ -55,7 +56,7 @@ def build_dpo_trainer(policy, tokenizer, rows: list[dict], settings: MipoSetting
     precompute = settings.reference == "precompute"
     ref_model = None
     if not precompute and not settings.lora_r:
-        # The copy stays in the policy's dtype, fp32 (see common.training_precision): 4 bytes a parameter where bf16
+        # The copy stays in the policy's dtype, fp32 (see processes.training_precision): 4 bytes a parameter where bf16
         # would take 2, i.e. 2 GB more GPU memory per billion parameters (0.27 GB for SmolLM2-135M). Its forward runs
         # under the same bf16 autocast on GPU, so compute is unchanged. The precomputed reference (the default) costs
         # nothing extra: it is the fp32 policy itself, run once (under autocast) before training.
@@ -64,7 +65,7 @@ def build_dpo_trainer(policy, tokenizer, rows: list[dict], settings: MipoSetting
     # (TrainSettings.trl_config); TRL checks the loss names and their settings (e.g. exo_pair's label_smoothing)
     pinned = dict(precompute_ref_log_probs=precompute, precompute_ref_batch_size=8)
     config = settings.trl_config(PrefixSharedDPOConfig, ctx, **pinned)
-    # precompute works across processes only on a disk-backed dataset (see common.shared_dataset)
+    # precompute works across processes only on a disk-backed dataset (see processes.shared_dataset)
     dataset = shared_dataset(preference_columns(rows), ctx.out_dir / "trainer" / "pairs_dataset")
     # ref_model=None is safe here: with precompute (or LoRA) TRL uses the in-memory policy, never a disk reload.
     return PrefixSharedDPOTrainer(

@@ -8,8 +8,9 @@ import copy
 from dataclasses import dataclass
 
 from .base import PAIRS, TrainContext, register_method
-from .common import TrainSettings, shared_dataset
+from .common import TrainSettings
 from .dpo import REFERENCES
+from .processes import shared_dataset
 
 
 @dataclass

@@ -98,7 +98,7 @@ def run_train(
     (:mod:`.table_plan`), kept in the train manifest beside the data file and its hash."""
 
     from ..training import train
-    from ..training.common import is_main_process, wait_for_everyone
+    from ..training.processes import is_main_process, wait_for_everyone
 
     data_path = data_path or run_dir / "pairs" / "pairs.jsonl"
     out = out or run_dir / "train"
