@@ -85,23 +85,6 @@ def test_read_samples_from_lm_eval_log(tmp_path):
     assert read_samples(path) == [item]  # the context too: paper_ca / paper_mb judge the personalized prompt
 
 
-def test_critic_accuracy_strict_and_tie_tolerant(tmp_path):
-    from mipo_bench.judging.critic import critic_accuracy, run_critic
-
-    acc = critic_accuracy([5, 3, 2, None], [4, 3, 4, 1])
-    assert acc == {"pairs": 4, "failed": 1, "strict": 1 / 3, "tie_tolerant": 2 / 3}
-    records = [
-        {"id": "p1", "prompt": "q", "context": "likes cats", "chosen": "good", "rejected": "retry"},
-        {"id": "p2", "prompt": "q", "context": "likes cats", "chosen": "good", "rejected": "good"},
-    ]
-    assert run_critic(records, ScriptedJudge(SCRIPT), tmp_path) == {
-        "pairs": 2,
-        "failed": 0,
-        "strict": 0.5,
-        "tie_tolerant": 1.0,
-    }
-
-
 def test_rubric_grading_prompt_and_result_parsing(tmp_path):
     rubric = {"criteria": "Is it playful?", "score_descriptions": {str(k): f"level {k}" for k in range(1, 6)}}
     items = [
@@ -146,7 +129,7 @@ class RecordingJudge(Backend):
 
 
 def test_rubric_grade_gets_the_budget_its_feedback_needs(tmp_path):
-    """Defect 11a: the template's max_new_tokens (512), not 8 tokens that end before "[RESULT]"."""
+    """Regression: the template's max_new_tokens (512), not 8 tokens that end before "[RESULT]"."""
     rubric = {"criteria": "Playful?", "score_descriptions": {str(k): f"level {k}" for k in range(1, 6)}}
     items = [{"id": "m", "query": "q", "preferences": ["playful"], "response": "good", "rubric": rubric}]
     judge = RecordingJudge({"good": "Feedback: fine. [RESULT] 4"})
@@ -204,7 +187,7 @@ def run_judge_cli(monkeypatch, backend, argv):
 
 
 def test_cli_counts_items_without_a_counterpart(tmp_path, monkeypatch, capsys):
-    """Defect 11c: items missing from either file are reported and counted in n, not dropped."""
+    """Regression: items missing from either file are reported and counted in n, not dropped."""
     samples = write_samples(tmp_path / "ours.jsonl", [("a", "good", None), ("b", "retry", None), ("x", "good", None)])
     reference = write_samples(tmp_path / "ref.jsonl", [("a", "retry", None), ("b", "good", None), ("y", "good", None)])
     judge = RecordingJudge({"good": "Score: 4", "retry": "3"})
