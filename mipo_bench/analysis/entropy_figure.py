@@ -12,10 +12,9 @@ import json
 import math
 from pathlib import Path
 
+from ..data.sampling import LETTERS
 from ..data.spec import DATASETS, MULTIPLE_CHOICE
 from .metrics.entropy import answer_prefix, entropy, option_distribution
-
-LETTERS = "ABCDEFGHIJ"
 
 
 def samples_rows(samples_file: Path, filt: str = "paper") -> list[dict]:

@@ -26,7 +26,7 @@ HUB_SPLIT = "train"  # the one CSV of the current revision (v1.0 had a "filtered
 # does not name (PROTOCOL.md §1: AMBIGUOUS), from the v1.0 "filtered" split, which this revision no longer has.
 HUB_REVISION = "97343c7f6399fcbea430ed0f37c1768281a78d56"
 SUBDIR = Path("personalization") / "community_alignment"
-LETTERS = "abcd"
+RESPONSE_KEYS = "abcd"  # first_turn_response_a ... _d
 
 
 def to_record(row: dict, path, line: int) -> dict | None:
@@ -38,18 +38,18 @@ def to_record(row: dict, path, line: int) -> dict | None:
         if not present(row.get(key)):
             raise MalformedRow(path, line, f"missing field {key!r}")
     preferred = str(row["first_turn_preferred_response"]).strip().removeprefix("response_").lower()
-    if preferred not in LETTERS:
+    if preferred not in RESPONSE_KEYS:
         raise MalformedRow(
             path,
             line,
             f"first_turn_preferred_response {row['first_turn_preferred_response']!r} is not response_a..response_d",
         )
     responses = {
-        c: str(row.get(f"first_turn_response_{c}") or "").replace("<|end_of_text|>", "").strip() for c in LETTERS
+        c: str(row.get(f"first_turn_response_{c}") or "").replace("<|end_of_text|>", "").strip() for c in RESPONSE_KEYS
     }
     if not responses[preferred]:
         raise MalformedRow(path, line, f"the preferred response first_turn_response_{preferred} is empty")
-    others = [responses[c] for c in LETTERS if c != preferred and responses[c]]
+    others = [responses[c] for c in RESPONSE_KEYS if c != preferred and responses[c]]
     if not others:
         raise MalformedRow(path, line, "no non-preferred response to serve as rejected")
     conversation = str(row["conversation_id"]).strip()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 
 from .records import format_number
+from .sampling import LETTERS
 
 INVALID = "[invalid]"
 
@@ -83,7 +84,7 @@ def choice_paper(response: str, n_options: int = 4) -> str | None:
     parts = _PAPER_ANSWER_IS.split(response, maxsplit=1)
     if len(parts) < 2:
         return None
-    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[: max(n_options, 4)]
+    letters = LETTERS[: max(n_options, 4)]
     match = re.search(rf"\b([{letters}])\b", parts[1])
     return match.group(1) if match else None
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .records import DataFormatError, read_csv_rows, record
+from .sampling import LETTERS
 from .spec import MULTIPLE_CHOICE, DatasetSpec, Decoding, register_dataset
 
 HUB_ID = "cais/mmlu"
 HUB_REVISION = "c30699e8356da336a370243923dbaf21066bb9fe"  # pinned
 SPLITS = ("train", "dev", "validation", "test")
 FILE_SPLIT = {"dev": "dev", "validation": "val", "test": "test"}
-LETTERS = "ABCD"
+OPTION_LETTERS = LETTERS[:4]  # MMLU: four options, A-D
 
 SUBJECTS = (
     "abstract_algebra anatomy astronomy business_ethics clinical_knowledge college_biology college_chemistry "
@@ -43,11 +44,11 @@ def _to_record(row: list[str], path, line: int, subject: str, split: str, number
     if len(row) != 6:
         raise DataFormatError(path, line, f"expected 6 columns (question, A, B, C, D, answer), got {len(row)}")
     question, *options, answer = (cell.strip() for cell in row)
-    if answer not in LETTERS:
+    if answer not in OPTION_LETTERS:
         raise DataFormatError(path, line, f"answer {answer!r} is not one of A-D")
     if not question:
         raise DataFormatError(path, line, "empty question")
-    choices = [{"label": lab, "text": text} for lab, text in zip(LETTERS, options)]
+    choices = [{"label": lab, "text": text} for lab, text in zip(OPTION_LETTERS, options)]
     return record(f"mmlu/{subject}/{split}/{number}", question, answer, choices, subject=subject)
 
 

@@ -9,6 +9,8 @@ Personalization: the PRISM script's personalized and base (no-context) prompts (
 
 from __future__ import annotations
 
+from .sampling import LETTERS
+
 # FEWSHOT_SOURCES of the released gsm.py/svamp.py (the same 8 questions as OLMES STD:GSM8k): (question, answer, short).
 GSM8K_EXEMPLARS = [
     (
@@ -74,7 +76,6 @@ MCQ_INSTRUCTION = (
     "letter choice."
 )
 MCQ_REMINDER = 'Your response should end with "The answer is: <X>", where X is the correct letter choice.'
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 PERSONALIZED_PROMPT = (
     "Give me short 2-3 sentence answers to the following prompt: {prompt} Please respect the following requirements "
