@@ -174,6 +174,19 @@ def test_store_is_idempotent_and_reads_back(tmp_path, board_entries):
         assert len(store.entries(task="mipo_gsm8k")) == 3
 
 
+def test_an_evaluation_run_again_in_its_directory_replaces_its_row(tmp_path):
+    """Before: the base evaluation rerun in place (its code changed) stood in the store twice, as two seeds of the
+    base row (the item view said "mean of 2 seeds"), the first reading files that no longer held its answers."""
+    first, again = entry("base", share(0.5, 1)), entry("base", share(0.6, 2))
+    again.manifest = {"eval": {"inputs_hash": "evaluated-again"}, "train": None}
+    other = entry("base", share(0.7, 3), model="model-2")  # another directory: a run of its own
+    with ResultsStore(tmp_path / "lb.sqlite") as store:
+        assert store.add(first) and store.add(other) and store.add(again)
+        back = store.entries()
+        assert store.counts()["runs"] == 2 and store.counts()["items"] == 2 * 2 * N
+    assert [(e.model, e.scores) for e in back] == [("model-2", other.scores), ("model-1", again.scores)]
+
+
 def test_crash_mid_transaction_leaves_nothing(tmp_path, board_entries, monkeypatch):
     store = ResultsStore(tmp_path / "lb.sqlite")
     store.add(board_entries[0])

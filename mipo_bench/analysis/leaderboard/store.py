@@ -4,7 +4,9 @@ scores (so paired statistics can be computed later, against any other run on the
 Tables:
 
 - ``runs``: one row per (evaluation, task, label); ``run_id`` is a content hash of the eval manifest's
-  ``inputs_hash``, the task and the label, so re-adding the same run changes nothing.
+  ``inputs_hash``, the task and the label, so re-adding the same run changes nothing. An evaluation directory holds
+  one evaluation: evaluated again (new inputs), it replaces its earlier row rather than standing beside it as a
+  second run of the same row.
 - ``metrics``: one row per run × score label (``paper``, ``strict``, ``acc`` …): the mean over items, with the seed.
 - ``items``: one row per run × score label × item: the item's score.
 - ``judgments``: judged tasks only, one row per run × item × side (``response`` / ``reference``) × preference: the
@@ -119,6 +121,7 @@ class ResultsStore:
         rid = run_id(entry)
         cost = entry.cost
         with self.conn:  # one transaction: committed at the end, rolled back on any exception
+            self._drop_superseded(rid, entry)
             inserted = self.conn.execute(
                 "INSERT OR IGNORE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -159,6 +162,19 @@ class ResultsStore:
                 ],
             )
         return True
+
+    def _drop_superseded(self, rid: str, entry: EvalEntry) -> None:
+        """Remove the rows of an earlier evaluation in ``entry``'s directory (same task and label, other inputs):
+        its files were overwritten, so it is no longer a run anyone can read."""
+        old = [
+            r
+            for (r,) in self.conn.execute(
+                "SELECT run_id FROM runs WHERE eval_dir = ? AND task = ? AND label = ? AND run_id != ?",
+                (str(entry.eval_dir), entry.task, entry.label, rid),
+            )
+        ]
+        for table in ("judgments", "items", "metrics", "runs"):
+            self.conn.executemany(f"DELETE FROM {table} WHERE run_id = ?", [(r,) for r in old])
 
     @staticmethod
     def _item_rows(rid: str, entry: EvalEntry):
