@@ -60,7 +60,12 @@ def test_reproduce_runs_every_stage_and_resumes(tmp_path, tiny_model_dir, monkey
     stamp = sft_model.stat().st_mtime_ns
     monkeypatch.setattr(mipo_bench.training, "train", real_train)
 
+    capsys.readouterr()
     summary = reproduce(spec, tiny_model_dir, seeds=2, scale="tiny", run_dir=out)
+    printed = capsys.readouterr()
+    # stdout is the result (`reproduce ... > table.md` keeps the table); TRL's step logs and the stages are stderr
+    assert printed.out.startswith("**Table 2: math and multiple-choice accuracy (%)**") and "'loss'" not in printed.out
+    assert "'loss'" in printed.err and "[1/15]" not in printed.out
     # "stage k of n" counts them right: 1 base eval, per seed 1 input (SFT and MIPO read the same pairs), 2 trainings
     # and 2 evals, 3 MI readings, the figure
     assert len(summary["stage_seconds"]) == summary["stages_planned"] == 15

@@ -55,7 +55,13 @@ def cmd_run(args) -> None:
     from ..workflows.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
-    run_recipe(recipe, Path(args.run_dir or f"runs/{recipe.name}"))
+    run_dir = Path(args.run_dir or f"runs/{recipe.name}")
+    results = run_recipe(recipe, run_dir)
+    if results:  # the result, on stdout (the stages' own tables and logs went to stderr)
+        from ..core.console import show_table
+        from ..evaluation.harness import results_table
+
+        show_table(results_table(results, str(run_dir / "train" / "model")))
 
 
 def cmd_demo(args) -> None:

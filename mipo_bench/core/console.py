@@ -1,4 +1,5 @@
-"""The one stderr console and progress bar every stage reports on (stdout stays free for tables and paths)."""
+"""Where output goes: ``results`` (stdout) carries what a command computed (tables); ``console`` (stderr) carries
+progress, stage headings and warnings, so ``mipo-bench reproduce table2 > table.md`` leaves the table in the file."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from rich.progress import (
 )
 
 console = Console(stderr=True)
-if not console.is_terminal:  # piped to a file or a CI log: one line a message, never wrapped at 80 columns
-    console.soft_wrap = True
+results = Console()
+for _stream in (console, results):
+    if not _stream.is_terminal:  # piped to a file or a CI log: one line a message, never wrapped at 80 columns
+        _stream.soft_wrap = True
 
 
 def progress_bar() -> Progress:
@@ -33,8 +36,9 @@ def progress_bar() -> Progress:
 
 def show_table(table, out: Console | None = None) -> None:
     """Show a rich ``table``: drawn to the terminal's real width in a terminal; piped to a file or a CI log, a plain
-    Markdown table with every cell in full (rich would wrap it into an 80-column grid of ``…`` cells)."""
-    out = out or console
+    Markdown table with every cell in full (rich would wrap it into an 80-column grid of ``…`` cells). A table is a
+    result: stdout unless ``out`` says otherwise."""
+    out = out or results
     if out.is_terminal:
         out.print(table)
         return

@@ -6,6 +6,7 @@ bf16 autocast on GPU (``training_precision``), and only the main process writes 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from dataclasses import asdict, dataclass, field
@@ -326,7 +327,8 @@ def train(
     from .cost import process_cpu_seconds, training_cost
 
     cpu_start = process_cpu_seconds()
-    result = trainer.train()
+    with contextlib.redirect_stdout(sys.stderr):  # TRL's per-step log dicts are progress, not the result
+        result = trainer.train()
     cost = training_cost(trainer, process_cpu_seconds() - cpu_start, Path(run_dir or out_dir.parent))
     data_manifest = next(Path(data_path).parent.glob("*.manifest.json"), None)
     card = {

@@ -69,7 +69,8 @@ def train_jobs(jobs: list[dict], run_dir: Path, num_processes: int, config: str 
     jobs_file = Path(run_dir) / JOBS_FILE
     write_json(jobs_file, {"jobs": [{**job, **_absolute_paths(job)} for job in jobs]})
     command = launch_command(jobs_file, num_processes, accelerate_config(config), on_cpu)
-    done = subprocess.run(command, env=launch_env(num_processes, on_cpu))
+    # the children's output (TRL's step logs) is progress: stderr (fd 2), so stdout keeps only the table
+    done = subprocess.run(command, env=launch_env(num_processes, on_cpu), stdout=2)
     if done.returncode != 0:
         raise LaunchError(
             f"training under `accelerate launch` ({num_processes} processes) failed with exit {done.returncode}; "

@@ -188,7 +188,7 @@ def run_eval_stage(
     stage.start()
     results = run_eval(model_path, tasks, limit=limit, output=out, batch_size=batch_size, gen_kwargs=gen_kwargs)
     slim = save_evaluation(out, results, key, model_path, tasks, limit, label)
-    show_table(results_table(results, f"{model_path}"))
+    show_table(results_table(results, f"{model_path}"), console)  # a stage's table is progress: stderr
     return slim
 
 
