@@ -3,6 +3,7 @@ environment, and use it from a directory outside the repo (the editable install 
 
 import os
 import shutil
+import site
 import subprocess
 import sys
 import zipfile
@@ -37,9 +38,15 @@ def wheel(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory, wheel) -> Path:
-    """A fresh venv that sees the system's torch / transformers / lm-eval but has its own mipo_bench from the wheel."""
+    """A fresh venv that sees this interpreter's torch / transformers / lm-eval but has its own mipo_bench from the
+    wheel. ``--system-site-packages`` alone is not enough when the tests run in a venv: a venv made from a venv's python
+    sees the *base* interpreter's site-packages, not the running one's, so a ``.pth`` adds the running interpreter's
+    own site directories (after the new venv's, so the wheel answers first)."""
     root = tmp_path_factory.mktemp("venv") / "env"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(root)], check=True)
+    site_dir = next((root / "lib").glob("python3*/site-packages"))
+    parents = "; ".join(f"site.addsitedir({d!r})" for d in site.getsitepackages())
+    (site_dir / "running_interpreter.pth").write_text(f"import site; {parents}\n")
     pip_install = [str(root / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--force-reinstall", "--no-index"]
     subprocess.run([*pip_install, "-q", str(wheel)], check=True, cwd=root, env=_outside_env())
     return root
