@@ -103,7 +103,7 @@ def test_parser_registry_names_and_errors():
 
 
 def test_templates_declare_their_reply_budget_and_decoding():
-    """Defect 11a: rubric_grade writes feedback before [RESULT], so 8 tokens cut every score off."""
+    """Regression: rubric_grade writes feedback before [RESULT], so 8 tokens cut every score off."""
     budgets = {name: template_decoding(load_template(name)).max_new_tokens for name in ("rubric_grade", "paper")}
     assert budgets == {"rubric_grade": 512, "paper": 1024}
     bare = template_decoding(load_template("personalization_score"))
@@ -158,7 +158,7 @@ def test_bad_template_fields_name_the_file(tmp_path, field, value, message):
 
 
 def test_compare_counts_unmatched_items_on_both_sides():
-    """Defect 11c: an item without counterpart is counted and named, never dropped from n."""
+    """Regression: an item without counterpart is counted and named, never dropped from n."""
     ours = {"a": 4.0, "b": 3.0, "c": None, "only-ours": 5.0}
     theirs = {"a": 4.0, "b": 5.0, "c": 2.0, "only-theirs": 1.0, "also-theirs": 2.0}
     report = compare(ours, theirs)

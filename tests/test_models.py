@@ -62,7 +62,7 @@ NOT_A_MODEL = "not an existing path, not an embedded model (smollm2-135m-instruc
     "spec", ["/nonexistent/model", "./nope", "~/nope", "../nope", "runs/demo/train", "smollm2-135m", "owner/na me"]
 )
 def test_a_spec_that_is_nothing_says_what_was_tried(spec, monkeypatch):
-    """Defect 13: these went to transformers as hub ids and ended in a traceback about repo id syntax."""
+    """Regression: these went to transformers as hub ids and ended in a traceback about repo id syntax."""
     monkeypatch.setattr(models, "hub_offline", lambda: False)  # the spec is rejected before the hub is asked
     with pytest.raises(ModelSpecError) as error:
         resolve_model_path(spec)

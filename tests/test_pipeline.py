@@ -51,7 +51,7 @@ def _forbid_every_stage(monkeypatch):
 def test_run_on_tasks_without_exact_match(
     tiny_model_dir, mirror, tmp_path, monkeypatch, dataset, task, strategy, metric
 ):
-    """Defect 2: the eval stage read s["exact_match"] and crashed on these tasks before writing its manifest."""
+    """Regression: the eval stage read s["exact_match"] and crashed on these tasks before writing its manifest."""
     recipe = load_recipe(_recipe(tmp_path, tiny_model_dir, dataset, task, strategy=strategy))
     run_dir = tmp_path / "run"
     out = run_recipe(recipe, run_dir)
@@ -82,7 +82,7 @@ def _sharded_model(tiny_model_dir, path):
 
 
 def test_eval_stage_reruns_when_one_shard_changes(tiny_model_dir, mirror, tmp_path, monkeypatch):
-    """Defect 9: the key hashed only model.safetensors, so a sharded checkpoint retrained in place was skipped."""
+    """Regression: the key hashed only model.safetensors, so a sharded checkpoint retrained in place was skipped."""
     from safetensors.torch import load_file, save_file
 
     import mipo_bench.evaluation.harness
