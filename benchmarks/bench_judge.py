@@ -18,7 +18,7 @@ from _common import Timer
 from mipo_bench import data
 from mipo_bench.core.models import load_model
 from mipo_bench.generation import get_backend
-from mipo_bench.judging.judge import judge_items, judge_messages, load_template
+from mipo_bench.judging.calls import judge_items, judge_messages, load_template
 
 MODEL = "smollm2-135m-instruct"
 POOL_STRIDE = 250  # the extra preferences come this many places further along the pool

@@ -1,4 +1,4 @@
-"""False-positive rate and power of the leaderboard's comparisons (mipo_bench/analysis/metrics/seed_tests.py), the
+"""False-positive rate and power of the leaderboard's comparisons (mipo_bench/stats/seed_tests.py), the
 shipped function itself on simulated tables.
 
 A simulated table: n items with difficulty p_i ~ Beta(2, 2); the base model one run, item i correct with probability
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def simulate(rng, n: int, k: int, sigma: float, gain: float, against: str):
-    from mipo_bench.analysis.metrics.seed_tests import compare_runs
+    from mipo_bench.stats.seed_tests import compare_runs
 
     p = rng.beta(2, 2, n)
 

@@ -68,7 +68,7 @@ def test_extraction_prompt_carries_both_options(tmp_path):
 
 def test_every_shipped_template_formats(tmp_path):
     from mipo_bench.core.resources import resource_dir
-    from mipo_bench.judging.judge import load_template
+    from mipo_bench.judging.calls import load_template
 
     names = sorted(p.stem for p in resource_dir("judges").glob("*.yaml"))
     assert {"extract_preferences", "rewrite_system_message", "generate_rubric", "personalization_score"} <= set(names)

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from mipo_bench.generation import Backend
-from mipo_bench.judging.judge import judge_items, load_template, read_samples, response_scores, summary
+from mipo_bench.judging.calls import judge_items, load_template, read_samples, response_scores, summary
 
 
 class ScriptedJudge(Backend):

@@ -7,10 +7,10 @@ import math
 import pytest
 
 from mipo_bench.analysis.judge_audit import audit
-from mipo_bench.analysis.judge_compare import compare_lines, compare_scorings
 from mipo_bench.core.runs import read_jsonl
 from mipo_bench.judging.pairwise import judge_pairwise
-from mipo_bench.judging.run import judge_samples
+from mipo_bench.judging.samples import judge_samples
+from mipo_bench.measuring.judge_compare import compare_lines, compare_scorings
 
 ITEMS = [
     {"id": "a", "query": "Plan dinner.", "preferences": ["vegan", "cheap"], "response": "good: lentils"},

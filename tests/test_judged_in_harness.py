@@ -14,7 +14,7 @@ import pytest
 from mipo_bench import data
 from mipo_bench.evaluation import judged_metric
 from mipo_bench.evaluation.judged_metric import judge_settings, judged_results
-from mipo_bench.judging.run import judge_samples
+from mipo_bench.judging.samples import judge_samples
 from mipo_bench.judging.winrate import item_scores
 from tests.paper_scale_fixtures import write_community_alignment, write_contexts
 
@@ -97,6 +97,7 @@ def _evaluate(model: str, task: str, tmp: Path, metadata: dict) -> tuple[dict, P
     return results["results"][task], samples
 
 
+@pytest.mark.slow  # lm-eval and the judge twice over
 def test_lm_eval_judges_community_alignment_as_mipo_bench_judge_does(tiny_model_dir, tmp_path, monkeypatch):
     """A hub-layout Community Alignment fixture, a tiny random policy and judge: the harness's win-rate, mean score
     and failures equal `mipo-bench judge`'s on lm-eval's own logged samples; the reference side is judged once."""

@@ -14,7 +14,7 @@ from mipo_bench.analysis.results import collect
 from mipo_bench.analysis.tables import build_table, load_table, render
 from mipo_bench.data.prompts import personalized_prompt
 from mipo_bench.generation import Backend
-from mipo_bench.judging.judges import LLAMA_JUDGE, QWEN_JUDGE, paper_judge
+from mipo_bench.judging.paper_judge import LLAMA_JUDGE, QWEN_JUDGE, paper_judge
 from mipo_bench.judging.winrate import compare
 from tests.test_tables import MODEL, _scores, write_eval
 
@@ -147,7 +147,7 @@ def test_reproduce_marks_a_self_judged_table_and_the_user_template_wins(tmp_path
 
 # --------------------------------------------------------------- defect 8: templates and the personalized prompt
 def test_paper_ca_and_paper_mb_get_the_personalized_prompt_prism_the_raw_query(tmp_path):
-    from mipo_bench.judging.judge import judge_items, read_samples
+    from mipo_bench.judging.calls import judge_items, read_samples
 
     path = tmp_path / "samples_mipo_multibench_1.jsonl"
     doc = {"id": "x", "prompt": "Plan a trip.", "context": "I love trains.", "preferences": ["I love trains."]}
@@ -240,17 +240,17 @@ CRITIC_RECORDS = [
 def critic_judge(monkeypatch):
     import mipo_bench.data
     import mipo_bench.data.contexts
-    import mipo_bench.judging.run
+    import mipo_bench.judging.samples
 
     judge = ContentJudge({"night train": "4", "Fly there": "2"})
-    monkeypatch.setattr(mipo_bench.judging.run, "judge_backend", lambda name, model, batch_size=16: judge)
+    monkeypatch.setattr(mipo_bench.judging.samples, "judge_backend", lambda name, model, batch_size=16: judge)
     monkeypatch.setattr(mipo_bench.data, "eval_docs", lambda name, protocol="paper": CRITIC_RECORDS)
     monkeypatch.setattr(mipo_bench.data.contexts, "contexts_path", lambda name: None)
     return judge
 
 
 def test_table6_defaults_to_each_datasets_paper_template(tmp_path, critic_judge):
-    from mipo_bench.analysis.critic_accuracy import critic_table
+    from mipo_bench.measuring.critic_accuracy import critic_table
 
     summary = critic_table(load_table("6"), {"limit": 200}, "critic", tmp_path)
     assert summary["templates"] == {"community_alignment": "paper_ca", "prism": "paper"}
@@ -315,7 +315,7 @@ def test_a_cell_missing_a_seed_says_so(tmp_path):
 def test_table6_counts_a_failed_critic_call_as_a_miss_over_every_pair():
     """Before: strict and tie-tolerant accuracy were divided by the pairs judged on both sides; the scripts count a
     pair whose critic reply did not parse as wrong (prism.py `evaluate`: NaN compares false), over all n."""
-    from mipo_bench.analysis.critic_accuracy import accuracy
+    from mipo_bench.measuring.critic_accuracy import accuracy
 
     chosen = {"a": 5, "b": None, "c": 3, "d": 2}
     rejected = {"a": 4, "b": 1, "c": 3, "d": 4}

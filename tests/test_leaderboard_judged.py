@@ -11,8 +11,8 @@ import pytest
 
 from mipo_bench.analysis.leaderboard.rank import leaderboard
 from mipo_bench.analysis.leaderboard.render import markdown, rich_tables
-from mipo_bench.analysis.metrics.seed_tests import combine, compare_runs
-from mipo_bench.analysis.metrics.stats import paired_bootstrap, paired_test
+from mipo_bench.stats.paired import paired_bootstrap, paired_test
+from mipo_bench.stats.seed_tests import combine, compare_runs
 
 from .test_leaderboard import entry, share
 

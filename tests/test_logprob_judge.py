@@ -13,8 +13,8 @@ import pytest
 from mipo_bench.core.runs import read_jsonl
 from mipo_bench.generation import get_backend
 from mipo_bench.generation.base import labels_among
-from mipo_bench.judging.judge import LABELS, judge_items, label_score
-from mipo_bench.judging.run import judge_samples
+from mipo_bench.judging.calls import LABELS, judge_items, label_score
+from mipo_bench.judging.samples import judge_samples
 
 ITEMS = [{"id": f"i{k}", "query": "q", "preferences": ["short", "kind"], "response": f"answer {k}"} for k in range(3)]
 

@@ -7,15 +7,19 @@ import math
 import numpy as np
 import pytest
 
-from mipo_bench.analysis.metrics import (
+from mipo_bench.analysis.metrics import self_bleu
+from mipo_bench.analysis.metrics.self_bleu import tokenize
+from mipo_bench.measuring.entropy import (
     answer_context,
     answer_prefix,
     entropy,
     entropy_from_samples,
-    holm,
     letter_token_ids,
-    mcnemar,
     option_distribution,
+)
+from mipo_bench.stats import (
+    holm,
+    mcnemar,
     paired_bootstrap,
     paired_permutation,
     paired_test,
@@ -23,10 +27,8 @@ from mipo_bench.analysis.metrics import (
     pooled_paired_ci,
     ranks_from_groups,
     seed_mean_std,
-    self_bleu,
     tied_groups,
 )
-from mipo_bench.analysis.metrics.self_bleu import tokenize
 
 # ---------------------------------------------------------------------------------------------------- Self-BLEU
 

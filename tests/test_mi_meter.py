@@ -1,4 +1,4 @@
-"""The MI meter (mipo_bench.analysis.mi_meter): values against hand computations with LogProbScorer, the x' draw, a
+"""The MI meter (mipo_bench.measuring.mi_meter): values against hand computations with LogProbScorer, the x' draw, a
 constructed reference under which MI must be positive, the cache, bad input, the CLI verb, and a real SmolLM2 run."""
 
 import json
@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from mipo_bench.analysis.mi_meter import draw_contrasts, load_items, measure_mi, score_items
 from mipo_bench.core.runs import write_json, write_jsonl
 from mipo_bench.data.prompts import BASE_PROMPT, personalized_prompt
+from mipo_bench.measuring.mi_meter import draw_contrasts, load_items, measure_mi, score_items
 from mipo_bench.rewards.mutual_information import LogProbScorer
 
 COLORS = ("red", "blue", "green")

@@ -330,7 +330,7 @@ def test_real_server_generation_cache_resumes(served_smollm2, smollm2_dir, tmp_p
 
 @pytest.mark.smoke
 def test_real_server_judges_end_to_end(served_smollm2, smollm2_dir, tmp_path, monkeypatch):
-    from mipo_bench.judging.run import judge_samples
+    from mipo_bench.judging.samples import judge_samples
 
     monkeypatch.setenv("MIPO_BENCH_API_BASE", served_smollm2)
     monkeypatch.setenv("MIPO_BENCH_API_MODEL_DEFAULTS", "transformers")  # its generation_config field: accepted
@@ -369,7 +369,7 @@ def test_a_server_that_ignores_logprobs_is_a_clear_error(stub):
 def test_transformers_serve_returns_no_logprobs_and_says_so(served_smollm2, smollm2_dir, tmp_path):
     """The real server: transformers serve ignores `logprobs` / `top_logprobs` (it lists them as unused fields), so
     logprob judging through it stops with one line naming the way out, before anything is written."""
-    from mipo_bench.judging.judge import judge_items
+    from mipo_bench.judging.calls import judge_items
 
     backend = get_backend("openai", smollm2_dir, base_url=served_smollm2)
     items = [{"id": "u0", "query": "A pet?", "preferences": ["I am allergic to cats"], "response": "A cat."}]

@@ -13,7 +13,7 @@ from mipo_bench.generation.prefix_cache import (
     shared_prefix_groups,
     supports_prefix_cache,
 )
-from mipo_bench.judging.judge import judge_items, judge_messages, load_template
+from mipo_bench.judging.calls import judge_items, judge_messages, load_template
 
 GREEDY = SamplingParams(temperature=0, max_new_tokens=12)
 SENTENCE = "The museum opens at nine, and the guided tour of the west wing takes about two hours. "
@@ -227,7 +227,7 @@ def test_smollm2_judges_the_same_with_and_without_the_prefix_cache(smollm2_dir, 
 
 def test_generation_outside_judging_does_not_share_prefixes():
     """Pairs and evaluation generations keep their batch-independent text: the cache is the judge's opt-in."""
-    from mipo_bench.judging.run import judge_backend
+    from mipo_bench.judging.samples import judge_backend
 
     assert get_backend("hf", "tiny-llama").prefix_cache is False
     assert judge_backend("hf", "tiny-llama").prefix_cache is True

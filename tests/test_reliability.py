@@ -29,7 +29,7 @@ def _samples_file(path, n=3, torn=False):
 
 def test_judge_refuses_a_torn_or_empty_samples_file(tmp_path, capsys):
     """3 samples given, the last one cut mid-line: `judge` judged 2 and exited 0; an empty file also exited 0."""
-    from mipo_bench.judging.judge import read_samples
+    from mipo_bench.judging.calls import read_samples
 
     assert len(read_samples(_samples_file(tmp_path / "ok.jsonl"))) == 3
     torn = _samples_file(tmp_path / "torn.jsonl", torn=True)

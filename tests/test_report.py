@@ -5,8 +5,8 @@ import io
 import pytest
 from rich.console import Console
 
-from mipo_bench.analysis.metrics.stats import paired_bootstrap
 from mipo_bench.analysis.report import changed_share, comparison_table, per_item_scores, score_pairs
+from mipo_bench.stats.paired import paired_bootstrap
 
 
 def _res(correct, texts, filters=("strict", "flexible"), paper=None):

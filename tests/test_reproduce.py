@@ -39,6 +39,7 @@ def tiny_spec(tmp_path, model_dir) -> str:
     return str(path)
 
 
+@pytest.mark.slow  # a whole reproduce run on a tiny model, three times
 def test_reproduce_runs_every_stage_and_resumes(tmp_path, tiny_model_dir, monkeypatch, capsys):
     import mipo_bench.training
     from mipo_bench.workflows.reproduce import reproduce
@@ -115,9 +116,9 @@ def test_reproduce_runs_every_stage_and_resumes(tmp_path, tiny_model_dir, monkey
     assert summary["leaderboard"]["db"].endswith("leaderboard.sqlite")
 
     _forbid_every_stage(monkeypatch)  # a third run: every stage is current, nothing is computed again
-    import mipo_bench.analysis.entropy_figure as entropy_figure
+    import mipo_bench.measuring.entropy as entropy_pass
 
-    monkeypatch.setattr(entropy_figure, "item_entropies", lambda *a, **k: pytest.fail("figures recomputed"))
+    monkeypatch.setattr(entropy_pass, "item_entropies", lambda *a, **k: pytest.fail("figures recomputed"))
     again = reproduce(spec, tiny_model_dir, seeds=2, scale="tiny", run_dir=out)
     assert again["mi"] == summary["mi"] and again["figures"] == summary["figures"]
     # the rerun keeps the seconds each stage took when it was computed, says which it reused, and logs both runs
@@ -158,7 +159,7 @@ def test_table4_runs_table3s_stages_in_table3s_run_directory(tmp_path, tiny_mode
 
 def test_a_kind_with_its_own_runner_skips_the_run_stages(tmp_path, monkeypatch):
     """Table 6 (critic accuracy) is made by its kind's runner, with the judge as the critic."""
-    import mipo_bench.analysis.critic_accuracy
+    import mipo_bench.measuring.critic_accuracy
     from mipo_bench.workflows.reproduce import reproduce
 
     seen = {}
@@ -167,7 +168,7 @@ def test_a_kind_with_its_own_runner_skips_the_run_stages(tmp_path, monkeypatch):
         seen.update(table=spec.name, tasks=list(spec.tasks), limit=scale["limit"], judge=judge, out=out)
         return {"table": spec.name}
 
-    monkeypatch.setattr(mipo_bench.analysis.critic_accuracy, "critic_table", fake_critic_table)
+    monkeypatch.setattr(mipo_bench.measuring.critic_accuracy, "critic_table", fake_critic_table)
     assert reproduce("table6", "some-model", run_dir=tmp_path, judge="some-judge") == {"table": "6"}
     assert seen == {"table": "6", "tasks": ["prism"], "limit": 16, "judge": "some-judge", "out": tmp_path}
 

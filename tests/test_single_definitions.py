@@ -15,8 +15,8 @@ from mipo_bench.data.prompts import task_prompt
 def test_another_prompt_is_one_draw_for_pairs_mi_reward_and_mi_meter(mirror):
     """Before: the MI reward's base prompt x' was drawn by its own rule (any other id, unsorted records), so an
     online MI row and the MIPO pairs of the same prompts and seed contrasted different x'."""
-    from mipo_bench.analysis.mi_meter import GENERAL, draw_contrasts
     from mipo_bench.data.prompt_rows import prompt_rows
+    from mipo_bench.measuring.mi_meter import GENERAL, draw_contrasts
     from mipo_bench.pairs.base import get_strategy, plan_pairs
 
     seed = 3

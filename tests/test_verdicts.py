@@ -10,7 +10,7 @@ import pytest
 from mipo_bench.analysis.leaderboard.rank import leaderboard
 from mipo_bench.analysis.leaderboard.render import BELOW, markdown
 from mipo_bench.analysis.leaderboard.verdict import verdicts
-from mipo_bench.analysis.metrics.seed_tests import Design, detectable_effect, needed
+from mipo_bench.stats.seed_tests import Design, detectable_effect, needed
 
 from .test_leaderboard import entry
 

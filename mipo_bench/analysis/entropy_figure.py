@@ -1,5 +1,5 @@
 """Figures 2-3 from run directories: per item, the entropy of the model's next-token distribution over the option
-letters right after the paper's answer marker in its own response (:mod:`.metrics.entropy`), base vs MIPO,
+letters right after the paper's answer marker in its own response (:mod:`..measuring.entropy`), base vs MIPO,
 split by whether the item was answered correctly (the paper extraction's score).
 
 The text scored is exactly what the model was evaluated on: lm-eval's rendered prompt (chat template included, from
@@ -8,55 +8,11 @@ the samples file) followed by the model's response up to its answer marker. Mult
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
-from ..data.sampling import LETTERS
 from ..data.spec import DATASETS, MULTIPLE_CHOICE
-from .metrics.entropy import answer_prefix, entropy, option_distribution
-
-
-def samples_rows(samples_file: Path, filt: str = "paper") -> list[dict]:
-    """One row per item of an lm-eval samples file: ``prompt`` (the rendered text), ``response``, ``options``
-    (letters), ``correct``."""
-    rows = []
-    for line_no, line in enumerate(samples_file.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        s = json.loads(line)
-        if s.get("filter") != filt:
-            continue
-        try:
-            prompt = s["arguments"]["gen_args_0"]["arg_0"]
-            response = s["resps"][0][0]
-            choices = s["doc"]["choices"]
-        except (KeyError, IndexError, TypeError) as e:
-            raise ValueError(f"{samples_file}:{line_no}: not a multiple-choice generation sample ({e!r})") from None
-        if isinstance(choices, dict):  # ARC's raw {"text": [...], "label": [...]}
-            choices = choices.get("text", [])
-        rows.append(
-            {
-                "prompt": prompt,
-                "response": response,
-                "options": list(LETTERS[: len(choices)]),
-                "correct": bool(s.get("exact_match")),
-            }
-        )
-    return rows
-
-
-def item_entropies(model_path: str, samples_file: Path, batch_size: int = 8) -> tuple[list[float], list[bool]]:
-    """Entropy (nats) over the option letters after the answer marker, and correctness, for each item."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    rows = samples_rows(samples_file)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-    texts = [r["prompt"] + answer_prefix(r["response"]) for r in rows]
-    dists = option_distribution(model, tokenizer, texts, [r["options"] for r in rows], batch_size=batch_size)
-    return [entropy(d) for d in dists], [r["correct"] for r in rows]
+from ..measuring import entropy as entropy_pass
 
 
 def entropy_figures(spec, out: Path, models: dict, evals: dict, tasks: list[str] | None = None) -> dict:
@@ -73,7 +29,7 @@ def entropy_figures(spec, out: Path, models: dict, evals: dict, tasks: list[str]
             "tasks": {k: v for k, v in spec.tasks.items() if not tasks or k in tasks},
             "models": {str(k): model_fingerprint(v) for k, v in sorted(models.items(), key=lambda kv: str(kv[0]))},
             "evals": {str(k): file_hash(Path(v) / "eval_results.json") for k, v in sorted(evals.items(), key=str)},
-            "code": file_hash(Path(__file__)),
+            "code": [file_hash(Path(__file__)), file_hash(Path(entropy_pass.__file__))],
         }
     )
     stage = Stage(out / "figures", "figures", key)
@@ -98,7 +54,7 @@ def _draw(spec, out: Path, models: dict, evals: dict, tasks: list[str] | None) -
             if k == key and row in shown and row not in compared:
                 files = sorted(Path(evals[(k, row, seed)]).rglob(f"samples_{task}_*.jsonl"))
                 if files:
-                    compared[row] = item_entropies(model_path, files[-1])
+                    compared[row] = entropy_pass.item_entropies(model_path, files[-1])
         if len(compared) < 2:
             continue
         labels = {r.name: _short_label(r.label) for r in spec.rows if r.name in compared}

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.runs import read_jsonl, write_json
-from .judged import judge_folder
+from ..judging.folders import find_judgment
 
 FAMILIES = ("qwen", "llama", "smollm", "mistral", "gemma", "phi")
 
@@ -59,22 +59,6 @@ def audit(
     return report
 
 
-def find_judgment(path: Path, task: str | None) -> Path:
-    """The judgment folder (holding ``judge_summary.json``) of ``path``: itself, its ``judge/``, its task's, or the
-    only one under it (the re-judgments ``--compare`` writes in ``scoring-*`` folders are not candidates)."""
-    for folder in (path, path / "judge"):
-        if (folder / "judge_summary.json").is_file():
-            return folder
-    if task:
-        found = judge_folder(path, task)
-        if found:
-            return found
-    found = [p for p in sorted(path.rglob("judge_summary.json")) if not p.parent.name.startswith("scoring-")]
-    if len(found) != 1:
-        raise FileNotFoundError(f"{path}: {'no' if not found else len(found)} judge_summary.json under it; name one")
-    return found[0].parent
-
-
 def _samples(path: Path, folder: Path) -> dict[str, dict]:
     """Item id -> {response, reference} texts, from the judged samples file (its docs hold the reference)."""
     if not path.is_file():
@@ -103,7 +87,7 @@ def _failures(rows: list[dict]) -> dict:
 
 
 def _item_scores(rows: list[dict]) -> dict[str, float]:
-    from ..judging.judge import response_scores
+    from ..judging.calls import response_scores
 
     return {k: v for k, v in response_scores(rows).items() if v is not None}
 

@@ -1,5 +1,5 @@
 """How a judge run reads on screen: the per-side score table, the win-rate table and the ids that matched nothing,
-built from the summary `judging.run.judge_samples` returns, so the CLI only prints and the same view can be shown
+built from the summary `judging.samples.judge_samples` returns, so the CLI only prints and the same view can be shown
 from a stored ``judge_summary.json``."""
 
 from __future__ import annotations

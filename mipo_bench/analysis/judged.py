@@ -16,23 +16,14 @@ the judge's identity (model, template, decoding, parser): runs judged differentl
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..core.runs import content_hash, read_jsonl
+from ..judging.folders import judge_folder, read_summary
 
 HEADLINE = "win"
 JUDGED_SCORES = ("win", "win_ties_half", "judge_score", "judge_failed")
 SIDES = {"response": "judgments.jsonl", "reference": "reference_judgments.jsonl"}
-
-
-def judge_folder(eval_dir: Path, task: str) -> Path | None:
-    """The folder holding the judgment of ``task``'s samples in ``eval_dir`` (``judge/`` or the directory itself)."""
-    for folder in (eval_dir / "judge", eval_dir):
-        summary = folder / "judge_summary.json"
-        if summary.is_file() and f"samples_{task}_" in Path(_summary(summary).get("samples", "")).name:
-            return folder
-    return None
 
 
 def judged_scores(eval_dir: Path, task: str) -> tuple[dict[str, dict[int, float]], dict, list[dict]] | None:
@@ -41,10 +32,10 @@ def judged_scores(eval_dir: Path, task: str) -> tuple[dict[str, dict[int, float]
     folder = judge_folder(eval_dir, task)
     if folder is None:
         return None
-    summary = _summary(folder / "judge_summary.json")
+    summary = read_summary(folder / "judge_summary.json")
     if "win_rate" not in summary:
         return None  # scored without a reference: no win-rate to rank by
-    from ..judging.judge import response_scores
+    from ..judging.calls import response_scores
     from ..judging.winrate import item_scores
 
     ids = _doc_ids(eval_dir, task, Path(summary.get("samples", "")))
@@ -110,11 +101,3 @@ def _doc_ids(eval_dir: Path, task: str, samples: Path) -> dict[str, int]:
             raise ValueError(f"{samples}:{line}: a sample without doc.id or doc_id")
         out[doc["id"]] = int(row["doc_id"])
     return out
-
-
-def _summary(path: Path) -> dict:
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    return obj if isinstance(obj, dict) else {}

@@ -1,7 +1,7 @@
 """Comparison tables: scores per model (the paper's extraction first), answer-format failures, and paired deltas
 with bootstrap CIs, from eval stages' ``eval_results.json``.
 
-The deltas are :func:`mipo_bench.analysis.metrics.stats.paired_bootstrap`, the leaderboard's, so the demo table and
+The deltas are :func:`mipo_bench.stats.paired_bootstrap`, the leaderboard's, so the demo table and
 the leaderboard give the same interval on the same items (constant differences: a zero-width interval at the constant).
 
 Scores are read under each sample's own metric names (``exact_match`` of the generation tasks, ``acc``/``acc_norm``
@@ -17,7 +17,7 @@ from rich.table import Table
 
 from ..data.extract import INVALID
 from ..evaluation.harness import headline_label, order_scores, score_label
-from .metrics.stats import paired_bootstrap
+from ..stats.paired import paired_bootstrap
 
 EXTRACTION_FILTERS = ("paper", "strict", "flexible")
 

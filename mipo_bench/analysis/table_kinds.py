@@ -129,7 +129,7 @@ def self_bleu_value(entry) -> float | None:
 
 def critic_runner(spec, scale: dict, model: str, out: Path) -> dict:
     """Table 6: the critic ``model``'s accuracy on human preference labels (imported on use: it loads a judge)."""
-    from .critic_accuracy import critic_table
+    from ..measuring.critic_accuracy import critic_table
 
     return critic_table(spec, scale, model, out)
 

@@ -242,7 +242,7 @@ def cell_value(spec: TableSpec, entry) -> float | None:
 
 def build_table(spec: TableSpec, entries) -> BuiltTable:
     """Cells from evaluation entries: per (model, row, task) the seeds' values → mean ± std; deltas vs reference."""
-    from .metrics.stats import seed_mean_std
+    from ..stats.paired import seed_mean_std
 
     kind = spec.table_kind
     values: dict[tuple[str, str, str], dict] = {}

@@ -13,7 +13,7 @@ from .options import DATA_HELP, add_backend
 def cmd_judge(args) -> None:
     from ..analysis.judge_summary import judge_tables
     from ..core.console import console
-    from ..judging.run import judge_samples
+    from ..judging.samples import judge_samples
 
     if args.backend != "openai":  # an OpenAI-compatible endpoint names its own models
         locate_model(args.judge)  # a bad --judge is one line here, before the samples are read
@@ -61,8 +61,8 @@ def cmd_contexts(args) -> None:
 
 
 def cmd_critic_accuracy(args) -> None:
-    from ..analysis.critic_accuracy import critic_table
     from ..analysis.tables import load_table
+    from ..measuring.critic_accuracy import critic_table
 
     if args.backend != "openai":
         locate_model(args.judge)
@@ -197,7 +197,7 @@ def cmd_judge_audit(args) -> None:
 
     lines = []
     if args.compare:  # first: the audit's position-bias line reads what the comparison wrote
-        from ..analysis.judge_compare import compare_lines, compare_scorings
+        from ..measuring.judge_compare import compare_lines, compare_scorings
 
         lines = compare_lines(
             compare_scorings(args.path, args.task, args.backend, args.batch_size, max_new_tokens=args.max_new_tokens)

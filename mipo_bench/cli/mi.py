@@ -1,4 +1,4 @@
-"""The `mi` verb: the MI meter (`analysis.mi_meter.measure_mi`) on one model under a reference, printing the mean and
+"""The `mi` verb: the MI meter (`measuring.mi_meter.measure_mi`) on one model under a reference, printing the mean and
 its CI as one JSON line."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def default_output(model: str, ref: str, data: str) -> Path:
 
 
 def cmd_mi(args) -> None:
-    from ..analysis.mi_meter import measure_mi
+    from ..measuring.mi_meter import measure_mi
 
     out = args.output or default_output(args.model, args.ref, args.source)
     result = measure_mi(args.model, args.ref, args.source, out, **{k: getattr(args, k) for k in MEASURE_OPTIONS})

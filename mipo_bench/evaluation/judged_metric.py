@@ -4,7 +4,7 @@ wins and failed calls as losses, as the scripts count them; beside it the mean 1
 PrefEval, which has no reference response: the mean score).
 
 How: the tasks' filter ``judged`` (``filter_fn: !function utils.judge_<dataset>``) receives every response of the
-task at once and judges them in batches with :func:`mipo_bench.judging.judge.judge_items` — the template, decoding,
+task at once and judges them in batches with :func:`mipo_bench.judging.calls.judge_items` — the template, decoding,
 retries and seed that `mipo-bench judge` uses, so both give the same numbers on the same samples — and the reference
 responses the same way; ``process_results`` (:func:`judged_results`) turns each item's verdict into its scores by the
 one rule (:func:`mipo_bench.judging.winrate.item_scores`). With ``--log_samples`` each sample's ``filtered_resps``
@@ -19,7 +19,7 @@ Which judge (first found):
 A SPEC is an HF id, a local path, or an OpenAI-compatible endpoint (``http://host:8000/v1``, its one served model;
 ``MODEL@http://…`` names one). ``none`` judges nothing: the task only generates (`mipo-bench eval` sets it, and
 `mipo-bench judge` / `reproduce` judge afterwards). The scoring (``text`` parses the reply, ``logprob`` takes the
-expected rating; :mod:`mipo_bench.judging.judge`) comes from ``judge_scoring`` / ``$MIPO_BENCH_JUDGE_SCORING``, by
+expected rating; :mod:`mipo_bench.judging.calls`) comes from ``judge_scoring`` / ``$MIPO_BENCH_JUDGE_SCORING``, by
 default ``text`` (the paper's) for a named judge and ``logprob`` for the embedded one (a 135M judge rarely writes a
 parseable score). Judgments and their caches live under ``$MIPO_BENCH_JUDGE_CACHE`` (default
 ``~/.cache/mipo_bench/judge``), one folder per (dataset, judge, template, scoring): the reference side, the same for
@@ -65,7 +65,7 @@ def remember_metadata(dataset: str, judge: str | None = None, judge_scoring: str
 
 def judge_settings(dataset: str) -> dict | None:
     """``{"judge", "backend", "options", "scoring", "embedded"}`` for ``dataset``'s task, or None (``none``)."""
-    from ..judging.judge import SCORINGS
+    from ..judging.calls import SCORINGS
 
     given = _METADATA.get(dataset, {})
     spec = given.get("judge") or os.environ.get(JUDGE_ENV) or None
@@ -120,8 +120,8 @@ def judge_responses(dataset: str, resps: list, docs: list[dict]) -> list[dict]:
     if settings is None:
         return [{"judged": False} for _ in docs]
     from ..data import dataset_spec
-    from ..judging.judge import judge_items, response_scores, sample_item
-    from ..judging.run import judge_backend
+    from ..judging.calls import judge_items, response_scores, sample_item
+    from ..judging.samples import judge_backend
 
     spec = dataset_spec(dataset)
     template = spec.judge_template

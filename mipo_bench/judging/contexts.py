@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..core.runs import write_jsonl
 from ..data.contexts import apply_contexts  # noqa: F401  (moved to the data layer; re-exported)
-from .judge import ask_until_parsed
+from .calls import ask_until_parsed
 from .templates import load_template, template_decoding
 
 _JSON = re.compile(r"\{.*\}", re.DOTALL)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..core.runs import append_jsonl
 from ..generation import SamplingParams, generate_cached
-from .judge import check_scoring
+from .calls import check_scoring
 from .templates import judge_messages, load_template, quote
 
 TEMPLATE = "pairwise"

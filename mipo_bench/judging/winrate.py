@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..stats import bootstrap_mean
+
 
 def item_scores(score: float | None, reference: float | None) -> dict[str, float]:
     """One item's judged scores, as the scripts count them (the one home of this rule: the results store, the
@@ -35,8 +37,6 @@ def outcomes(scores: list[float | None], reference: list[float | None]) -> list[
 
 def win_rates(results: list[int | None], n_resamples: int = 2000, seed: int = 0) -> dict:
     """Counts and both rates with 95% percentile-bootstrap CIs; failed items are counted, not dropped silently."""
-    from scipy.stats import bootstrap
-
     valid = np.array([r for r in results if r is not None], dtype=float)
     report = {
         "n": len(results),
@@ -53,18 +53,8 @@ def win_rates(results: list[int | None], n_resamples: int = 2000, seed: int = 0)
         if len(values) == 0:
             report[name] = None
             continue
-        report[name] = float(values.mean())
-        if len(values) > 1 and values.std() > 0:
-            ci = bootstrap(
-                (values,),
-                np.mean,
-                n_resamples=n_resamples,
-                method="percentile",
-                random_state=np.random.default_rng(seed),
-            ).confidence_interval
-            report[f"{name}_ci"] = (float(ci.low), float(ci.high))
-        else:
-            report[f"{name}_ci"] = (float(values.mean()), float(values.mean()))
+        rate = bootstrap_mean(values, n_resamples, seed=seed)  # one value or all equal: a zero-width interval
+        report[name], report[f"{name}_ci"] = rate.mean, (rate.low, rate.high)
     return report
 
 

@@ -44,7 +44,7 @@ from collections import deque
 from pathlib import Path
 
 from ..data.spec import DATASETS, answer_kind
-from ..judging.judge import ask_until_parsed
+from ..judging.calls import ask_until_parsed
 from ..judging.parse import register
 from ..judging.templates import judge_messages, load_template, template_decoding, template_parser
 from . import REWARDS, RewardFunction, column, completion_text, user_text

@@ -113,7 +113,7 @@ def plan_table(
     written. ``gpu``: the card (``h100``, ``h200``, ``a100``; default h200); ``accelerate_config``: how training is
     sharded (ddp, zero2, zero3, fsdp2); ``run_dir``: where an earlier run's generations are measured; ``add_rows``:
     rows beside the table's (`mipo-bench compare`)."""
-    from ..judging.judges import choose_judge
+    from ..judging.paper_judge import choose_judge
 
     plan = resolve_table(table, model, scale, seeds, tasks, run_dir, settings, add_rows)
     card, shape = hardware.gpu(gpu), hardware.shape_of(model)
@@ -405,8 +405,8 @@ def _plan_critic(plan: TablePlan, key: str, shape, gpu, ledger) -> dict:
 def detectable_before_a_run(plan: TablePlan, key: str, items: int) -> dict | None:
     """The smallest gains this design detects (80% power, alpha 0.05) before any run, from the paper's reported seed
     spread of the task (the table YAML's ``paper: seed_std``, cited): a seed mean's variance std^2, a single base
-    run's noise assumed as large (:class:`..analysis.metrics.seed_tests.Design`)."""
-    from ..analysis.metrics.seed_tests import Design
+    run's noise assumed as large (:class:`..stats.seed_tests.Design`)."""
+    from ..stats.seed_tests import Design
 
     stated = (plan.full.paper.get("seed_std") or {}).get(key)
     if not stated or not items:

@@ -14,7 +14,7 @@ Layout of ``runs/reproduce/table<N>-<scale>/``::
 
 Judged tables are judged by the paper's judge of the model's family unless ``--judge`` names one (Qwen →
 Qwen2.5-14B-Instruct, Llama → Llama-3-8B-Instruct; any other model judges itself, marked self-judging:
-:func:`mipo_bench.judging.judges.paper_judge`), each task with its dataset's judge template unless ``--template`` names
+:func:`..judging.paper_judge.paper_judge`), each task with its dataset's judge template unless ``--template`` names
 one; the summary and the written table name both.
 
 A crash anywhere loses at most the batch in flight: a rerun skips every stage whose manifest matches its inputs.
@@ -36,7 +36,7 @@ from ..core.console import StageProgress, show_table
 from ..core.models import resolve_model_path
 from ..core.runs import write_json
 from ..core.stage import ACTIVITY, computed_since
-from ..judging.judges import JudgeChoice, choose_judge
+from ..judging.paper_judge import JudgeChoice, choose_judge
 from .launch import train_jobs
 from .pipeline import console, run_eval_stage, run_inputs, run_train, train_stage
 from .table_plan import RowCard, TablePlan, resolve_table
@@ -238,7 +238,7 @@ def _judge_task(spec: TableSpec, scale: dict, key: str, evals: dict, choice: Jud
     a dataset without one (PrefEval, the demo's) is compared with the table's reference row instead (personalized
     prompting), which the summary names."""
     from ..data import dataset_spec
-    from ..judging.run import judge_samples
+    from ..judging.samples import judge_samples
 
     task = spec.tasks[key]
     ref_dir = evals.get((key, spec.reference, None))
@@ -274,7 +274,7 @@ def _extras(plan: TablePlan, out: Path, models: dict, evals: dict, base_path: st
     spec, scale = plan.spec, plan.scale_settings
     extras: dict = {}
     if plan.mi:
-        from ..analysis.mi_meter import measure_mi
+        from ..measuring.mi_meter import measure_mi
 
         mi_cfg = {k: v for k, v in scale.get("mi", {}).items() if k != "tasks"}
         readings = {}
@@ -291,8 +291,8 @@ def _extras(plan: TablePlan, out: Path, models: dict, evals: dict, base_path: st
                 out / "mi" / name.replace("/", "-"),
                 **mi_cfg,
             )
-        from ..analysis.metrics.stats import paired_bootstrap
-        from ..analysis.mi_meter import item_scores
+        from ..measuring.mi_meter import item_scores
+        from ..stats.paired import paired_bootstrap
 
         extras["mi"] = {}
         for name, r in readings.items():

@@ -4,7 +4,7 @@ items, and across tasks by the mean of those gains.
 Per task and base model, a row pools a method's seeds: the headline score's mean ± std over seeds (the paper's
 form), the gain over the base model with a 95% CI and a p-value Holm-corrected over all comparisons of the task, and
 a rank from tied groups (methods not significantly different from their group's best share a rank). With two or
-more seeds on a side the CI and p come from a seed-level t test (:mod:`..metrics.seed_tests`, calibrated at 3 seeds
+more seeds on a side the CI and p come from a seed-level t test (:mod:`stats.seed_tests`, calibrated at 3 seeds
 by benchmarks/seed_test_calibration.py), so the seed-to-seed training variance counts; with one run each they are
 the item-level paired bootstrap and test, conditional on those checkpoints (``test`` says which); the same holds for
 each row's score CI and for the pairwise tests of the tied groups. Each column states what it can detect (the
@@ -27,7 +27,8 @@ from dataclasses import replace
 from itertools import combinations
 
 from ...evaluation.harness import headline_label
-from ..metrics.seed_tests import (
+from ...stats.paired import holm, per_item_mean, ranks_from_groups, seed_mean_std, tied_groups
+from ...stats.seed_tests import (
     Design,
     combine,
     compare_runs,
@@ -36,7 +37,6 @@ from ..metrics.seed_tests import (
     shared_ids,
     shared_matrix,
 )
-from ..metrics.stats import holm, per_item_mean, ranks_from_groups, seed_mean_std, tied_groups
 from ..results import EvalEntry, settings_fingerprint
 from .context import task_context
 
@@ -157,7 +157,7 @@ def _task_board(task: str, entries: list[EvalEntry], base: str, alpha: float, se
 def column_design(rows: list[dict]) -> dict | None:
     """What a column can detect: from its trained rows with two or more seeds, the median variance of a seed's mean
     score and of a run's per-item noise, its items and seeds; the minimum detectable gain over the base model and
-    between two methods (80% power, alpha 0.05; :class:`..metrics.seed_tests.Design`). None without seeded rows."""
+    between two methods (80% power, alpha 0.05; :class:`stats.seed_tests.Design`). None without seeded rows."""
     import numpy as np
 
     parts = []
@@ -177,7 +177,7 @@ def column_design(rows: list[dict]) -> dict | None:
 
 
 def _pair_test(rows: dict[str, dict], seed: int):
-    """The within-task ranking's test of two rows: the gains' test (:func:`..metrics.seed_tests.compare_runs`): a
+    """The within-task ranking's test of two rows: the gains' test (:func:`stats.seed_tests.compare_runs`): a
     seed-level t with two or more seeds on a side, else the item-level paired test."""
 
     def test(a: str, b: str) -> float:
@@ -190,7 +190,7 @@ def _pair_test(rows: dict[str, dict], seed: int):
 
 
 def _score_ci(row: dict, seed: int) -> None:
-    """The row's own score with its 95% CI (:func:`..metrics.seed_tests.score_interval`): the seeds' spread and the
+    """The row's own score with its 95% CI (:func:`stats.seed_tests.score_interval`): the seeds' spread and the
     items' sampling with two or more seeds, the items alone with one."""
     interval = score_interval(row["per_seed"])
     if interval is not None:
@@ -277,9 +277,9 @@ def _overall(tasks: dict, base: str, alpha: float, seed: int) -> list[dict]:
 
 def _rank_with_ties(rows: list[dict], alpha: float, seed: int) -> None:
     """Set ``rank`` and ``tied`` on rows sorted by mean gain, the rule of
-    :func:`..metrics.stats.tied_groups` in this order: every pair is compared on the tasks both have, each task's
-    comparison of their runs (:func:`..metrics.seed_tests.compare_runs`) averaged over them, every task weighing the
-    same (:func:`..metrics.seed_tests.combine`, as the ranking's mean gain; Holm over all pairs); walking down, a row
+    :func:`stats.tied_groups` in this order: every pair is compared on the tasks both have, each task's
+    comparison of their runs (:func:`stats.seed_tests.compare_runs`) averaged over them, every task weighing the
+    same (:func:`stats.seed_tests.combine`, as the ranking's mean gain; Holm over all pairs); walking down, a row
     joins the current group unless it differs significantly from the group's first row. A pair with no shared task
     or item cannot be told apart: tied."""
     names = list(range(len(rows)))

@@ -5,15 +5,15 @@ and, when it cannot tell, how many seeds or items would.
         print(line)
 
 Per task, the row is compared with each other row of the same base model by the leaderboard's own test
-(:func:`..metrics.seed_tests.compare_runs`: seed-level t with seeds, item-level with single runs), at the board's
+(:func:`stats.seed_tests.compare_runs`: seed-level t with seeds, item-level with single runs), at the board's
 alpha, unadjusted (one verdict per pair, as a reader asks it). "Cannot tell" says the difference, the smallest one
 this design detects (80% power), and the seeds (items fixed) or items (seeds fixed) at which this difference would
-become detectable (:func:`..metrics.seed_tests.needed`), or that neither would within 64 seeds or 32 times the items.
+become detectable (:func:`stats.seed_tests.needed`), or that neither would within 64 seeds or 32 times the items.
 """
 
 from __future__ import annotations
 
-from ..metrics.seed_tests import compare_runs, needed
+from ...stats.seed_tests import compare_runs, needed
 
 
 def verdicts(board: dict, label: str) -> list[str]:

@@ -119,7 +119,7 @@ def compare_runs(method: Sequence[Scores], reference: Sequence[Scores], seed: in
         seeded = a if ka > 1 else b
         parts = [seed_component(seeded), (run_noise(seeded) / n, n - 1.0)]
         return _from_parts(mean, parts, n, f"seed-level t ({max(ka, kb)} seeds vs 1 run)")
-    from .stats import paired_bootstrap, paired_test
+    from .paired import paired_bootstrap, paired_test
 
     base, other = dict(zip(ids, b[0])), dict(zip(ids, a[0]))
     delta = paired_bootstrap(base, other, seed=seed)

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .. import generation
-from .judge import check_scoring, dump, judge_items, read_samples, reference_items, response_scores, summary
+from .calls import check_scoring, dump, judge_items, read_samples, reference_items, response_scores, summary
 from .templates import load_template, template_decoding
 from .winrate import compare
 

@@ -226,11 +226,11 @@ def score_items(scorer, items: list[dict], responses: dict, contrasts: dict, per
 
 
 def summarize(values: list[float], seed: int) -> dict:
-    """Mean, sample std and a 95% percentile-bootstrap CI over items (``metrics.stats.bootstrap_mean``; no CI with
+    """Mean, sample std and a 95% percentile-bootstrap CI over items (``stats.bootstrap_mean``; no CI with
     fewer than two items)."""
     import statistics
 
-    from .metrics.stats import bootstrap_mean
+    from ..stats.paired import bootstrap_mean
 
     ci = bootstrap_mean(values, n_resamples=10_000, seed=seed)
     low, high = (ci.low, ci.high) if len(values) > 1 else (None, None)
@@ -244,7 +244,7 @@ def summarize(values: list[float], seed: int) -> dict:
 
 
 def item_scores(result: dict) -> dict[str, float]:
-    """item id -> MI of a reading, for paired statistics between two readings (``metrics.stats.paired_bootstrap``)."""
+    """item id -> MI of a reading, for paired statistics between two readings (``stats.paired_bootstrap``)."""
     return {item["id"]: item["mi"] for item in result["items"]}
 
 

@@ -19,12 +19,16 @@ Entropies are natural-log (nats); ``normalized=True`` divides by log K (K option
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+
+from ..data.sampling import LETTERS
 
 MARKER = re.compile(r"the answer is(?:\s*:)?", re.IGNORECASE)
 APPENDED_MARKER = "\n\nThe answer is:"  # the instruction's own form ("The answer is: <X>"), for unmarked responses
@@ -137,3 +141,45 @@ def option_distribution(
     finally:
         model.train(was_training)
     return distributions
+
+
+def samples_rows(samples_file: Path, filt: str = "paper") -> list[dict]:
+    """One row per item of an lm-eval samples file: ``prompt`` (the rendered text), ``response``, ``options``
+    (letters), ``correct``."""
+    rows = []
+    for line_no, line in enumerate(samples_file.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        s = json.loads(line)
+        if s.get("filter") != filt:
+            continue
+        try:
+            prompt = s["arguments"]["gen_args_0"]["arg_0"]
+            response = s["resps"][0][0]
+            choices = s["doc"]["choices"]
+        except (KeyError, IndexError, TypeError) as e:
+            raise ValueError(f"{samples_file}:{line_no}: not a multiple-choice generation sample ({e!r})") from None
+        if isinstance(choices, dict):  # ARC's raw {"text": [...], "label": [...]}
+            choices = choices.get("text", [])
+        rows.append(
+            {
+                "prompt": prompt,
+                "response": response,
+                "options": list(LETTERS[: len(choices)]),
+                "correct": bool(s.get("exact_match")),
+            }
+        )
+    return rows
+
+
+def item_entropies(model_path: str, samples_file: Path, batch_size: int = 8) -> tuple[list[float], list[bool]]:
+    """Entropy (nats) over the option letters after the answer marker, and correctness, for each item."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    rows = samples_rows(samples_file)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    texts = [r["prompt"] + answer_prefix(r["response"]) for r in rows]
+    dists = option_distribution(model, tokenizer, texts, [r["options"] for r in rows], batch_size=batch_size)
+    return [entropy(d) for d in dists], [r["correct"] for r in rows]

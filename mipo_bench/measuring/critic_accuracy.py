@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.runs import write_json
-from ..judging.judge import judge_items, response_scores
+from ..judging.calls import judge_items, response_scores
+from ..stats import bootstrap_mean
 
 
 def labelled_items(records: list[dict], source: str) -> tuple[list[dict], list[dict]]:
@@ -58,16 +59,14 @@ def accuracy(chosen: dict[str, float | None], rejected: dict[str, float | None],
     r = np.array([np.nan if rejected.get(i) is None else rejected[i] for i in ids], dtype=float)
     judged = ~(np.isnan(c) | np.isnan(r))
     out = {"n": len(ids), "judged": int(judged.sum()), "unjudged": int((~judged).sum())}
-    rng = np.random.default_rng(seed)
     with np.errstate(invalid="ignore"):
         hits_by_name = (("strict", c > r), ("tie_tolerant", c >= r))  # NaN compares false: a miss
     for name, hits in hits_by_name:
         if not len(ids):
             out[name], out[f"{name}_ci"] = None, None
             continue
-        boots = hits[rng.integers(0, len(hits), size=(2000, len(hits)))].mean(axis=1)
-        out[name] = 100 * float(hits.mean())
-        out[f"{name}_ci"] = [100 * float(np.percentile(boots, 2.5)), 100 * float(np.percentile(boots, 97.5))]
+        rate = bootstrap_mean(hits.astype(float), seed=seed)
+        out[name], out[f"{name}_ci"] = 100 * rate.mean, [100 * rate.low, 100 * rate.high]
     out["ties"] = int((c[judged] == r[judged]).sum())
     return out
 
@@ -126,7 +125,7 @@ def critic_table(spec, scale: dict, judge: str, out: Path, backend_name: str = "
     from .. import data
     from ..core.console import show_table
     from ..data.contexts import apply_contexts, contexts_path
-    from ..judging.run import judge_backend
+    from ..judging.samples import judge_backend
 
     backend = judge_backend(backend_name, judge, scale.get("batch_size", 16))
     table = Table(title=Text(f"{spec.title} — critic {judge}"))

@@ -1,7 +1,7 @@
 """The judge audit's comparisons, which ask the judge again (``mipo-bench judge-audit EVAL_DIR --compare``):
 
 - **text vs logprob**: the same responses and references judged with the other scoring (the paper's parsed reply,
-  or G-Eval's expected label; :mod:`mipo_bench.judging.judge`), into ``judge/scoring-<other>/``. Reported: each
+  or G-Eval's expected label; :mod:`mipo_bench.judging.calls`), into ``judge/scoring-<other>/``. Reported: each
   scoring's failed calls, Spearman's rank correlation of the per-response scores both gave, and their agreement on
   each item's outcome against the reference (a win when the response scores at least the reference, the scripts'
   rule) over the items both decided.
@@ -20,10 +20,10 @@ import json
 from pathlib import Path
 
 from ..core.runs import read_jsonl, write_json
-from ..judging.judge import response_scores
+from ..judging.calls import response_scores
+from ..judging.folders import find_judgment
 from ..judging.pairwise import judge_pairwise
-from ..judging.run import judge_backend, judge_samples, judged_sides
-from .judge_audit import find_judgment
+from ..judging.samples import judge_backend, judge_samples, judged_sides
 
 SCORINGS = ("text", "logprob")
 
