@@ -1,25 +1,5 @@
-"""lm-eval hooks for the mipo_* tasks; the code lives in mipo_bench.evaluation.hooks."""
+"""lm-eval hooks for the mipo_* tasks (`!function utils.<name>` in the YAML); the code, and the list of hooks
+(``__all__``), live in mipo_bench.evaluation.hooks."""
 
-from mipo_bench.evaluation.hooks import (  # noqa: F401
-    arc_loglik_text,
-    choice_flexible,
-    choice_paper,
-    choice_strict,
-    default_text,
-    doc_to_text,
-    gold_index,
-    judge_community_alignment,
-    judge_multibench,
-    judge_prefeval,
-    judge_prism,
-    judged_results,
-    load_docs,
-    mmlu_loglik_text,
-    number_flexible,
-    number_paper,
-    number_strict,
-    option_labels,
-    option_texts,
-    personalized_text,
-    total,
-)
+from mipo_bench.evaluation.hooks import *  # noqa: F403
+from mipo_bench.evaluation.hooks import __all__  # noqa: F401

@@ -7,6 +7,7 @@ from lm_eval.api.model import LM
 from mipo_bench import data
 from mipo_bench.data.prompts import task_prompt
 from mipo_bench.evaluation.harness import format_failures, task_manager
+from tests.conftest import REPO
 
 REASONING = ["gsm8k", "svamp", "mmlu", "arc_easy", "arc_challenge"]
 
@@ -262,3 +263,17 @@ def test_personalized_and_base_prompts_are_the_scripts(mirror, tm):
     doc = next(iter(tasks["mipo_prefeval"].test_docs()))
     assert tasks["mipo_prefeval"].doc_to_text(doc) == block.format(prompt=doc["prompt"], request=doc["context"])
     assert tasks["mipo_prefeval_default"].doc_to_text(doc) == base.format(prompt=doc["prompt"])
+
+
+def test_the_hooks_utils_exports_are_exactly_those_the_yaml_use():
+    """tasks/utils.py imports evaluation.hooks.__all__: a hook a YAML names but the list lacks, or a listed hook no
+    YAML uses, fails here (it used to be a hand-kept import list in tasks/utils.py)."""
+    import re
+
+    from mipo_bench.evaluation import hooks
+
+    tasks = REPO / "tasks"
+    text = "".join(f.read_text() for f in tasks.rglob("*") if f.is_file() and f.suffix in {".yaml", ""})
+    used = set(re.findall(r"!function utils\.(\w+)", text))
+    assert used == set(hooks.__all__)
+    assert all(callable(getattr(hooks, name)) for name in hooks.__all__)

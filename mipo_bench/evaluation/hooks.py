@@ -1,4 +1,4 @@
-"""The hooks that ``tasks/*.yaml`` reach through ``!function utils.<name>`` (tasks/utils.py re-exports them).
+"""The hooks that ``tasks/*.yaml`` reach through ``!function utils.<name>`` (tasks/utils.py imports ``__all__``).
 
 Data comes through :mod:`mipo_bench.data`, so a task reads the local mirror when ``MIPO_BENCH_DATA`` is set
 (or ``data_dir`` is passed with ``lm_eval --metadata``) and the hub otherwise.
@@ -10,7 +10,33 @@ from .. import data
 from ..data import extract, grading
 from ..data.prompts import personalized_prompt, task_prompt
 from . import judged_metric
-from .judged_metric import judged_results, total  # noqa: F401  (hooks of the personalization tasks)
+from .judged_metric import judged_results, total  # hooks of the personalization tasks
+
+# What `!function utils.<name>` can reach: tasks/utils.py imports exactly these (tests/test_tasks_yaml.py checks the
+# list against the names the task YAML use, both ways).
+__all__ = [
+    "arc_loglik_text",
+    "choice_flexible",
+    "choice_paper",
+    "choice_strict",
+    "default_text",
+    "doc_to_text",
+    "gold_index",
+    "judge_community_alignment",
+    "judge_multibench",
+    "judge_prefeval",
+    "judge_prism",
+    "judged_results",
+    "load_docs",
+    "mmlu_loglik_text",
+    "number_flexible",
+    "number_paper",
+    "number_strict",
+    "option_labels",
+    "option_texts",
+    "personalized_text",
+    "total",
+]
 
 
 def load_docs(
