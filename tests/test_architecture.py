@@ -77,3 +77,18 @@ def _contract_layers() -> list[list[str]]:
 
     contract = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]
     return [[name.strip() for name in layer.split("|")] for layer in contract["layers"]]
+
+
+def test_the_docs_name_the_contracts_layers_in_its_order():
+    """docs/ARCHITECTURE.md's diagram and README's package table list the contract's layers, top to bottom: a layer
+    added, removed or moved in pyproject.toml without the docs fails here."""
+    import re
+
+    layers = _contract_layers()
+    diagram = (REPO / "docs" / "ARCHITECTURE.md").read_text().split("```")[1]
+    heads = [re.match(r"^\w+/(?:\s+\w+/)*", line) for line in diagram.splitlines()]  # the names opening a line
+    drawn = [re.findall(r"(\w+)/", head.group(0)) for head in heads if head]
+    assert drawn == layers
+    readme = (REPO / "README.md").read_text()
+    rows = [re.findall(r"`(\w+)/`", line) for line in readme.splitlines() if re.match(r"^\| `\w+/`", line)]
+    assert rows == layers
