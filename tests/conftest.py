@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -18,6 +19,21 @@ def pytest_configure(config):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+# What takes minutes, not seconds: a test with one of these markers, or one that loads the real SmolLM2, is also
+# `slow`, so `pytest -m "not slow"` (the fast loop, docs/development.md) leaves it out without a second marker.
+SLOW_KINDS = ("smoke", "wheel", "browser")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        # a run of the real SmolLM2 asks for it by name (tiny models only borrow its tokenizer through a fixture)
+        function = getattr(item, "function", None)
+        real_model = function is not None and "smollm2_dir" in inspect.signature(function).parameters
+        slow_kind = any(item.get_closest_marker(kind) for kind in SLOW_KINDS)
+        if (real_model or slow_kind) and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,8 @@ import yaml
 
 from mipo_bench.core.resources import recipes_dir
 
+pytestmark = pytest.mark.slow  # `accelerate launch` with 2 processes: ~45 s in all
+
 N_PAIRS = 8
 
 

@@ -52,6 +52,7 @@ def test_two_recipes_of_one_name_are_two_rows_and_the_page_says_what_differs():
     assert sum("learning_rate 1e-06 (mipo: 5e-07)" in line for line in lines) == 1
 
 
+@pytest.mark.slow  # a whole table and compare run on a tiny model
 def test_compare_trains_only_the_new_row_on_the_tables_pairs_seeds_and_items(
     tmp_path, tiny_model_dir, monkeypatch, capsys
 ):

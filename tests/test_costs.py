@@ -62,6 +62,7 @@ def test_reproduce_refuses_before_anything_loads(mirror, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # plans Table 1 and 2 at paper scale
 def test_cached_work_is_counted_once_and_every_judge_call_counted(mirror):
     """Before: each row that read the same pairs was charged their generation (3x on Table 2); responses were all
     counted at their full budget (GSM8K's evaluation at the pairs' 1,024 tokens, not 5,012); no judge, critic, MI

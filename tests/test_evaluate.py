@@ -163,6 +163,7 @@ def _lm_eval_cli(monkeypatch, model_dir, out, task):
     return json.loads(next(out.rglob("results_*.json")).read_text())
 
 
+@pytest.mark.slow  # a whole lm-eval run with the re-ask pass
 def test_run_eval_reasks_and_writes_lm_eval_format(tiny_model_dir, mirror, tmp_path, monkeypatch):
     """The tiny model never writes ####: both items are re-asked, `paper` rows land in the samples file, and the
     results JSON is lm-eval's (no samples in it, the CLI's top-level keys, readable by lm-eval's make_table)."""

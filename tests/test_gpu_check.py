@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 # The device image's Python distributions, as the device tool's KINDS.md listed them on 2026-11-17 (their own
@@ -65,6 +67,7 @@ def device_site(tmp_path: Path) -> Path:
     return site
 
 
+@pytest.mark.slow  # the GPU script's dry run on CPU
 def test_the_gpu_check_runs_with_only_what_the_device_has_and_its_checks_pass(tmp_path):
     out, site = tmp_path / "out", device_site(tmp_path)
     boot = f"import sys, runpy; sys.path[:0] = [{str(site)!r}, {str(REPO)!r}]; sys.argv = sys.argv[1:]; "

@@ -34,6 +34,7 @@ def _gsm8k_pairs(path, n=4):
     return rows
 
 
+@pytest.mark.slow  # GSM8K's 8-shot pairs at paper length
 def test_math_pairs_keep_their_whole_response_and_cuts_are_counted(tiny_model_dir, mirror, tmp_path, capfd):
     """Fix 1: train.max_length was 1024, under an 8-shot prompt plus its solution, so TRL cut the responses (and
     their #### N) silently. The default is now the dataset's (the released --max_len 15360); cuts are counted."""

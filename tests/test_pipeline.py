@@ -110,6 +110,7 @@ def test_eval_stage_reruns_when_one_shard_changes(tiny_model_dir, mirror, tmp_pa
     assert second["samples"]["mipo_arc_easy_loglik"][0]["resps"] != first["samples"]["mipo_arc_easy_loglik"][0]["resps"]
 
 
+@pytest.mark.slow  # the demo with every method on a tiny model
 def test_demo_compares_any_registered_methods_on_the_same_pairs(tmp_path, tiny_model_dir):
     """`mipo-bench demo --methods ...`: every method trains on the run's one pairs file (or prompt set) and is
     evaluated on the same items; the table has one row per method and the base model."""

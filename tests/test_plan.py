@@ -38,6 +38,7 @@ def _cases():
             yield pytest.param(path.stem.removeprefix("table"), scale, id=f"{path.stem}-{scale}")
 
 
+@pytest.mark.slow  # tokenizes every table's prompts at every scale
 @pytest.mark.parametrize("table,scale", list(_cases()))
 def test_every_table_at_every_scale_is_planned(table, scale, data_root, monkeypatch):
     monkeypatch.setenv("MIPO_BENCH_DATA", str(data_root))
@@ -54,6 +55,7 @@ def test_every_table_at_every_scale_is_planned(table, scale, data_root, monkeypa
     assert text.startswith("# Plan: ") and "tokenizer smollm2-135m-instruct" in text
 
 
+@pytest.mark.slow  # tokenizes a paper-scale table's prompts
 def test_a_model_that_is_not_here_is_planned_with_a_named_stand_in_tokenizer(mirror):
     plan = plan_table("2", "Qwen/Qwen2.5-1.5B-Instruct", "paper", seeds=3, tasks=["gsm8k"], processes=4)
     assert plan["tokenizer"].startswith("smollm2-135m-instruct (stand-in: Qwen/Qwen2.5-1.5B-Instruct")
@@ -66,6 +68,7 @@ def test_a_model_that_is_not_here_is_planned_with_a_named_stand_in_tokenizer(mir
     assert mipo["optimizer_steps"] == -(-7405 // 4)
 
 
+@pytest.mark.slow  # tokenizes a paper-scale table's prompts
 def test_rows_that_would_be_cut_are_a_problem_unless_allowed(mirror):
     """The plan measures the 8-shot prompts against each row's max_length: 1024 cuts most GSM8K sequences."""
     cut = ["train.max_length=1024"]

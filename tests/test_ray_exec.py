@@ -13,6 +13,8 @@ from mipo_bench.generation import BACKENDS, SamplingParams, generate_cached, get
 from mipo_bench.generation.base import request_seed, row_key
 from mipo_bench.generation.hf import HFBackend
 
+pytestmark = pytest.mark.slow  # a local Ray cluster: ~35 s in all
+
 CHATS = [[{"role": "user", "content": f"Tell me about item {i}"}] for i in range(12)]
 REQUESTS = [{"id": f"r{i}", "messages": chat} for i, chat in enumerate(CHATS)]
 SAMPLING = SamplingParams(temperature=1.0, top_p=0.95, max_new_tokens=8, seed=5)

@@ -137,7 +137,7 @@ def test_report_command_writes_every_format(table2_runs, tmp_path, capsys):
         assert "MIPO" in out.read_text()
     capsys.readouterr()
     assert main(["report", str(table2_runs), "--table", "2"]) == 0
-    assert "MIPO" in capsys.readouterr().err  # the rich table goes to the console (stderr)
+    assert "MIPO" in capsys.readouterr().out  # the table is the result: stdout (progress and notes: stderr)
     assert main(["report", str(tmp_path / "nothing"), "--table", "2"]) == 2
     assert main(["report", str(table2_runs), "--table", "7"]) == 2  # unknown table: one line, not a traceback
     err = capsys.readouterr().err
@@ -208,3 +208,35 @@ def test_importing_the_tables_module_reads_no_yaml():
         "assert calls\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+@pytest.mark.slow  # three CLI processes
+def test_piped_stdout_is_the_result_alone(table2_runs, tmp_path):
+    """Run as a user pipes them (`> file`), `report`, `leaderboard` and `reproduce --plan --json` leave on stdout
+    what parses as the CSV or JSON it is; their notes ("not a row", "added N entries") go to stderr."""
+    import csv
+    import io
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    def piped(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        command = [sys.executable, "-m", "mipo_bench.cli", *args]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done
+
+    report = piped("report", str(table2_runs), "--table", "2", "--format", "csv")
+    rows = list(csv.reader(io.StringIO(report.stdout)))
+    # the header, then one line a cell (base 2 tasks, SFT 1, MIPO 2), nothing else
+    assert rows[0][:3] == ["model", "row", "column"] and len(rows) == 6 and {len(r) for r in rows} == {len(rows[0])}
+    assert "not a row" in report.stderr and "not a row" not in report.stdout
+    db = str(tmp_path / "lb.sqlite")
+    board = piped("leaderboard", str(table2_runs), "--db", db, "--format", "csv")
+    records = list(csv.DictReader(io.StringIO(board.stdout)))
+    assert {r["label"] for r in records} >= {"base", "mipo", "sft"} and "added" in board.stderr
+    plan = piped("reproduce", "table2", "--scale", "demo", "--plan", "--json")
+    assert {c["row"] for c in json.loads(plan.stdout)["cards"]} == {"sft", "mipo"}
