@@ -18,6 +18,24 @@ def test_embedded_gguf_is_converted_once_and_cached(smollm2_dir, model_cache, mo
     assert resolve_model_path(str(models.embedded_gguf("smollm2-135m-instruct"))) == path
 
 
+def test_a_tokenizer_is_read_without_converting_the_weights(tmp_path, monkeypatch):
+    """`--plan`'s stand-in, token counts and the tiny test models need only the tokenizer: before, each of them
+    dequantized the embedded GGUF's weights first (~20 s on 2 cores); now the tokenizer alone is extracted, once."""
+    monkeypatch.setenv("MIPO_BENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(models, "convert_gguf", lambda *a: pytest.fail("weights converted to read a tokenizer"))
+    path = models.tokenizer_path("smollm2-135m-instruct")
+    assert os.path.dirname(path) == str(tmp_path / "models") and path.endswith("-metadata")
+    assert {"tokenizer.json", "config.json"} <= set(os.listdir(path))
+    assert not any(name.endswith((".safetensors", ".bin")) for name in os.listdir(path))  # no weights
+    tokenizer = models.load_tokenizer("smollm2-135m-instruct")
+    assert "<|im_start|>" in tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
+    from mipo_bench.core.hardware import SHAPES, shape_of
+
+    assert shape_of("smollm2-135m-instruct") == SHAPES["smollm2-135m"]  # the plan's memory figures, from the config
+    monkeypatch.setattr(models, "_gguf_tokenizer", lambda *a: pytest.fail("extracted twice"))
+    assert models.tokenizer_path("smollm2-135m-instruct") == path
+
+
 def test_cached_directory_loads_with_chat_template(smollm2_dir):
     model, tokenizer = models.load_model(smollm2_dir, device="cpu")
     import torch

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -80,11 +79,10 @@ SHAPES = {  # the paper's policies (§5.2 L168) and judges (§5.4 L190), from ea
 def shape_of(model: str) -> Shape | None:
     """The model's shape: its own ``config.json`` when it is on this machine, else the paper models' table by name
     (``Qwen/Qwen2.5-7B-Instruct`` -> ``qwen2.5-7b``); None when neither knows it."""
-    from .models import ModelSpecError, resolve_model_path
+    from .models import ModelSpecError, config_path
 
     try:
-        config = Path(resolve_model_path(model)) / "config.json"
-        raw = json.loads(config.read_text())
+        raw = json.loads(config_path(model).read_text())
         return Shape(
             raw["hidden_size"],
             raw["num_hidden_layers"],

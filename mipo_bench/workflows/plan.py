@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .. import data
 from ..core import hardware
-from ..core.models import DEFAULT_MODEL, ModelSpecError, resolve_model_path
+from ..core.models import DEFAULT_MODEL, ModelSpecError, tokenizer_path
 from . import costs
 from .table_plan import TablePlan, compare_with_paper, resolve_table
 
@@ -31,10 +31,10 @@ def plan_tokenizer(model: str):
     named stand-in (token counts then differ from the model's by the vocabularies' difference)."""
     from transformers import AutoTokenizer
 
-    try:  # never a download: a plan runs anywhere, the model's files need not be here yet
-        return AutoTokenizer.from_pretrained(resolve_model_path(model), local_files_only=True), model
+    try:  # never a download: a plan runs anywhere, the model's files need not be here yet (nor its weights)
+        return AutoTokenizer.from_pretrained(tokenizer_path(model), local_files_only=True), model
     except (ModelSpecError, OSError, ValueError):
-        stand_in = resolve_model_path(DEFAULT_MODEL)
+        stand_in = tokenizer_path(DEFAULT_MODEL)
         return AutoTokenizer.from_pretrained(stand_in), f"{DEFAULT_MODEL} (stand-in: {model} is not on this machine)"
 
 
