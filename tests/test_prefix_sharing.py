@@ -183,6 +183,7 @@ DPO_LOSSES = [
 ]
 
 
+@pytest.mark.slow  # 16 losses, each against TRL's two rows: ~30 s (the sigmoid loss stays in the fast loop above)
 @pytest.mark.parametrize("config", [c for c, _ in DPO_LOSSES], ids=[name for _, name in DPO_LOSSES])
 def test_every_dpo_loss_under_prefix_sharing_equals_trls_two_rows(tiny_model_dir, tmp_path, config):
     """`train.loss_type` reaches TRL's loss unchanged: shared rows give every loss family TRL's loss and gradients."""
